@@ -1,0 +1,201 @@
+"""The reference backend: PyTorch, on every device torch offers on this machine."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograd_conformance.protocol import Capability, Tolerance
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
+           "bool": torch.bool, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class TorchBackend:
+    name = "torch"
+    version = torch.__version__
+    capabilities = frozenset(Capability)  # the reference has every concept
+    default_float = "float32"
+    # float32: results that went through reductions of up to ~10^5 terms (the seeds' 64x1000
+    # two-layer net) agree with a float64 computation to about 1e-5 relative.
+    tolerances = {
+        "float32": Tolerance(rtol=1e-4, atol=1e-5),
+        "float64": Tolerance(rtol=1e-7, atol=1e-9),
+    }
+
+    # --- identity ---------------------------------------------------------------------
+    def available_devices(self) -> list[str]:
+        devices = ["cpu"]
+        for kind in ("cuda", "xpu", "mps"):
+            module = getattr(torch, kind, None)
+            if module is None or not module.is_available():
+                continue
+            count = module.device_count() if hasattr(module, "device_count") else 1
+            devices += [kind] + [f"{kind}:{i}" for i in range(1, count)]
+        return devices
+
+    def seed(self, n: int) -> None:
+        torch.manual_seed(n)
+
+    # --- tensors ------------------------------------------------------------------------
+    def tensor(self, data, *, device, dtype=None, requires_grad=False):
+        if isinstance(data, torch.Tensor):
+            data = data.detach().cpu().numpy()
+        array = np.asarray(data)
+        if dtype is None:
+            dtype = self.default_float if array.dtype.kind == "f" else None
+        t = torch.as_tensor(array.copy(), dtype=_DTYPES[dtype] if dtype else None, device=device)
+        return t.requires_grad_(requires_grad)
+
+    def to_numpy(self, t):
+        return t.detach().cpu().numpy()
+
+    def device_of(self, t) -> str:
+        d = t.device
+        return d.type if d.index in (None, 0) else f"{d.type}:{d.index}"
+
+    # --- operations ---------------------------------------------------------------------
+    def sum(self, t):
+        return t.sum()
+
+    def mean(self, t):
+        return t.mean()
+
+    def relu(self, t):
+        return torch.relu(t)
+
+    def exp(self, t):
+        return torch.exp(t)
+
+    def where(self, cond, a, b):
+        return torch.where(cond, a, b)
+
+    def reshape(self, t, shape):
+        return t.reshape(tuple(shape))
+
+    def max_pool2d(self, t, k):
+        return F.max_pool2d(t, k)
+
+    def mse_loss(self, pred, target, reduction="mean"):
+        return F.mse_loss(pred, target, reduction=reduction)
+
+    def cross_entropy(self, logits, labels):
+        return F.cross_entropy(logits, labels)
+
+    def bce_with_logits(self, z, y):
+        return F.binary_cross_entropy_with_logits(z, y)
+
+    # --- functional differentiation -------------------------------------------------------
+    def vjp(self, fn, inputs, seed=None):
+        leaves = [x.detach().requires_grad_(True) for x in inputs]
+        with torch.enable_grad():
+            out = fn(*leaves)
+        grads = torch.autograd.grad(out, leaves, grad_outputs=seed, allow_unused=True)
+        grads = tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
+        return out.detach(), grads
+
+    # --- backward -------------------------------------------------------------------------
+    def backward(self, out, seed=None, retain_graph=False):
+        out.backward(seed, retain_graph=retain_graph)
+
+    def grad(self, t):
+        return t.grad
+
+    def requires_grad(self, t):
+        return t.requires_grad
+
+    def set_requires_grad(self, t, flag):
+        return t.requires_grad_(flag)
+
+    # --- graph nodes ----------------------------------------------------------------------
+    def grad_fn(self, t):
+        return t.grad_fn
+
+    def node_name(self, node):
+        return type(node).__name__
+
+    def node_inputs(self, node):
+        return [n for n, _ in node.next_functions if n is not None]
+
+    # --- no_grad, detach, in place --------------------------------------------------------
+    def no_grad(self):
+        return torch.no_grad()
+
+    def detach(self, t):
+        return t.detach()
+
+    def data(self, t):
+        return t.data
+
+    def sub_(self, t, delta):
+        with torch.no_grad():
+            t.sub_(delta)
+
+    def zero_(self, t):
+        with torch.no_grad():
+            t.zero_()
+
+    # --- modules ----------------------------------------------------------------------------
+    def linear(self, n_in, n_out, *, device, bias=True):
+        return nn.Linear(n_in, n_out, bias=bias, device=device)
+
+    def conv2d(self, c_in, c_out, k, *, device):
+        return nn.Conv2d(c_in, c_out, k, device=device)
+
+    def relu_layer(self):
+        return nn.ReLU()
+
+    def flatten_layer(self):
+        return nn.Flatten()
+
+    def sequential(self, *layers):
+        return nn.Sequential(*layers)
+
+    def parameter(self, t):
+        return nn.Parameter(t.detach())
+
+    def module(self, forward, **attributes):
+        class Custom(nn.Module):
+            def forward(self, *inputs):
+                return forward(self, *inputs)
+
+        m = Custom()
+        for key, value in attributes.items():
+            setattr(m, key, value)
+        return m
+
+    def named_parameters(self, m):
+        return list(m.named_parameters())
+
+    def module_zero_grad(self, m, set_to_none=True):
+        m.zero_grad(set_to_none=set_to_none)
+
+    # --- optimizers -------------------------------------------------------------------------
+    def sgd(self, params, lr, momentum=0.0):
+        return torch.optim.SGD(list(params), lr=lr, momentum=momentum)
+
+    def adam(self, params, lr):
+        return torch.optim.Adam(list(params), lr=lr)
+
+    def step(self, opt):
+        opt.step()
+
+    def zero_grad(self, opt, set_to_none=True):
+        opt.zero_grad(set_to_none=set_to_none)
+
+    # --- custom functions -------------------------------------------------------------------
+    def custom_function(self, forward, backward):
+        class Custom(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, *inputs):
+                out, residuals = forward(*inputs)
+                ctx.save_for_backward(*residuals)
+                return out
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                return backward(tuple(ctx.saved_tensors), grad_output)
+
+        return Custom.apply

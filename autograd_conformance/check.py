@@ -1,0 +1,59 @@
+"""Numeric assertions with the backend's documented tolerances, and messages that say
+what was expected, what happened and which tolerance applied."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autograd_conformance.protocol import Tolerance
+
+# Used when a backend declares no tolerance for a dtype (documented in the README).
+DEFAULT_TOLERANCES = {
+    "float16": Tolerance(rtol=1e-2, atol=1e-3),
+    "bfloat16": Tolerance(rtol=2e-2, atol=1e-2),
+    "float32": Tolerance(rtol=1e-4, atol=1e-5),
+    "float64": Tolerance(rtol=1e-7, atol=1e-9),
+}
+
+
+def tolerance_for(backend, dtype: str) -> Tolerance:
+    declared = getattr(backend, "tolerances", {}) or {}
+    if dtype in declared:
+        return declared[dtype]
+    return DEFAULT_TOLERANCES.get(dtype, DEFAULT_TOLERANCES["float32"])
+
+
+def values(backend, t) -> np.ndarray:
+    """numpy values of a backend tensor (or of anything numpy understands)."""
+    if isinstance(t, (int, float, list, tuple, np.ndarray, np.generic)):
+        return np.asarray(t)
+    return np.asarray(backend.to_numpy(t))
+
+
+def assert_close(backend, actual, expected, *, what: str, dtype: str | None = None,
+                 scale: float = 1.0) -> None:
+    """Assert backend tensor ``actual`` equals ``expected`` within the backend's tolerance.
+
+    ``scale`` widens both rtol and atol for comparisons whose error grows with the size of a
+    computation (e.g. many training steps); tests that use it say why."""
+    got = values(backend, actual)
+    want = values(backend, expected)
+    dtype = dtype or (str(got.dtype) if got.dtype.kind == "f" else backend.default_float)
+    tol = tolerance_for(backend, dtype)
+    rtol, atol = tol.rtol * scale, tol.atol * scale
+    if got.shape != want.shape:
+        raise AssertionError(f"{what}: expected shape {want.shape}, got shape {got.shape}")
+    if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        worst = np.unravel_index(np.argmax(diff), diff.shape) if diff.ndim else ()
+        raise AssertionError(
+            f"{what}: not close within {dtype} tolerance (rtol={rtol:g}, atol={atol:g}"
+            f"{f', x{scale:g}' if scale != 1 else ''}).\n"
+            f"  expected: {_short(want)}\n  got:      {_short(got)}\n"
+            f"  largest difference {diff.max():.3g} at index {tuple(int(i) for i in worst)}"
+        )
+
+
+def _short(a: np.ndarray) -> str:
+    text = np.array2string(np.asarray(a), precision=6, threshold=12, edgeitems=3)
+    return text.replace("\n", " ")

@@ -1,0 +1,423 @@
+"""The claim registry: every checkable claim the seed documents make, in one place.
+
+Each claim has a stable id (never reused or renamed; retire one by leaving it out and noting
+why), our own one-line English statement, the seed file and notebook cell (or section, for the
+seeds that are blog posts without cells) it comes from, the capabilities a backend needs for
+the claim to apply, and its level:
+
+- SEMANTICS: any engine that has those capabilities must hold it;
+- PYTORCH: a PyTorch detail (a class name, a default, a printed table); it applies only to
+  backends that declare Capability.PYTORCH_API.
+
+Where a seed is wrong or outdated, the statement encodes what is true and says what the seed
+showed (``seed_note``). Tests name their claim with ``@pytest.mark.claim("<id>")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autograd_conformance.protocol import Capability as C
+
+SEMANTICS = "semantics"
+PYTORCH = "pytorch-detail"
+
+S000 = "000_17a0c5e11f67d8ba.txt"
+S001 = "001_b68a8d5263953d7e.txt"
+S002 = "002_f03f0faafb1e43ba.txt"
+S003 = "003_be57bb8845cb2920.txt"
+S004 = "004_3dddc57b0c4431f5.txt"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    statement: str
+    source: tuple[str, ...]  # "<seed file> In [n]" or "<seed file> § <section>"
+    needs: tuple[C, ...] = ()
+    level: str = SEMANTICS
+    seed_note: str = ""  # where the seed is wrong or outdated: what it showed, and why
+
+    @property
+    def area(self) -> str:
+        """The suite area, the id's first part: graph, backward, optim, ..."""
+        return self.id.split(".", 1)[0]
+
+    @property
+    def required(self) -> tuple[C, ...]:
+        return self.needs + ((C.PYTORCH_API,) if self.level == PYTORCH else ())
+
+
+def _claim(id, statement, source, needs=(), level=SEMANTICS, seed_note="") -> Claim:
+    sources = (source,) if isinstance(source, str) else tuple(source)
+    return Claim(id, statement, sources, tuple(needs), level, seed_note)
+
+
+def _index(claims: list[Claim]) -> dict[str, Claim]:
+    index: dict[str, Claim] = {}
+    for c in claims:
+        if c.id in index:
+            raise RuntimeError(f"duplicate claim id {c.id}")
+        index[c.id] = c
+    return index
+
+
+BW, RG, GN, RT = C.BACKWARD, C.REQUIRES_GRAD, C.GRAPH_NODES, C.RETAIN_GRAPH
+NG, DT, IP, MOD, OPT, CF = C.NO_GRAD, C.DETACH, C.IN_PLACE, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION
+
+CLAIMS: dict[str, Claim] = _index([
+    # ---------------------------------------------------------------- graph recording
+    _claim("graph.leaf-has-no-node",
+           "A tensor created with requires_grad=True is a leaf: it records operations but has no "
+           "graph node of its own.", f"{S001} In [2]", (RG, GN)),
+    _claim("graph.result-has-node",
+           "The result of an operation on a tracked tensor (y = x + 2) carries the graph node that "
+           "made it, and that node leads back to the input.", f"{S001} In [3]", (GN,)),
+    _claim("graph.untracked-input-has-no-node",
+           "An input batch that does not require grad has no node, and flattening it creates none: "
+           "the first node appears at the first operation that involves a parameter.",
+           f"{S000} In [92]", (GN, MOD)),
+    _claim("graph.tracked-after-requires-grad",
+           "Once requires_grad is switched on for an existing tensor, operations on it are "
+           "recorded: (a * a).sum() then has a node.", f"{S001} In [10]", (RG, GN)),
+    _claim("graph.basic-node-names",
+           "PyTorch names the nodes of x + 2, y * y * 3, .mean() and .sum() AddBackward0, "
+           "MulBackward0, MeanBackward0 and SumBackward0.",
+           (f"{S001} In [4]", f"{S001} In [14]", f"{S001} In [10]"), (GN,), PYTORCH),
+    _claim("graph.layer-node-names",
+           "In the seeds' MLP, the outputs of nn.Linear and nn.ReLU carry AddmmBackward0 and "
+           "ReluBackward0 nodes; the versioned suffix 0 is part of today's names.",
+           (f"{S000} In [92]", f"{S001} In [52]"), (GN, MOD), PYTORCH,
+           seed_note="001 In [52] and In [55] print AddmmBackward and MseLossBackward: names from "
+                     "torch before 1.10; today they end in 0."),
+    _claim("graph.loss-node-names",
+           "binary_cross_entropy_with_logits gives a BinaryCrossEntropyWithLogitsBackward0 node, "
+           "and z = x @ w + b an AddBackward0 node; MSELoss gives MseLossBackward0.",
+           (f"{S002} In [13]", f"{S001} In [55]"), (GN,), PYTORCH),
+    _claim("graph.next-functions-chain",
+           "From an MSE loss on a Linear output, grad_fn leads to MseLossBackward0, then "
+           "AddmmBackward0, then AccumulateGrad (the bias leaf), not to a ReLU node.",
+           f"{S001} In [59]", (GN, MOD), PYTORCH,
+           seed_note="the seed's comments label the second hop 'Linear' and the third 'Relu', but "
+                     "its own output shows AccumulateGrad: next_functions[0] of an addmm is the "
+                     "bias leaf."),
+
+    # ---------------------------------------------------------------- backward and VJP
+    _claim("backward.mean-of-3-squares",
+           "For x = ones(2, 2), out = mean(3 (x + 2)^2) is 27 and backward gives d out/dx = 4.5 "
+           "in every element.", (f"{S001} In [14]", f"{S001} In [15]", f"{S001} In [17]"),
+           seed_note="001 In [17] prints 9, not 4.5: its execution counter shows the backward "
+                     "cell ran twice, and the gradient accumulated (see "
+                     "accumulation.second-backward-adds)."),
+    _claim("backward.scalar-default-seed",
+           "For a scalar output, backward() is the same as backward(tensor(1.)).",
+           f"{S001} In [15]", (BW,)),
+    _claim("backward.vjp-seed-vector",
+           "backward(v) on a vector output computes the vector-Jacobian product v^T J: for "
+           "y = x * 2^10 and v = [0.1, 1, 0.0001], x.grad is [102.4, 1024, 0.1024].",
+           (f"{S001} In [31]", f"{S001} In [32]")),
+    _claim("backward.vjp-linear-in-seed",
+           "The vector-Jacobian product is linear in the seed vector: VJP(a u + b v) = "
+           "a VJP(u) + b VJP(v).", f"{S001} In [32]"),
+    _claim("backward.only-leaves-get-grad",
+           "After backward only leaf tensors that require grad hold .grad: an intermediate "
+           "result (y) and the seed vector (v) have none.",
+           (f"{S001} In [33]", f"{S001} In [34]", f"{S002} In [14]"), (BW, RG)),
+    _claim("backward.chain-rule-40",
+           "For w = 2, z = 10 w^2 + 25 gives dz/dw = 20 w = 40.", f"{S003} § AutoGrad"),
+    _claim("backward.bce-rows-equal-bias-grad",
+           "With x = ones(5), z = x @ w + b and a BCE-with-logits loss, every row of dL/dw "
+           "equals dL/db, and dL/db = (sigmoid(z) - y) / 3.", f"{S002} In [14]"),
+    _claim("backward.matmul-vector-shape",
+           "matmul of a length-5 vector with a 5x3 matrix treats the vector as a row and gives "
+           "a length-3 vector.", f"{S002} In [12]"),
+    _claim("backward.mse-loss",
+           "MSE with mean reduction is mean((out - t)^2) with gradient 2 (out - t) / n; with "
+           "reduction='sum' it is the sum, with gradient 2 (out - t).",
+           (f"{S001} In [55]", f"{S004} § 5. nn 모듈")),
+    _claim("backward.cross-entropy",
+           "Cross-entropy of logits against integer labels is the mean negative log-softmax of "
+           "the true class, with gradient (softmax - onehot) / batch.", f"{S000} In [83]"),
+    _claim("backward.sum-is-zero-dim",
+           "(y_pred - y).pow(2).sum() is a 0-dimensional tensor (shape ()), which is what makes "
+           "backward() without a seed legal.", f"{S004} § 3. Autograd",
+           seed_note="the seed's comment says the loss has shape (1,); it has shape ()."),
+    _claim("backward.relu-dead-units-zero-grad",
+           "Units whose ReLU is inactive for every sample get a gradient of exactly zero in the "
+           "following layer's bias and weights.", (f"{S002} In [300]", f"{S000} In [83]"),
+           (BW, MOD)),
+    _claim("backward.module-vjp-fills-param-grads",
+           "backward(v) from a module's non-scalar output fills every parameter's .grad with a "
+           "tensor of the parameter's shape, equal to the functional VJP.",
+           f"{S001} In [53]", (BW, MOD)),
+
+    # ---------------------------------------------------------------- accumulation and zeroing
+    _claim("accumulation.second-backward-adds",
+           "A second backward through a retained graph adds to .grad: mean(3 (x + 2)^2) gives 9 "
+           "after two backward passes.", (f"{S001} In [17]", f"{S002} In [79]"), (BW, RT)),
+    _claim("accumulation.retain-twice-equals-double",
+           "backward(retain_graph=True) then backward() leaves .grad equal to twice a single "
+           "backward.", (f"{S002} In [79]", f"{S002} In [81]"), (BW, RT)),
+    _claim("accumulation.no-zero-grad-accumulates",
+           "Without zero_grad, each iteration's backward adds its fresh gradient to .grad: after "
+           "k iterations .grad is the sum of the k per-iteration gradients.",
+           (f"{S002} In [301]", f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (BW, MOD, OPT)),
+    _claim("accumulation.zero-grad-each-step-fresh",
+           "With optimizer.zero_grad() before each backward, .grad after each backward equals the "
+           "gradient at the current weights alone.", f"{S002} In [300]", (BW, MOD, OPT)),
+    _claim("accumulation.no-step-same-grad",
+           "Without optimizer.step(), repeated zero_grad/backward on the same input gives "
+           "bit-identical gradients; with step() they drift as the weights change.",
+           f"{S002} In [305]", (BW, MOD, OPT),
+           seed_note="the cell titled 'without optimizer.step()' still calls optimizer.step(); "
+                     "its output equals In [300] and drifts (0.0023 -> 0.0022) because of that."),
+    _claim("accumulation.zero-grad-sets-none",
+           "zero_grad() sets gradients to None (the default since torch 2.0); "
+           "zero_grad(set_to_none=False) fills them with zeros instead.",
+           f"{S001} In [60]", (BW, MOD, OPT), PYTORCH,
+           seed_note="the seed prints tensor([0., ...]) for conv1.bias.grad after "
+                     "net.zero_grad(): the behaviour of torch < 2.0."),
+    _claim("accumulation.manual-zero-resets",
+           "w.grad.zero_() after a manual update makes the next backward start from zero.",
+           f"{S004} § 3. Autograd", (BW, IP)),
+
+    # ---------------------------------------------------------------- retain_graph
+    _claim("retain.second-backward-errors",
+           "A second backward through a graph whose nodes saved tensors for backward raises an "
+           "error once the first backward has freed them.", f"{S002} In [5]", (BW, RT)),
+    _claim("retain.error-names-retain-graph",
+           "The freed-graph error is a RuntimeError that tells the user to pass "
+           "retain_graph=True.", f"{S002} In [5]", (BW, RT), PYTORCH),
+    _claim("retain.retain-graph-allows-second",
+           "backward(retain_graph=True) keeps the graph so that a second backward succeeds.",
+           f"{S002} In [9]", (BW, RT)),
+    _claim("retain.second-backward-without-saved-tensors",
+           "A graph that saved no tensors for backward ((x + 2).sum()) can be backpropagated "
+           "twice without retain_graph, and the gradients add.",
+           f"{S002} § 튜토리얼 외의 내용", (BW, RT), PYTORCH,
+           seed_note="the seed says backward is possible only once per graph; the error comes from "
+                     "freed saved tensors, so a graph that saved none does not raise."),
+    _claim("retain.doubling-graph-vjp-twice-errors",
+           "Repeating y.backward(v) on the seed's doubling graph (y = x * 2 ... * 2) raises, "
+           "because multiplication by a Python number saves that number for backward.",
+           f"{S001} In [None]", (BW, RT), PYTORCH,
+           seed_note="the seed's cell re-runs y.backward(v) without output; on today's torch it "
+                     "raises the freed-graph error."),
+
+    # ---------------------------------------------------------------- no_grad, detach, .data
+    _claim("tracking.default-untracked",
+           "Tensors are untracked by default, and so are results computed only from untracked "
+           "tensors.", f"{S001} In [7]", (RG,)),
+    _claim("tracking.requires-grad-in-place",
+           "requires_grad_(True) switches tracking on for the same tensor object without "
+           "changing its values.", f"{S001} In [9]", (RG,)),
+    _claim("tracking.result-of-tracked-is-tracked",
+           "Operations on a tracked tensor give tracked results: (x ** 2).requires_grad is True.",
+           f"{S001} In [31]", (RG,)),
+    _claim("tracking.no-grad-untracked",
+           "Inside no_grad, results of operations on tracked tensors are not tracked and have no "
+           "graph node.", (f"{S001} In [32]", f"{S002} In [18]"), (NG, RG)),
+    _claim("tracking.no-grad-same-values",
+           "no_grad changes tracking, not values: predictions under no_grad equal tracked ones.",
+           (f"{S003} § test mode", f"{S002} In [18]"), (NG,)),
+    _claim("tracking.detach-untracked-equal",
+           "detach() returns an untracked tensor with the same values (x.eq(x.detach()).all()).",
+           (f"{S001} In [36]", f"{S002} In [21]"), (DT, RG)),
+    _claim("tracking.detach-shares-storage",
+           "A detached tensor shares storage with the original: an in-place change to it shows "
+           "in the original.", f"{S001} In [36]", (DT, IP)),
+    _claim("tracking.data-shares-storage-untracked",
+           "tensor.data shares storage with the tensor but does not track history: an update "
+           "through .data changes the tensor and adds no node.",
+           (f"{S004} § 3. Autograd", f"{S001} In [61]"), (IP, RG)),
+    _claim("tracking.frozen-parameter-no-grad",
+           "A parameter with requires_grad switched off (frozen) gets no gradient while the "
+           "others do.", f"{S002} § Gradient tracking 멈추기", (RG, BW)),
+
+    # ---------------------------------------------------------------- modules and parameters
+    _claim("modules.mynet-param-counts",
+           "The seeds' MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)) has 401,920 + "
+           "5,130 = 407,050 parameters, all trainable; Flatten and ReLU have none.",
+           f"{S000} In [81]", (MOD,)),
+    _claim("modules.mynet-output-shapes",
+           "MyNet's layers give outputs of shape [B, 784], [B, 512], [B, 512], [B, 10].",
+           f"{S000} In [81]", (MOD,)),
+    _claim("modules.summary-sizes",
+           "torchsummary's sizes for MyNet follow from float32 element counts: input 0.00 MB, "
+           "forward/backward 0.01 MB, params 1.55 MB, total 1.57 MB.", f"{S000} In [81]",
+           (MOD,), PYTORCH),
+    _claim("modules.lenet-shapes",
+           "In the seeds' LeNet a 32x32 input becomes 6@30x30, 6@15x15, 16@13x13, 16@6x6: fc1 "
+           "takes 16*6*6 = 576 features, and the output has shape (1, 10).",
+           (f"{S001} In [48]", f"{S001} In [49]", f"{S001} In [52]"), (MOD,),
+           seed_note="the comments in In [48] trace a 28x28 input (26, 13, 11, 6), but 11 pooled "
+                     "by 2 is 5: a 28x28 input gives 16*5*5 = 400 features, not 576."),
+    _claim("modules.lenet-parameters",
+           "LeNet has 10 parameter tensors, the first conv1.weight of shape (6, 1, 3, 3), 81,194 "
+           "parameters in all, in the order the layers were assigned.", f"{S001} In [50]",
+           (MOD,)),
+    _claim("modules.neuralnetwork-parameters",
+           "The seeds' NeuralNetwork (784-512-512-10 in a Sequential) has 669,706 parameters and "
+           "list(parameters())[3] is the second Linear's bias, of shape (512,).",
+           (f"{S002} In [139]", f"{S002} In [300]"), (MOD,)),
+    _claim("modules.two-layer-parameters",
+           "The two-layer nets of the PyTorch examples (Linear(1000, 100), ReLU, Linear(100, 10)) "
+           "have 101,110 parameters; DynamicNet, with a shared Linear(100, 100), has 111,210.",
+           (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기",
+            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"), (MOD,)),
+    _claim("modules.parameters-trainable",
+           "Parameters of built-in layers require grad by default; inputs and targets need not.",
+           (f"{S000} In [81]", f"{S004} § 5. nn 모듈"), (MOD, RG)),
+    _claim("modules.parameter-registered",
+           "A tensor wrapped as a parameter and assigned to a module is registered, requires "
+           "grad, and appears in parameters() in assignment order.",
+           f"{S003} § torch.nn.Parameter", (MOD,)),
+    _claim("modules.plain-tensor-not-registered",
+           "A plain tensor assigned to a module is not registered as a parameter, so an "
+           "optimizer built from parameters() never updates it.", f"{S003} § custom layer",
+           (MOD, OPT)),
+    _claim("modules.custom-layer-forward-only",
+           "A custom layer that defines only forward (x @ W + b) maps (5, 7) to (5, 12) and gets "
+           "the analytic gradients dW = x^T g, db = sum(g) from autograd.",
+           f"{S003} § custom layer", (MOD, BW)),
+    _claim("modules.parameter-is-tensor-with-no-name",
+           "nn.Parameter is a Tensor subclass, and a parameter's .name is None: names come from "
+           "named_parameters().", (f"{S003} § torch.nn.Parameter",
+                                   f"{S003} § Linear Regression으로 찾은 parameter 조합 확인하기"),
+           (MOD,), PYTORCH),
+    _claim("modules.flatten-single-sample",
+           "Flatten on a single unbatched [1, 28, 28] image gives [1, 784]: the channel axis acts "
+           "as the batch axis, which is why feeding training_data[1012] directly works.",
+           f"{S002} In [300]", (MOD,)),
+
+    # ---------------------------------------------------------------- optimizers
+    _claim("optim.step-updates-model-weights",
+           "optimizer.step() updates the weights the model itself holds: the model's parameter "
+           "objects are the ones changed, and the next forward sees the new values.",
+           (f"{S000} In [83]", f"{S000} § Test 1 Conclusion"), (MOD, OPT, BW)),
+    _claim("optim.step-in-place",
+           "step() mutates parameter storage in place: an alias taken before the step sees the "
+           "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, BW, IP)),
+    _claim("optim.sgd-update-rule",
+           "Plain SGD updates p <- p - lr * grad.", (f"{S000} In [83]", f"{S001} In [62]"),
+           (OPT, BW)),
+    _claim("optim.zero-grad-element-unchanged",
+           "Under plain SGD an element whose gradient is exactly zero stays bit-identical.",
+           f"{S000} In [83]", (OPT, BW, MOD),
+           seed_note="ORDER 5 of the seed's output shows the same weight before and after step."),
+    _claim("optim.manual-update-equals-sgd",
+           "Updating every parameter by p.data -= lr * p.grad (or under no_grad) gives the same "
+           "weights as optim.SGD(lr).step().",
+           (f"{S001} In [61]", f"{S001} In [62]", f"{S004} § 5. nn 모듈"), (OPT, BW, MOD, IP)),
+    _claim("optim.sgd-momentum-rule",
+           "SGD with momentum m keeps a buffer b <- m b + grad (b = grad at the first step) and "
+           "updates p <- p - lr * b.",
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (OPT, BW)),
+    _claim("optim.adam-update-rule",
+           "Adam updates p <- p - lr * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
+           "(betas 0.9, 0.999, eps 1e-8); its first step moves each weight by about lr.",
+           f"{S004} § 6. Optimizer", (OPT, BW)),
+
+    # ---------------------------------------------------------------- custom functions
+    _claim("custom.myrelu-equals-relu",
+           "A custom Function with ReLU's forward (clamp(min=0)) and its hand-written backward "
+           "gives the built-in ReLU's outputs and gradients.",
+           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,)),
+    _claim("custom.backward-rule-is-used",
+           "The gradient of a custom Function is what its backward returns, even when that "
+           "differs from the derivative of its forward.",
+           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,)),
+    _claim("custom.residuals-reach-backward",
+           "Tensors saved in forward (save_for_backward) reach backward unchanged.",
+           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,)),
+    _claim("custom.training-matches-builtin",
+           "Training the two-layer net with the custom ReLU gives the same weights as with the "
+           "built-in ReLU.", f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF, BW, IP)),
+
+    # ---------------------------------------------------------------- manual backprop
+    _claim("manual.numpy-equals-autograd",
+           "The seeds' hand-written numpy backprop for the two-layer ReLU net gives the same "
+           "grad_w1 and grad_w2 as autograd.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
+                                                 f"{S004} § 3. Autograd")),
+    _claim("manual.training-equals-autograd",
+           "Gradient descent with manual numpy backprop and with autograd produce the same weights "
+           "step after step.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
+                                f"{S004} § 3. Autograd"), (BW, IP)),
+
+    # ---------------------------------------------------------------- dynamic graphs, sharing
+    _claim("dynamic.graph-follows-control-flow",
+           "The graph is built anew by every forward: with 0 to 3 uses of the middle layer, the "
+           "gradients are those of the path actually run.",
+           (f"{S002} § Computational Graph", f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"),
+           (MOD, BW)),
+    _claim("dynamic.weight-sharing-sums-grads",
+           "Reusing one layer k times gives it the sum of the gradients that k separate copies "
+           "with the same weights would get.",
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, BW)),
+    _claim("dynamic.unused-parameter-no-grad",
+           "A parameter not used by this forward receives no gradient contribution.",
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, BW)),
+    _claim("dynamic.data-dependent-loop",
+           "Python control flow on tensor values (while y.norm() < 1000: y = y * 2) builds a graph "
+           "of the length actually run.", f"{S001} In [31]"),
+
+    # ---------------------------------------------------------------- training convergence
+    _claim("training.linreg-fits",
+           "Linear regression on y = 2x + 1 (x = 0..10) with MSE and SGD(lr 0.01) drops the loss "
+           "from its first epoch by >90% in 100 epochs with the slope near 2, and reaches "
+           "w = 2, b = 1 with enough epochs.", f"{S003} § train mode (using AutoGrad)",
+           (MOD, OPT, BW),
+           seed_note="after 100 epochs the seed's bias is 0.3361, far from 1: the bias direction "
+                     "converges slowly for unnormalised x."),
+    _claim("training.two-layer-autograd-manual",
+           "The two-layer net trained by autograd with manual no_grad updates (lr 1e-6) lowers "
+           "its loss.", f"{S004} § 3. Autograd", (BW, IP)),
+    _claim("training.two-layer-sgd",
+           "nn.Sequential / TwoLayerNet with SGD (lr 1e-4, sum-reduced MSE) lowers its loss.",
+           (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기"), (MOD, OPT, BW)),
+    _claim("training.two-layer-adam",
+           "nn.Sequential with Adam (lr 1e-4) lowers its loss.", f"{S004} § 6. Optimizer",
+           (MOD, OPT, BW)),
+    _claim("training.fashion-mlp-learns",
+           "The seeds' FashionMNIST MLP trained with cross-entropy and SGD lowers its loss and "
+           "beats chance accuracy on the test split.",
+           (f"{S000} In [83]", f"{S002} In [139]"), (MOD, OPT, BW)),
+
+    # ---------------------------------------------------------------- data
+    _claim("data.fashionmnist-loads",
+           "torchvision's FashionMNIST class loads the dataset's IDX files from root with "
+           "download=False; the real dataset has 60,000 training and 10,000 test images.",
+           (f"{S000} In [69]", f"{S002} In [139]")),
+    _claim("data.totensor-format",
+           "With ToTensor an item is a float32 image of shape [1, 28, 28] with values in [0, 1] "
+           "(uint8 / 255) and an integer label in 0..9.", (f"{S000} In [69]", f"{S002} In [300]")),
+    _claim("data.dataloader-batches",
+           "DataLoader(batch_size=16 or 64) yields images [B, 1, 28, 28] float32 and labels [B] "
+           "int64, in dataset order when not shuffled, with a smaller last batch.",
+           (f"{S000} In [69]", f"{S000} In [92]", f"{S002} In [139]")),
+    _claim("data.train-test-distinct",
+           "train=False selects the test split, which differs from the training split.",
+           f"{S000} In [69]",
+           seed_note="In [69] builds test_data with train=True, so the seed's test loader "
+                     "iterates training images."),
+
+    # ---------------------------------------------------------------- determinism
+    _claim("determinism.same-seed-same-training",
+           "With the generators seeded the same, model initialisation and a training run give "
+           "bit-identical weights.", (f"{S002} In [77]", f"{S002} In [300]"), (MOD, OPT, BW)),
+    _claim("determinism.manual-seed-1-golden",
+           "torch.manual_seed(1) then randn(5, 3) and randn(3) on the CPU generator reproduce the "
+           "seed's BCE gradient dL/db = [0.1083, 0.0369, 0.0726].", f"{S002} In [77]", (BW,),
+           PYTORCH),
+
+    # ---------------------------------------------------------------- memory held by the graph
+    _claim("memory.no-grad-saves-nothing",
+           "A forward under no_grad keeps no intermediate tensors alive for backward.",
+           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (NG,)),
+    _claim("memory.graph-holds-saved-tensors",
+           "A tracked forward keeps the intermediates that backward needs alive until backward.",
+           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (BW, RT)),
+    _claim("memory.graph-freed-after-backward",
+           "After backward without retain_graph the graph releases what it saved.",
+           (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (BW, RT)),
+])

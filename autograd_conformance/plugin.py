@@ -1,0 +1,208 @@
+"""The pytest plugin: ``--backend``, ``--device``, the ``B`` and ``device`` fixtures, claim
+markers, the *not applicable* outcome, and failure messages that say how to rerun a case.
+
+It is registered through the ``pytest11`` entry point, so ``pip install`` of the project makes
+the options available in every pytest run of that environment. It acts only on tests that use
+the ``device`` or ``B`` fixtures or carry a ``claim`` marker.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+
+import numpy as np
+import pytest
+
+from autograd_conformance.claims import CLAIMS
+from autograd_conformance.protocol import Capability
+from autograd_conformance.registry import BackendError, load_backend
+
+NOT_APPLICABLE = "not applicable"
+DEFAULT_TIMEOUT = 120.0  # seconds per conformance test unless --timeout is given
+SEED = 0
+
+backend_key = pytest.StashKey[object]()
+devices_key = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("autograd-conformance", "autograd conformance suite")
+    group.addoption(
+        "--backend", default="torch", metavar="NAME",
+        help="autograd engine to test: a built-in name (torch), a name installed under the "
+             "entry point group 'autograd_conformance.backends', or 'package.module:attribute'. "
+             "Default: torch.")
+    group.addoption(
+        "--device", default="cpu", metavar="LIST",
+        help="comma-separated devices to run every conformance test on (e.g. cpu,cuda), or "
+             "'all' for every device the backend has on this machine. Default: cpu.")
+    group.addoption(
+        "--fashionmnist-root", default=None, metavar="DIR",
+        help="directory holding the real FashionMNIST (DIR/FashionMNIST/raw/*-ubyte). "
+             "Default: a small dataset in the same file format, generated for the run.")
+    parser.addini("conformance_timeout", f"per-test timeout in seconds (default {DEFAULT_TIMEOUT:g})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "claim(id): the seed claim (autograd_conformance.claims) this test checks")
+    config.addinivalue_line(
+        "markers", "requires(*capabilities): capabilities this test needs beyond its claim's")
+    name = config.getoption("backend")
+    try:
+        backend = load_backend(name)
+    except BackendError as exc:
+        raise pytest.UsageError(f"--backend {name}: {exc}") from None
+    config.stash[backend_key] = backend
+    config.stash[devices_key] = _parse_devices(config.getoption("device"), backend)
+
+
+def _parse_devices(spec: str, backend) -> list[str]:
+    available = list(backend.available_devices())
+    if spec.strip() == "all":
+        return available
+    wanted = [d.strip() for d in spec.split(",") if d.strip()]
+    if not wanted:
+        raise pytest.UsageError("--device is empty: give devices such as 'cpu' or 'cpu,cuda', or 'all'")
+    missing = [d for d in wanted if d not in available]
+    if missing:
+        raise pytest.UsageError(
+            f"--device {spec}: {', '.join(repr(d) for d in missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not available for backend {backend.name!r} "
+            f"on this machine. Available here: {', '.join(available)}. "
+            "Pass one of those, or --device all.")
+    return list(dict.fromkeys(wanted))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" in metafunc.fixturenames:
+        devices = metafunc.config.stash[devices_key]
+        metafunc.parametrize("device", devices, ids=devices, scope="function")
+
+
+@pytest.fixture
+def B(request: pytest.FixtureRequest):
+    """The backend under test, with every random generator seeded for this test."""
+    backend = request.config.stash[backend_key]
+    random.seed(SEED)
+    np.random.seed(SEED)
+    backend.seed(SEED)
+    return backend
+
+
+def claim_of(item: pytest.Item):
+    marker = item.get_closest_marker("claim")
+    return marker.args[0] if marker and marker.args else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    backend = config.stash[backend_key]
+    timeout = config.getini("conformance_timeout") or DEFAULT_TIMEOUT
+    explicit_timeout = getattr(config.option, "timeout", None) is not None
+    for item in items:
+        cid = claim_of(item)
+        if cid is None and "B" not in getattr(item, "fixturenames", ()):
+            continue
+        item.user_properties.append(("backend", backend.name))
+        if cid is not None:
+            item.user_properties.append(("claim", cid))
+        device = getattr(item, "callspec", None) and item.callspec.params.get("device")
+        if device:
+            item.user_properties.append(("device", device))
+        if not explicit_timeout and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(float(timeout)))
+
+
+def required_capabilities(item: pytest.Item) -> list[Capability]:
+    needs: list[Capability] = []
+    cid = claim_of(item)
+    if cid in CLAIMS:
+        needs += CLAIMS[cid].required
+    for marker in item.iter_markers("requires"):
+        needs += [Capability(c) for c in marker.args]
+    return list(dict.fromkeys(needs))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    cid = claim_of(item)
+    if item.get_closest_marker("claim") and cid not in CLAIMS:
+        pytest.fail(f"test names unknown claim {cid!r}: add it to autograd_conformance/claims.py "
+                    "or fix the id", pytrace=False)
+    if cid is None and "B" not in item.fixturenames:
+        return
+    backend = item.config.stash[backend_key]
+    lacking = [c.value for c in required_capabilities(item) if c not in backend.capabilities]
+    if lacking:
+        pytest.skip(f"{NOT_APPLICABLE}: backend {backend.name!r} does not have "
+                    f"{', '.join(lacking)} (needed by {cid or item.name})")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    cid = claim_of(item)
+    if report.failed and (cid is not None or "B" in item.fixturenames):
+        report.sections.append(("conformance", explain(item, cid)))
+    return report
+
+
+def explain(item: pytest.Item, cid: str | None) -> str:
+    config = item.config
+    backend = config.stash[backend_key]
+    device = item.callspec.params.get("device") if hasattr(item, "callspec") else None
+    lines = []
+    if cid in CLAIMS:
+        c = CLAIMS[cid]
+        lines += [f"claim {c.id} ({c.level}): {c.statement}", f"source: {'; '.join(c.source)}"]
+    lines.append(f"backend: {backend.name} {backend.version}" + (f", device: {device}" if device else ""))
+    lines.append("rerun: " + rerun_command(config, item.nodeid, device))
+    return "\n".join(lines)
+
+
+def rerun_command(config: pytest.Config, nodeid: str, device: str | None) -> str:
+    args = ["pytest", "--backend", config.getoption("backend")]
+    if device:
+        args += ["--device", device]
+    return " ".join(shlex.quote(a) for a in args + [nodeid])
+
+
+def _is_not_applicable(report) -> bool:
+    return report.skipped and isinstance(report.longrepr, tuple) and \
+        str(report.longrepr[2]).startswith(("Skipped: " + NOT_APPLICABLE, NOT_APPLICABLE))
+
+
+def pytest_report_teststatus(report, config):
+    if _is_not_applicable(report) and report.when == "setup":
+        return NOT_APPLICABLE, "n", "NOT APPLICABLE"
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    backend = config.stash.get(backend_key, None)
+    if backend is None:
+        return
+    per_device: dict[str, dict[str, set]] = {}
+    outcomes = {"passed": "passed", "failed": "failed", NOT_APPLICABLE: NOT_APPLICABLE,
+                "error": "failed", "xfailed": "expected failure", "xpassed": "unexpected pass"}
+    for key, outcome in outcomes.items():
+        for report in terminalreporter.stats.get(key, []):
+            props = dict(getattr(report, "user_properties", ()))
+            if "claim" not in props:
+                continue
+            device = props.get("device", "-")
+            per_device.setdefault(device, {}).setdefault(outcome, set()).add(props["claim"])
+    if not per_device:
+        return
+    terminalreporter.section(f"conformance: backend {backend.name} {backend.version}")
+    for device, by_outcome in sorted(per_device.items()):
+        failed = by_outcome.get("failed", set())
+        passed = by_outcome.get("passed", set()) - failed
+        parts = [f"{len(passed)} claims hold", f"{len(failed)} fail"]
+        for extra in (NOT_APPLICABLE, "expected failure", "unexpected pass"):
+            if by_outcome.get(extra):
+                parts.append(f"{len(by_outcome[extra] - failed - passed)} {extra}")
+        terminalreporter.write_line(f"{device}: " + ", ".join(parts))
+        for cid in sorted(failed):
+            terminalreporter.write_line(f"  FAILED claim {cid}: {CLAIMS[cid].statement if cid in CLAIMS else ''}")

@@ -1,0 +1,74 @@
+"""Finding a backend by the name given to ``--backend``.
+
+A name is one of: a built-in backend, a backend another package installs under the entry
+point group ``autograd_conformance.backends``, or an import path ``package.module:attribute``
+(the attribute is a Backend class, a factory function, or an instance).
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from importlib.metadata import entry_points
+
+ENTRY_POINT_GROUP = "autograd_conformance.backends"
+
+BUILTIN = {
+    "torch": "autograd_conformance.backends.torch_backend:TorchBackend",
+}
+
+
+class BackendError(Exception):
+    """A backend could not be loaded; the message names the problem and the fix."""
+
+
+def known_backends() -> dict[str, str]:
+    """Backend name -> import path, built-ins first, then installed entry points."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def load_backend(name: str):
+    known = known_backends()
+    if name in known:
+        target = known[name]
+    elif ":" in name:
+        target = name
+    else:
+        raise BackendError(
+            f"unknown backend {name!r}. Known backends: {', '.join(sorted(known))}. "
+            "Pass one of those, or an import path 'package.module:attribute' to an adapter "
+            f"of your own (or install one under the entry point group {ENTRY_POINT_GROUP!r})."
+        )
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # an adapter whose engine is missing or broken
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        raise BackendError(
+            f"backend {name!r} could not be imported from {module_name!r}: {detail}. "
+            "Install the engine (for the built-in adapters: pip install "
+            f"'autograd-conformance[{name}]') or fix the adapter's import."
+        ) from None
+    try:
+        obj = getattr(module, attribute)
+    except AttributeError:
+        raise BackendError(
+            f"backend {name!r}: module {module_name!r} has no attribute {attribute!r}. "
+            "The import path must be 'package.module:attribute'."
+        ) from None
+    is_factory = isinstance(obj, type) or (callable(obj) and not hasattr(obj, "capabilities"))
+    try:
+        backend = obj() if is_factory else obj
+    except Exception as exc:
+        raise BackendError(f"backend {name!r}: creating the adapter {target} failed: {exc!r}") from None
+    missing = [a for a in ("name", "version", "capabilities", "available_devices", "tensor")
+               if not hasattr(backend, a)]
+    if missing:
+        raise BackendError(
+            f"backend {name!r} ({target}) is not a Backend adapter: it lacks {', '.join(missing)}. "
+            "See autograd_conformance.protocol.Backend for the interface."
+        )
+    return backend

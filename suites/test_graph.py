@@ -1,0 +1,87 @@
+"""Graph recording: which results carry a graph node, and what PyTorch calls those nodes."""
+
+import numpy as np
+import pytest
+
+claim = pytest.mark.claim
+
+
+@claim("graph.leaf-has-no-node")
+def test_leaf_has_no_node(B, device):
+    x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
+    assert B.requires_grad(x), "a tensor created with requires_grad=True must record operations"
+    assert B.grad_fn(x) is None, "a created tensor is a leaf: expected no graph node"
+
+
+@claim("graph.result-has-node")
+def test_result_has_node_leading_back(B, device):
+    x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
+    y = x + 2
+    node = B.grad_fn(y)
+    assert node is not None, "y = x + 2 on a tracked x must carry a graph node"
+    assert B.node_inputs(node), "the node of x + 2 must lead back to its input"
+    np.testing.assert_array_equal(B.to_numpy(y), np.full((2, 2), 3.0))
+
+
+@claim("graph.untracked-input-has-no-node")
+def test_untracked_input_has_no_node(B, device):
+    flatten, linear = B.flatten_layer(), B.linear(28 * 28, 8, device=device)
+    x = B.tensor(np.random.rand(4, 1, 28, 28), device=device)
+    flat = flatten(x)
+    assert B.grad_fn(x) is None, "an input that does not require grad has no node"
+    assert B.grad_fn(flat) is None, "flattening an untracked input must not create a node"
+    assert B.grad_fn(linear(flat)) is not None, "the first layer with parameters creates a node"
+
+
+@claim("graph.tracked-after-requires-grad")
+def test_tracked_after_requires_grad(B, device):
+    a = B.tensor(np.random.randn(2, 2), device=device)
+    a = (a * 3) / (a - 1)
+    assert B.grad_fn(B.sum(a * a)) is None, "before requires_grad_, nothing is recorded"
+    B.set_requires_grad(a, True)
+    assert B.grad_fn(B.sum(a * a)) is not None, "after requires_grad_(True), (a*a).sum() has a node"
+
+
+def _names(B, *tensors):
+    return [B.node_name(B.grad_fn(t)) for t in tensors]
+
+
+@claim("graph.basic-node-names")
+def test_basic_node_names(B, device):
+    x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
+    y = x + 2
+    z = y * y * 3
+    assert _names(B, y, z, B.mean(z), B.sum(x * x)) == [
+        "AddBackward0", "MulBackward0", "MeanBackward0", "SumBackward0"]
+
+
+@claim("graph.layer-node-names")
+def test_layer_node_names(B, device):
+    linear, relu = B.linear(784, 16, device=device), B.relu_layer()
+    h = linear(B.tensor(np.random.rand(2, 784), device=device))
+    assert _names(B, h, relu(h)) == ["AddmmBackward0", "ReluBackward0"]
+
+
+@claim("graph.loss-node-names")
+def test_loss_node_names(B, device):
+    x = B.tensor(np.ones(5), device=device)
+    w = B.tensor(np.random.randn(5, 3), device=device, requires_grad=True)
+    b = B.tensor(np.random.randn(3), device=device, requires_grad=True)
+    z = x @ w + b
+    loss = B.bce_with_logits(z, B.tensor(np.zeros(3), device=device))
+    mse = B.mse_loss(z, B.tensor(np.zeros(3), device=device))
+    assert _names(B, z, loss, mse) == [
+        "AddBackward0", "BinaryCrossEntropyWithLogitsBackward0", "MseLossBackward0"]
+
+
+@claim("graph.next-functions-chain")
+def test_next_functions_chain(B, device):
+    fc2, fc3 = B.linear(4, 4, device=device), B.linear(4, 10, device=device)
+    out = fc3(B.relu(fc2(B.tensor(np.random.rand(1, 4), device=device))))
+    loss = B.mse_loss(out, B.tensor(np.random.rand(1, 10), device=device))
+    node = B.grad_fn(loss)
+    chain = [B.node_name(node)]
+    for _ in range(2):
+        node = B.node_inputs(node)[0]
+        chain.append(B.node_name(node))
+    assert chain == ["MseLossBackward0", "AddmmBackward0", "AccumulateGrad"]
