@@ -109,6 +109,9 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="001 In [17] prints 9, not 4.5: its execution counter shows the backward "
                      "cell ran twice, and the gradient accumulated (see "
                      "accumulation.second-backward-adds)."),
+    _claim("backward.matches-finite-differences",
+           "Autograd's gradients are the derivatives: they agree with float64 central finite "
+           "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad")),
     _claim("backward.scalar-default-seed",
            "For a scalar output, backward() is the same as backward(tensor(1.)).",
            f"{S001} In [15]", (BW,)),
@@ -143,9 +146,9 @@ CLAIMS: dict[str, Claim] = _index([
            "backward() without a seed legal.", f"{S004} § 3. Autograd",
            seed_note="the seed's comment says the loss has shape (1,); it has shape ()."),
     _claim("backward.relu-dead-units-zero-grad",
-           "Units whose ReLU is inactive for every sample get a gradient of exactly zero in the "
-           "following layer's bias and weights.", (f"{S002} In [300]", f"{S000} In [83]"),
-           (BW, MOD)),
+           "A unit whose ReLU is inactive for every sample gets exactly zero gradient in the "
+           "weights and bias that produce it and in the next layer's weights that read it.",
+           (f"{S002} In [300]", f"{S000} In [83]")),
     _claim("backward.module-vjp-fills-param-grads",
            "backward(v) from a module's non-scalar output fills every parameter's .grad with a "
            "tensor of the parameter's shape, equal to the functional VJP.",
@@ -321,8 +324,11 @@ CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- custom functions
     _claim("custom.myrelu-equals-relu",
            "A custom Function with ReLU's forward (clamp(min=0)) and its hand-written backward "
-           "gives the built-in ReLU's outputs and gradients.",
-           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,)),
+           "gives the built-in ReLU's outputs, and its gradients wherever the input is not "
+           "exactly 0.", f"{S004} § 4. 새로운 Autograd 기능 정의하기",
+           (CF,), seed_note="at an input of exactly 0 the seed's MyReLU passes the gradient "
+                            "through (its mask is input < 0) while the built-in relu gives 0: the "
+                            "two differ there, which the property test found."),
     _claim("custom.backward-rule-is-used",
            "The gradient of a custom Function is what its backward returns, even when that "
            "differs from the derivative of its forward.",

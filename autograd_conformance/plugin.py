@@ -13,6 +13,7 @@ import shlex
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.protocol import Capability
@@ -21,6 +22,12 @@ from autograd_conformance.registry import BackendError, load_backend
 NOT_APPLICABLE = "not applicable"
 DEFAULT_TIMEOUT = 120.0  # seconds per conformance test unless --timeout is given
 SEED = 0
+
+# Hypothesis profiles for the property suites; --hypothesis-profile=thorough selects the long one.
+_PROFILE = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("ci", max_examples=12, derandomize=True, **_PROFILE)
+settings.register_profile("thorough", max_examples=300, **_PROFILE)
+settings.load_profile("ci")
 
 backend_key = pytest.StashKey[object]()
 devices_key = pytest.StashKey[list]()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -101,7 +103,9 @@ class TorchBackend:
         out.backward(seed, retain_graph=retain_graph)
 
     def grad(self, t):
-        return t.grad
+        with warnings.catch_warnings():  # torch warns when .grad of a non-leaf is read
+            warnings.simplefilter("ignore", UserWarning)
+            return t.grad
 
     def requires_grad(self, t):
         return t.requires_grad

@@ -1,0 +1,158 @@
+"""Gradient accumulation and zeroing: .grad adds up across backward passes until zeroed."""
+
+import numpy as np
+import pytest
+
+from autograd_conformance.check import assert_close
+from autograd_conformance.protocol import Capability
+
+claim = pytest.mark.claim
+
+
+def _out(B, x):
+    y = x + 2
+    return B.mean(y * y * 3)
+
+
+@claim("accumulation.second-backward-adds")
+def test_second_backward_adds(B, device):
+    x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
+    out = _out(B, x)
+    B.backward(out, retain_graph=True)
+    assert_close(B, B.grad(x), np.full((2, 2), 4.5), what="x.grad after one backward")
+    B.backward(out)
+    assert_close(B, B.grad(x), np.full((2, 2), 9.0), what="x.grad after a second backward")
+
+
+def _bce_grads(B, device, w0, b0, passes):
+    x, y = B.tensor(np.ones(5), device=device), B.tensor(np.zeros(3), device=device)
+    w = B.tensor(w0, device=device, requires_grad=True)
+    b = B.tensor(b0, device=device, requires_grad=True)
+    loss = B.bce_with_logits(x @ w + b, y)
+    for i in range(passes):
+        B.backward(loss, retain_graph=i < passes - 1)
+    return B.to_numpy(B.grad(w)), B.to_numpy(B.grad(b))
+
+
+@claim("accumulation.retain-twice-equals-double")
+def test_retain_twice_equals_double(B, device):
+    w0, b0 = np.random.randn(5, 3), np.random.randn(3)
+    once_w, once_b = _bce_grads(B, device, w0, b0, passes=1)
+    twice_w, twice_b = _bce_grads(B, device, w0, b0, passes=2)
+    assert_close(B, twice_w, 2 * once_w, what="w.grad after two passes vs 2 x one pass")
+    assert_close(B, twice_b, 2 * once_b, what="b.grad after two passes vs 2 x one pass")
+
+
+def _net(B, device):
+    return B.sequential(B.linear(784, 32, device=device), B.relu_layer(),
+                        B.linear(32, 32, device=device), B.relu_layer(), B.linear(32, 10, device=device))
+
+
+def _sample(B, device):
+    """One image and label, as the seeds' loop uses training_data[1012]."""
+    x = B.tensor(np.random.rand(1, 784), device=device)
+    return x, B.tensor([3], device=device, dtype="int64")
+
+
+def _fresh_grads(B, shadow, model, x, label):
+    """Gradients at model's current weights alone, computed on a copy (shadow)."""
+    for (_, s), (_, p) in zip(B.named_parameters(shadow), B.named_parameters(model)):
+        B.zero_(s)
+        B.sub_(s, -B.detach(p))  # shadow <- model, exactly
+    B.module_zero_grad(shadow)
+    B.backward(B.cross_entropy(shadow(x), label))
+    return [B.to_numpy(B.grad(s)) for _, s in B.named_parameters(shadow)]
+
+
+@claim("accumulation.no-zero-grad-accumulates")
+@pytest.mark.requires(Capability.IN_PLACE.value)
+def test_no_zero_grad_accumulates(B, device):
+    model, shadow = _net(B, device), _net(B, device)
+    x, label = _sample(B, device)
+    opt = B.sgd([p for _, p in B.named_parameters(model)], lr=1e-2)
+    total = None
+    for i in range(4):
+        fresh = _fresh_grads(B, shadow, model, x, label)
+        total = fresh if total is None else [t + f for t, f in zip(total, fresh)]
+        B.backward(B.cross_entropy(model(x), label))  # no zero_grad
+        for (name, p), want in zip(B.named_parameters(model), total):
+            assert_close(B, B.grad(p), want, what=f"{name}.grad after {i + 1} iterations vs sum of fresh gradients")
+        B.step(opt)
+
+
+@claim("accumulation.zero-grad-each-step-fresh")
+@pytest.mark.requires(Capability.IN_PLACE.value)
+def test_zero_grad_each_step_fresh(B, device):
+    model, shadow = _net(B, device), _net(B, device)
+    x, label = _sample(B, device)
+    opt = B.sgd([p for _, p in B.named_parameters(model)], lr=1e-2)
+    for i in range(4):
+        fresh = _fresh_grads(B, shadow, model, x, label)
+        B.zero_grad(opt)
+        B.backward(B.cross_entropy(model(x), label))
+        for (name, p), want in zip(B.named_parameters(model), fresh):
+            assert_close(B, B.grad(p), want, what=f"{name}.grad at iteration {i + 1} vs the fresh gradient")
+        B.step(opt)
+
+
+def _grads_over_iterations(B, device, step: bool):
+    model = _net(B, device)
+    x, label = _sample(B, device)
+    opt = B.sgd([p for _, p in B.named_parameters(model)], lr=0.1)
+    seen = []
+    for _ in range(3):
+        B.zero_grad(opt)
+        B.backward(B.cross_entropy(model(x), label))
+        seen.append([B.to_numpy(B.grad(p)).copy() for _, p in B.named_parameters(model)])
+        if step:
+            B.step(opt)
+    return seen
+
+
+@claim("accumulation.no-step-same-grad")
+def test_no_step_same_grad(B, device):
+    first, *rest = _grads_over_iterations(B, device, step=False)
+    for i, grads in enumerate(rest, 2):
+        for g0, g in zip(first, grads):
+            np.testing.assert_array_equal(g, g0, err_msg=f"iteration {i} without step() must repeat the gradient")
+    first, *rest = _grads_over_iterations(B, device, step=True)
+    assert any(not np.array_equal(g0, g) for g0, g in zip(first, rest[0])), \
+        "with step() between iterations the gradient must change"
+
+
+@claim("accumulation.zero-grad-sets-none")
+@pytest.mark.parametrize("via", ["optimizer", "module"])
+def test_zero_grad_sets_none(B, device, via):
+    model = _net(B, device)
+    params = [p for _, p in B.named_parameters(model)]
+    opt = B.sgd(params, lr=0.1)
+    x, label = _sample(B, device)
+
+    def zero(set_to_none):
+        if via == "optimizer":
+            B.zero_grad(opt, set_to_none=set_to_none)
+        else:
+            B.module_zero_grad(model, set_to_none=set_to_none)
+
+    B.backward(B.cross_entropy(model(x), label))
+    zero(set_to_none=False)
+    for p in params:
+        g = B.grad(p)
+        assert g is not None, "zero_grad(set_to_none=False) must keep a gradient tensor"
+        np.testing.assert_array_equal(B.to_numpy(g), np.zeros(B.to_numpy(p).shape))
+    B.backward(B.cross_entropy(model(x), label))
+    zero(set_to_none=True)
+    assert all(B.grad(p) is None for p in params), "zero_grad() must set every gradient to None"
+
+
+@claim("accumulation.manual-zero-resets")
+def test_manual_zero_resets(B, device):
+    x0, w0 = np.random.randn(8, 5), np.random.randn(5, 3)
+    x = B.tensor(x0, device=device)
+    w = B.tensor(w0, device=device, requires_grad=True)
+    B.backward(B.sum(B.relu(x @ w) ** 2))
+    first = B.to_numpy(B.grad(w)).copy()
+    B.zero_(B.grad(w))
+    np.testing.assert_array_equal(B.to_numpy(B.grad(w)), 0.0, err_msg="w.grad.zero_() must zero the gradient")
+    B.backward(B.sum(B.relu(x @ w) ** 2))
+    assert_close(B, B.grad(w), first, what="w.grad after zero_() and one more backward")

@@ -1,0 +1,97 @@
+"""Custom autograd Functions (004 § 4): a forward rule plus a hand-written backward rule."""
+
+import numpy as np
+import pytest
+
+from autograd_conformance.check import assert_close
+from autograd_conformance.protocol import Capability
+
+claim = pytest.mark.claim
+
+
+def my_relu(B):
+    """The seeds' MyReLU: forward clamps at 0 and saves its input; backward zeroes where input < 0."""
+
+    def forward(x):
+        return B.relu(x), (x,)
+
+    def backward(saved, grad_output):
+        (x,) = saved
+        return (B.where(x < 0, grad_output * 0, grad_output),)
+
+    return B.custom_function(forward, backward)
+
+
+def _two_layer_loss(B, relu, x, y):
+    def loss(w1, w2):
+        return B.sum((relu(x @ w1) @ w2 - y) ** 2)
+    return loss
+
+
+@claim("custom.myrelu-equals-relu")
+def test_myrelu_equals_relu(B, device):
+    x = B.tensor(np.random.randn(64, 100), device=device)
+    v = B.tensor(np.random.randn(64, 100), device=device)
+    out, (dx,) = B.vjp(my_relu(B), [x], v)
+    ref_out, (ref_dx,) = B.vjp(B.relu, [x], v)
+    assert_close(B, out, ref_out, what="MyReLU forward vs built-in relu")
+    assert_close(B, dx, ref_dx, what="MyReLU gradient vs built-in relu")
+
+
+@claim("custom.backward-rule-is-used")
+def test_backward_rule_is_used(B, device):
+    # The forward is relu (derivative 0 or 1); the backward rule says 3. Only an engine that
+    # calls the custom backward, rather than differentiating the forward, gives 3 * v.
+    def forward(x):
+        return B.relu(x), ()
+
+    def backward(saved, grad_output):
+        return (grad_output * 3,)
+
+    f = B.custom_function(forward, backward)
+    x = B.tensor(np.random.randn(5), device=device)
+    v = np.random.randn(5)
+    _, (dx,) = B.vjp(f, [x], B.tensor(v, device=device))
+    assert_close(B, dx, 3 * v, what="gradient of a function whose backward returns 3 * grad_output")
+
+
+@claim("custom.residuals-reach-backward")
+def test_residuals_reach_backward(B, device):
+    received = []
+
+    def forward(x):
+        return x * x, (x, x * 2)
+
+    def backward(saved, grad_output):
+        received.append([B.to_numpy(t) for t in saved])
+        x, twice = saved
+        return (grad_output * twice,)
+
+    x0 = np.random.randn(4)
+    _, (dx,) = B.vjp(B.custom_function(forward, backward), [B.tensor(x0, device=device)],
+                     B.tensor(np.ones(4), device=device))
+    assert len(received) == 1, "backward must be called exactly once"
+    assert_close(B, received[0][0], x0, what="the first saved tensor as backward sees it")
+    assert_close(B, received[0][1], 2 * x0, what="the second saved tensor as backward sees it")
+    assert_close(B, dx, 2 * x0, what="d(x^2)/dx through the saved 2x")
+
+
+@claim("custom.training-matches-builtin")
+@pytest.mark.requires(Capability.BACKWARD.value, Capability.IN_PLACE.value)
+def test_training_matches_builtin(B, device):
+    x0, y0 = np.random.randn(64, 100), np.random.randn(64, 10)
+    w1_0, w2_0 = np.random.randn(100, 50), np.random.randn(50, 10)
+    finals = []
+    for relu in (my_relu(B), B.relu):
+        x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
+        w1 = B.tensor(w1_0, device=device, requires_grad=True)
+        w2 = B.tensor(w2_0, device=device, requires_grad=True)
+        for _ in range(20):
+            B.backward(_two_layer_loss(B, relu, x, y)(w1, w2))
+            for w in (w1, w2):
+                B.sub_(w, B.grad(w) * 1e-5)
+                B.zero_(B.grad(w))
+        finals.append((B.to_numpy(w1), B.to_numpy(w2)))
+    (c1, c2), (r1, r2) = finals
+    assert_close(B, c1, r1, what="w1 after 20 steps: custom ReLU vs built-in")
+    assert_close(B, c2, r2, what="w2 after 20 steps: custom ReLU vs built-in")

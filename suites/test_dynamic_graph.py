@@ -1,0 +1,107 @@
+"""Dynamic graphs and weight sharing (004 § 8 DynamicNet; 001 In [31] data-dependent loop)."""
+
+import numpy as np
+import pytest
+
+from autograd_conformance.check import assert_close
+
+claim = pytest.mark.claim
+
+D_IN, H, D_OUT, N = 20, 8, 3, 16
+
+
+def _weights():
+    shapes = [(D_IN, H), (H,), (H, H), (H,), (H, D_OUT), (D_OUT,)]
+    return [np.random.randn(*s) * 0.3 for s in shapes]
+
+
+def _path(B, x, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
+    h = B.relu(x @ w_in + b_in)
+    for _ in range(uses):  # the same middle layer, reused `uses` times
+        h = B.relu(h @ w_mid + b_mid)
+    return h @ w_out + b_out
+
+
+def _dynamic_net(B, device, weights):
+    names = ["w_in", "b_in", "w_mid", "b_mid", "w_out", "b_out"]
+    params = {n: B.parameter(B.tensor(w, device=device)) for n, w in zip(names, weights)}
+
+    def forward(m, x, uses):
+        return _path(B, x, uses, *(getattr(m, n) for n in names))
+
+    return B.module(forward, **params), names
+
+
+@claim("dynamic.graph-follows-control-flow")
+@pytest.mark.parametrize("uses", [0, 1, 2, 3])
+def test_graph_follows_control_flow(B, device, uses):
+    weights = _weights()
+    x0, y0 = np.random.randn(N, D_IN), np.random.randn(N, D_OUT)
+    x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
+    net, names = _dynamic_net(B, device, weights)
+    for _ in range(2):  # two forwards with different depths: only the last one's graph counts
+        B.module_zero_grad(net)
+        B.backward(B.mse_loss(net(x, 3 - uses), y, reduction="sum"))
+    B.module_zero_grad(net)
+    B.backward(B.mse_loss(net(x, uses), y, reduction="sum"))
+    _, expected = B.vjp(lambda *w: B.mse_loss(_path(B, x, uses, *w), y, reduction="sum"),
+                        [B.tensor(w, device=device) for w in weights])
+    for name, want in zip(names, expected):
+        got = B.grad(getattr(net, name))
+        if uses == 0 and name in ("w_mid", "b_mid"):
+            continue  # unused on this path: see dynamic.unused-parameter-no-grad
+        assert got is not None, f"{name} is on the path with {uses} middle uses and needs a gradient"
+        assert_close(B, got, want, what=f"{name}.grad with {uses} middle uses")
+
+
+@claim("dynamic.unused-parameter-no-grad")
+def test_unused_parameter_no_grad(B, device):
+    net, _ = _dynamic_net(B, device, _weights())
+    x, y = B.tensor(np.random.randn(N, D_IN), device=device), B.tensor(np.random.randn(N, D_OUT), device=device)
+    B.backward(B.mse_loss(net(x, 0), y, reduction="sum"))
+    for name in ("w_mid", "b_mid"):
+        g = B.grad(getattr(net, name))
+        assert g is None or not np.any(B.to_numpy(g)), f"{name} was not used and must get no gradient"
+    assert B.grad(net.w_in) is not None, "w_in was used and must get a gradient"
+
+
+@claim("dynamic.weight-sharing-sums-grads")
+def test_weight_sharing_sums_grads(B, device):
+    w_in, b_in, w_mid, b_mid, w_out, b_out = [B.tensor(w, device=device) for w in _weights()]
+    x = B.tensor(np.random.randn(N, D_IN), device=device)
+    y = B.tensor(np.random.randn(N, D_OUT), device=device)
+
+    def shared(w_mid):
+        return B.mse_loss(_path(B, x, 3, w_in, b_in, w_mid, b_mid, w_out, b_out), y, reduction="sum")
+
+    def unrolled(m1, m2, m3):  # three separate copies with the same values
+        h = B.relu(x @ w_in + b_in)
+        for m in (m1, m2, m3):
+            h = B.relu(h @ m + b_mid)
+        return B.mse_loss(h @ w_out + b_out, y, reduction="sum")
+
+    _, (g_shared,) = B.vjp(shared, [w_mid])
+    _, copies = B.vjp(unrolled, [w_mid, w_mid, w_mid])
+    total = sum(B.to_numpy(g) for g in copies)
+    assert_close(B, g_shared, total, what="gradient of a layer used 3 times vs sum over 3 copies")
+    assert not np.allclose(B.to_numpy(copies[0]), B.to_numpy(copies[2])), \
+        "the three uses contribute different gradients (otherwise the test proves nothing)"
+
+
+@claim("dynamic.data-dependent-loop")
+@pytest.mark.parametrize("scale", [1.0, 30.0, 400.0])
+def test_data_dependent_loop(B, device, scale):
+    x0 = np.array([0.1111, 1.6964, 0.8650]) * scale
+    doublings = 1
+    while np.linalg.norm(x0 * 2 ** doublings) < 1000:
+        doublings += 1
+
+    def f(x):
+        y = x * 2
+        while np.linalg.norm(B.to_numpy(y)) < 1000:
+            y = y * 2
+        return y
+
+    v = np.array([0.1, 1.0, 0.0001])
+    _, (dx,) = B.vjp(f, [B.tensor(x0, device=device)], B.tensor(v, device=device))
+    assert_close(B, dx, v * 2 ** doublings, what=f"VJP of a loop that ran {doublings} doublings")

@@ -1,0 +1,62 @@
+"""retain_graph and freed graphs: when a second backward errors, and when it may run."""
+
+import numpy as np
+import pytest
+
+from autograd_conformance.check import assert_close
+
+claim = pytest.mark.claim
+
+
+def _bce_loss(B, device):
+    """002 In [8]: z = x @ w + b and a BCE-with-logits loss; its nodes save tensors for backward."""
+    x, y = B.tensor(np.ones(5), device=device), B.tensor(np.zeros(3), device=device)
+    w = B.tensor(np.random.randn(5, 3), device=device, requires_grad=True)
+    b = B.tensor(np.random.randn(3), device=device, requires_grad=True)
+    return B.bce_with_logits(x @ w + b, y), w, b
+
+
+@claim("retain.second-backward-errors")
+def test_second_backward_errors(B, device):
+    loss, _, _ = _bce_loss(B, device)
+    B.backward(loss)
+    with pytest.raises(Exception):
+        B.backward(loss)
+
+
+@claim("retain.error-names-retain-graph")
+def test_error_names_retain_graph(B, device):
+    loss, _, _ = _bce_loss(B, device)
+    B.backward(loss)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        B.backward(loss)
+
+
+@claim("retain.retain-graph-allows-second")
+def test_retain_graph_allows_second(B, device):
+    loss, w, b = _bce_loss(B, device)
+    B.backward(loss, retain_graph=True)
+    once = B.to_numpy(B.grad(b)).copy()
+    B.backward(loss)  # must not raise
+    assert_close(B, B.grad(b), 2 * once, what="b.grad after the retained second backward")
+
+
+@claim("retain.second-backward-without-saved-tensors")
+def test_second_backward_without_saved_tensors(B, device):
+    x = B.tensor(np.ones(3), device=device, requires_grad=True)
+    y = B.sum(x + 2)  # AddBackward0 and SumBackward0 save no tensors
+    B.backward(y)
+    B.backward(y)  # no retain_graph, and still no error
+    assert_close(B, B.grad(x), np.full(3, 2.0), what="x.grad after two passes through (x + 2).sum()")
+
+
+@claim("retain.doubling-graph-vjp-twice-errors")
+def test_doubling_graph_vjp_twice_errors(B, device):
+    x = B.tensor([0.1111, 1.6964, 0.8650], device=device, requires_grad=True)
+    y = x * 2
+    for _ in range(9):
+        y = y * 2
+    v = B.tensor([0.1, 1.0, 0.0001], device=device)
+    B.backward(y, v)
+    with pytest.raises(RuntimeError, match="second time"):
+        B.backward(y, v)
