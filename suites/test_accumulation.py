@@ -54,12 +54,12 @@ def _sample(B, device):
     return x, B.tensor([3], device=device, dtype="int64")
 
 
-def _fresh_grads(B, shadow, model, x, label):
-    """Gradients at model's current weights alone, computed on a copy (shadow)."""
+def _fresh_grads(B, device, model, x, label):
+    """Gradients at model's current weights alone, computed on a new copy of the model."""
+    shadow = _net(B, device)
     for (_, s), (_, p) in zip(B.named_parameters(shadow), B.named_parameters(model)):
         B.zero_(s)
         B.sub_(s, -B.detach(p))  # shadow <- model, exactly
-    B.module_zero_grad(shadow)
     B.backward(B.cross_entropy(shadow(x), label))
     return [B.to_numpy(B.grad(s)) for _, s in B.named_parameters(shadow)]
 
@@ -67,12 +67,12 @@ def _fresh_grads(B, shadow, model, x, label):
 @claim("accumulation.no-zero-grad-accumulates")
 @pytest.mark.requires(Capability.IN_PLACE.value)
 def test_no_zero_grad_accumulates(B, device):
-    model, shadow = _net(B, device), _net(B, device)
+    model = _net(B, device)
     x, label = _sample(B, device)
     opt = B.sgd([p for _, p in B.named_parameters(model)], lr=1e-2)
     total = None
     for i in range(4):
-        fresh = _fresh_grads(B, shadow, model, x, label)
+        fresh = _fresh_grads(B, device, model, x, label)
         total = fresh if total is None else [t + f for t, f in zip(total, fresh)]
         B.backward(B.cross_entropy(model(x), label))  # no zero_grad
         for (name, p), want in zip(B.named_parameters(model), total):
@@ -83,11 +83,11 @@ def test_no_zero_grad_accumulates(B, device):
 @claim("accumulation.zero-grad-each-step-fresh")
 @pytest.mark.requires(Capability.IN_PLACE.value)
 def test_zero_grad_each_step_fresh(B, device):
-    model, shadow = _net(B, device), _net(B, device)
+    model = _net(B, device)
     x, label = _sample(B, device)
     opt = B.sgd([p for _, p in B.named_parameters(model)], lr=1e-2)
     for i in range(4):
-        fresh = _fresh_grads(B, shadow, model, x, label)
+        fresh = _fresh_grads(B, device, model, x, label)
         B.zero_grad(opt)
         B.backward(B.cross_entropy(model(x), label))
         for (name, p), want in zip(B.named_parameters(model), fresh):

@@ -1,0 +1,57 @@
+"""Proof that every conformance test can fail: each faulty backend (the reference with one
+behaviour broken, tests/faulty/*.py) must make exactly its expected claims fail, with no test of
+those claims passing; and every claim must be broken by at least one faulty backend."""
+
+import importlib
+import pkgutil
+
+import pytest
+
+from autograd_conformance.claims import CLAIMS
+from tests import faulty
+from tests.conformance_run import failing_claims, run_suite
+
+
+def _discover():
+    cases = []
+    for info in pkgutil.iter_modules(faulty.__path__):
+        module = importlib.import_module(f"tests.faulty.{info.name}")
+        for cls, expected in getattr(module, "CASES", []):
+            cases.append(pytest.param(f"tests.faulty.{info.name}:{cls.__name__}", frozenset(expected),
+                                      id=cls.__name__))
+    return cases
+
+
+CASES = _discover()
+
+
+@pytest.mark.parametrize(("backend", "expected"), CASES)
+def test_faulty_backend_is_caught(tmp_path, backend, expected):
+    code, outcomes, output = run_suite(tmp_path, "--backend", backend)
+    assert outcomes, f"the suite produced no results on {backend}:\n{output[-3000:]}"
+    unknown = expected - set(CLAIMS)
+    assert not unknown, f"CASES names unknown claims: {sorted(unknown)}"
+    failed = failing_claims(outcomes)
+    assert code == 1, f"pytest must exit 1 when claims fail, got {code}"
+    assert failed == expected, (
+        f"{backend}: claims that should fail but pass: {sorted(expected - failed)}; "
+        f"claims that fail unexpectedly: {sorted(failed - expected)}")
+    still_passing = {c: [t for t, o in outcomes[c].items() if o == "passed"] for c in expected}
+    still_passing = {c: t for c, t in still_passing.items() if t}
+    assert not still_passing, f"{backend} breaks these claims, yet some of their tests pass: {still_passing}"
+
+
+def test_every_claim_is_broken_by_some_faulty_backend():
+    covered = set().union(*(p.values[1] for p in CASES))
+    missing = sorted(set(CLAIMS) - covered)
+    assert not missing, f"no faulty backend proves these claims' tests can fail: {missing}"
+
+
+def test_reference_backend_passes_every_claim(tmp_path):
+    code, outcomes, output = run_suite(tmp_path, "--backend", "torch", "--device", "cpu")
+    assert code == 0, output[-3000:]
+    assert not failing_claims(outcomes)
+    untested = sorted(set(CLAIMS) - set(outcomes))
+    assert not untested, f"claims without a conformance test: {untested}"
+    unknown = sorted(set(outcomes) - set(CLAIMS))
+    assert not unknown, f"tests name claims that are not in the registry: {unknown}"

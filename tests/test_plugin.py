@@ -1,0 +1,189 @@
+"""The plugin's command line, fixtures and outcomes, driven through pytester in subprocesses."""
+
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+SAMPLE_TEST = """
+    import numpy as np
+    import pytest
+
+    @pytest.mark.claim("graph.leaf-has-no-node")
+    def test_leaf(B, device):
+        x = B.tensor(np.ones(2), device=device, requires_grad=True)
+        assert B.grad_fn(x) is None
+
+    @pytest.mark.claim("backward.chain-rule-40")
+    def test_chain(B, device):
+        _, (dw,) = B.vjp(lambda w: 10 * w ** 2 + 25, [B.tensor(2.0, device=device)])
+        assert abs(float(B.to_numpy(dw)) - 40) < 1e-4
+"""
+
+FAKE_BACKENDS = '''
+    import os, time
+    from autograd_conformance.backends.torch_backend import TorchBackend
+    from autograd_conformance.protocol import Capability
+
+    class NoGraphNodes(TorchBackend):
+        name = "no-graph-nodes"
+        capabilities = frozenset(Capability) - {Capability.GRAPH_NODES}
+
+    class BrokenGraphNodes(TorchBackend):
+        name = "broken-graph-nodes"
+        def grad_fn(self, t):
+            return object()
+
+    class Hangs(TorchBackend):
+        name = "hangs"
+        def vjp(self, fn, inputs, seed=None):
+            time.sleep(60)
+
+    class Crashes(TorchBackend):
+        name = "crashes"
+        def vjp(self, fn, inputs, seed=None):
+            os._exit(3)
+
+    class FakeCuda(TorchBackend):
+        """Pretends to have a GPU: tensors for 'cuda' are made on the CPU."""
+        name = "fake-cuda"
+        def available_devices(self):
+            return ["cpu", "cuda"]
+        def tensor(self, data, *, device, dtype=None, requires_grad=False):
+            return super().tensor(data, device="cpu", dtype=dtype, requires_grad=requires_grad)
+
+    instance = NoGraphNodes()
+'''
+
+
+@pytest.fixture
+def suite(pytester):
+    pytester.makepyfile(test_sample=textwrap.dedent(SAMPLE_TEST))
+    pytester.makepyfile(fakebackends=textwrap.dedent(FAKE_BACKENDS))
+    return pytester
+
+
+def run(pytester, *args):
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "pythonpath=.", *args)
+
+
+def test_options_are_in_help(pytester):
+    result = run(pytester, "--help")
+    result.stdout.fnmatch_lines(["*autograd conformance suite*", "*--backend=NAME*", "*--device=LIST*"])
+
+
+def test_default_backend_is_torch_on_cpu(suite):
+    result = run(suite, "-v")
+    result.stdout.fnmatch_lines(["*test_leaf?cpu? PASSED*", "*test_chain?cpu? PASSED*",
+                                 "*conformance: backend torch*", "cpu: 2 claims hold, 0 fail"])
+    assert result.ret == 0
+
+
+def test_unknown_backend_is_a_usage_error(suite):
+    result = run(suite, "--backend", "nosuchengine")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown backend 'nosuchengine'. Known backends: *torch*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_adapter_import_error_is_shown(suite):
+    suite.makepyfile(brokenadapter="import enginethatisnotinstalled\n")
+    result = run(suite, "--backend", "brokenadapter:Backend")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*could not be imported from 'brokenadapter'*"
+                                 "ModuleNotFoundError: No module named 'enginethatisnotinstalled'*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_missing_attribute_in_import_path(suite):
+    result = run(suite, "--backend", "fakebackends:Nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*module 'fakebackends' has no attribute 'Nope'*"])
+
+
+def test_unavailable_device_is_a_usage_error(suite):
+    result = run(suite, "--device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'cuda' is not available for backend 'torch' on this machine. "
+                                 "Available here: cpu. Pass one of those, or --device all.*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_device_all_runs_every_available_device(suite):
+    result = run(suite, "--device", "all", "-v")
+    result.stdout.fnmatch_lines(["*test_leaf?cpu? PASSED*"])
+    assert "cuda" not in result.stdout.str()
+    assert result.ret == 0
+
+
+def test_devices_parametrize_every_test(suite):
+    result = run(suite, "--backend", "fakebackends:FakeCuda", "--device", "cpu,cuda", "-v")
+    result.stdout.fnmatch_lines(["*test_leaf?cpu? PASSED*", "*test_leaf?cuda? PASSED*",
+                                 "*test_chain?cpu? PASSED*", "*test_chain?cuda? PASSED*",
+                                 "cpu: 2 claims hold, 0 fail", "cuda: 2 claims hold, 0 fail"])
+
+
+def test_backend_by_import_path_class_or_instance(suite):
+    for target in ("fakebackends:NoGraphNodes", "fakebackends:instance"):
+        result = run(suite, "--backend", target, "-v")
+        result.stdout.fnmatch_lines(["*conformance: backend no-graph-nodes*"])
+
+
+def test_backend_by_entry_point(suite):
+    dist = suite.path / "fake_engine-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-engine\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[autograd_conformance.backends]\nfakeengine = fakebackends:FakeCuda\n")
+    result = run(suite, "--backend", "fakeengine", "-v")
+    result.stdout.fnmatch_lines(["*conformance: backend fake-cuda*"])
+    assert result.ret == 0
+    result = run(suite, "--backend", "nosuchengine")
+    result.stderr.fnmatch_lines(["*Known backends: fakeengine, torch*"])
+
+
+def test_missing_capability_is_not_applicable(suite):
+    result = run(suite, "--backend", "fakebackends:NoGraphNodes", "-v", "-rs")
+    result.stdout.fnmatch_lines([
+        "*test_leaf?cpu? NOT APPLICABLE*",
+        "*test_chain?cpu? PASSED*",
+        "*1 passed, 1 not applicable*",
+    ])
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["not applicable, backend lacks graph_nodes: graph.leaf-has-no-node"])
+
+
+def test_declared_capability_broken_fails(suite):
+    result = run(suite, "--backend", "fakebackends:BrokenGraphNodes")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*claim graph.leaf-has-no-node (semantics): A tensor created with requires_grad=True*",
+        "*source: 001_b68a8d5263953d7e.txt In ?2?*",
+        "rerun: pytest --backend fakebackends:BrokenGraphNodes --device cpu 'test_sample.py::test_leaf?cpu?'",
+        "*1 failed, 1 passed*",
+    ])
+
+
+def test_hanging_backend_times_out(suite):
+    result = run(suite, "--backend", "fakebackends:Hangs", "--timeout", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*Timeout (>2.0s) from pytest-timeout*", "*1 failed, 1 passed*"])
+
+
+def test_crashing_backend_costs_one_test_under_xdist(suite):
+    result = run(suite, "--backend", "fakebackends:Crashes", "-n", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*crashed*", "*1 failed, 1 passed*"])
+
+
+def test_unknown_claim_fails_the_test(pytester):
+    pytester.makepyfile(test_bad="""
+        import pytest
+        @pytest.mark.claim("no.such-claim")
+        def test_x(B, device):
+            pass
+    """)
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*test names unknown claim 'no.such-claim'*"])
