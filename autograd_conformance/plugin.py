@@ -8,6 +8,7 @@ the ``device`` or ``B`` fixtures or carry a ``claim`` marker.
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 
@@ -15,12 +16,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from autograd_conformance import expectations
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.protocol import Capability
 from autograd_conformance.registry import BackendError, load_backend
 
 NOT_APPLICABLE = "not applicable"
-DEFAULT_TIMEOUT = 120.0  # seconds per conformance test unless --timeout is given
+DEFAULT_TIMEOUT = 120.0  # seconds per test unless --timeout, PYTEST_TIMEOUT or ini timeout is given
 SEED = 0
 
 # Hypothesis profiles for the property suites; --hypothesis-profile=thorough selects the long one.
@@ -30,6 +32,7 @@ settings.register_profile("thorough", max_examples=300, **_PROFILE)
 settings.load_profile("ci")
 
 backend_key = pytest.StashKey[object]()
+expectations_key = pytest.StashKey[list]()
 devices_key = pytest.StashKey[list]()
 
 
@@ -48,10 +51,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fashionmnist-root", default=None, metavar="DIR",
         help="directory holding the real FashionMNIST (DIR/FashionMNIST/raw/*-ubyte). "
              "Default: a small dataset in the same file format, generated for the run.")
+    group.addoption(
+        "--expectations", default=None, metavar="FILE",
+        help="TOML file of the backend's known deviations ([[expected_failure]] entries with claim, "
+             "reason, optional test/device/link); matching tests report as expected failures.")
     parser.addini("conformance_timeout", f"per-test timeout in seconds (default {DEFAULT_TIMEOUT:g})")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getvalue("timeout") is None and not os.environ.get("PYTEST_TIMEOUT") \
+            and not config.getini("timeout"):
+        config.option.timeout = float(config.getini("conformance_timeout") or DEFAULT_TIMEOUT)
     config.addinivalue_line(
         "markers", "claim(id): the seed claim (autograd_conformance.claims) this test checks")
     config.addinivalue_line(
@@ -63,6 +74,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--backend {name}: {exc}") from None
     config.stash[backend_key] = backend
     config.stash[devices_key] = _parse_devices(config.getoption("device"), backend)
+    path = config.getoption("expectations")
+    try:
+        config.stash[expectations_key] = expectations.load(path) if path else []
+    except expectations.ExpectationsError as exc:
+        raise pytest.UsageError(f"--expectations: {exc}") from None
+    if not hasattr(config, "workerinput"):  # the xdist controller writes the reports
+        from autograd_conformance.report import ReportPlugin
+        config.pluginmanager.register(ReportPlugin(config), ReportPlugin.name)
 
 
 def _parse_devices(spec: str, backend) -> list[str]:
@@ -103,10 +122,10 @@ def claim_of(item: pytest.Item):
     return marker.args[0] if marker and marker.args else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection: expectations see every collected test
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _apply_expectations(config, items)
     backend = config.stash[backend_key]
-    timeout = config.getini("conformance_timeout") or DEFAULT_TIMEOUT
-    explicit_timeout = getattr(config.option, "timeout", None) is not None
     for item in items:
         cid = claim_of(item)
         if cid is None and "B" not in getattr(item, "fixturenames", ()):
@@ -117,8 +136,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         device = getattr(item, "callspec", None) and item.callspec.params.get("device")
         if device:
             item.user_properties.append(("device", device))
-        if not explicit_timeout and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(float(timeout)))
+
+
+def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None:
+    entries = config.stash[expectations_key]
+    if not entries:
+        return
+    used = set()
+    for item in items:
+        device = item.callspec.params.get("device") if hasattr(item, "callspec") else None
+        key = expectations.item_key(item)
+        for entry in entries:
+            if entry.matches(claim_of(item), key, device):
+                used.add(entry)
+                item.add_marker(pytest.mark.xfail(reason=f"expected failure: {entry.describe()}", strict=True))
+                break
+    collected_files = {expectations.item_key(i).split("::")[0] for i in items}
+    stale = [e for e in entries if e not in used and e.test and e.test.split("::")[0] in collected_files]
+    if stale:
+        raise pytest.UsageError(
+            f"--expectations {config.getoption('expectations')}: entries that match no test: "
+            + "; ".join(e.describe() for e in stale) + ". Fix the test name or remove the entry.")
 
 
 def required_capabilities(item: pytest.Item) -> list[Capability]:
@@ -191,6 +229,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if backend is None:
         return
     per_device: dict[str, dict[str, set]] = {}
+    missing: dict[str, set] = {}  # "does not have X" -> claims not applicable for that reason
     outcomes = {"passed": "passed", "failed": "failed", NOT_APPLICABLE: NOT_APPLICABLE,
                 "error": "failed", "xfailed": "expected failure", "xpassed": "unexpected pass"}
     for key, outcome in outcomes.items():
@@ -200,6 +239,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                 continue
             device = props.get("device", "-")
             per_device.setdefault(device, {}).setdefault(outcome, set()).add(props["claim"])
+            if outcome == NOT_APPLICABLE:
+                reason = str(report.longrepr[2]).split("does not have ", 1)[-1].split(" (needed", 1)[0]
+                missing.setdefault(reason, set()).add(props["claim"])
     if not per_device:
         return
     terminalreporter.section(f"conformance: backend {backend.name} {backend.version}")
@@ -213,3 +255,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(f"{device}: " + ", ".join(parts))
         for cid in sorted(failed):
             terminalreporter.write_line(f"  FAILED claim {cid}: {CLAIMS[cid].statement if cid in CLAIMS else ''}")
+    for reason, claims in sorted(missing.items()):
+        terminalreporter.write_line(f"not applicable, backend lacks {reason}: {', '.join(sorted(claims))}")

@@ -15,6 +15,10 @@ ENTRY_POINT_GROUP = "autograd_conformance.backends"
 
 BUILTIN = {
     "torch": "autograd_conformance.backends.torch_backend:TorchBackend",
+    "tinygrad": "autograd_conformance.backends.tinygrad_backend:TinygradBackend",
+    "mygrad": "autograd_conformance.backends.mygrad_backend:MygradBackend",
+    "paddle": "autograd_conformance.backends.paddle_backend:PaddleBackend",
+    "jax": "autograd_conformance.backends.jax_backend:JaxBackend",
 }
 
 

@@ -19,7 +19,7 @@ def run_suite(tmp_path: Path, *args: str, suites: str = "suites") -> tuple[int, 
     junit = tmp_path / "junit.xml"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "pytest", suites, "-q", "-p", "no:cacheprovider", "--no-header",
-           f"--junitxml={junit}", "-o", "junit_family=xunit2", *args]
+           f"--junitxml={junit}", "-o", "junit_family=xunit2", "--no-report", *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     outcomes: dict[str, dict[str, str]] = defaultdict(dict)
     if junit.exists():

@@ -25,6 +25,7 @@ def _discover():
 CASES = _discover()
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize(("backend", "expected"), CASES)
 def test_faulty_backend_is_caught(tmp_path, backend, expected):
     code, outcomes, output = run_suite(tmp_path, "--backend", backend)
@@ -47,6 +48,7 @@ def test_every_claim_is_broken_by_some_faulty_backend():
     assert not missing, f"no faulty backend proves these claims' tests can fail: {missing}"
 
 
+@pytest.mark.timeout(600)
 def test_reference_backend_passes_every_claim(tmp_path):
     code, outcomes, output = run_suite(tmp_path, "--backend", "torch", "--device", "cpu")
     assert code == 0, output[-3000:]

@@ -140,7 +140,7 @@ def test_backend_by_entry_point(suite):
     result.stdout.fnmatch_lines(["*conformance: backend fake-cuda*"])
     assert result.ret == 0
     result = run(suite, "--backend", "nosuchengine")
-    result.stderr.fnmatch_lines(["*Known backends: fakeengine, torch*"])
+    result.stderr.fnmatch_lines(["*Known backends: fakeengine, *torch*"])
 
 
 def test_missing_capability_is_not_applicable(suite):
@@ -187,3 +187,52 @@ def test_unknown_claim_fails_the_test(pytester):
     result = run(pytester)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*test names unknown claim 'no.such-claim'*"])
+
+
+def _expectations(pytester, text):
+    path = pytester.path / "expect.toml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_expected_failure_is_reported_as_such(suite):
+    path = _expectations(suite, """
+        [[expected_failure]]
+        claim = "graph.leaf-has-no-node"
+        reason = "leaves report a node of their own"
+        link = "https://example.org/engine/issues/1"
+    """)
+    result = run(suite, "--backend", "fakebackends:BrokenGraphNodes", "--expectations", path, "-rx")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*XFAIL*test_leaf?cpu?*expected failure: graph.leaf-has-no-node: "
+                                 "leaves report a node of their own (https://example.org/engine/issues/1)*",
+                                 "*1 passed, 1 xfailed*"])
+
+
+def test_expected_failure_that_passes_fails_the_run(suite):
+    path = _expectations(suite, """
+        [[expected_failure]]
+        claim = "graph.leaf-has-no-node"
+        test = "test_sample.py::test_leaf"
+        reason = "no longer true"
+    """)
+    result = run(suite, "--expectations", path)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*XPASS(strict)*no longer true*"])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[expected_failure]]\nclaim = "no.such"\nreason = "x"\n', "*names unknown claim 'no.such'*"),
+    ('[[expected_failure]]\nclaim = "graph.leaf-has-no-node"\n', "*needs a non-empty string 'reason'*"),
+    ('[[expected_failure]]\nclaim = "graph.leaf-has-no-node"\nreason = "x"\nwhy = 1\n',
+     "*unknown key(s) ?'why'?*"),
+    ("[[expected_failure]\n", "*is not valid TOML*"),
+    ('[[expected_failure]]\nclaim = "graph.leaf-has-no-node"\nreason = "x"\n'
+     'test = "test_sample.py::test_gone"\n', "*entries that match no test: graph.leaf-has-no-node "
+                                             "?test_sample.py::test_gone?*"),
+], ids=["unknown-claim", "no-reason", "unknown-key", "not-toml", "stale-test"])
+def test_malformed_expectations_are_usage_errors(suite, text, message):
+    result = run(suite, "--expectations", _expectations(suite, text))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
