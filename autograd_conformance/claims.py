@@ -111,7 +111,7 @@ CLAIMS: dict[str, Claim] = _index([
                      "accumulation.second-backward-adds)."),
     _claim("backward.matches-finite-differences",
            "Autograd's gradients are the derivatives: they agree with float64 central finite "
-           "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad")),
+           "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad"), (C.FLOAT64,)),
     _claim("backward.scalar-default-seed",
            "For a scalar output, backward() is the same as backward(tensor(1.)).",
            f"{S001} In [15]", (BW,)),
@@ -359,7 +359,7 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("dynamic.weight-sharing-sums-grads",
            "Reusing one layer k times gives it the sum of the gradients that k separate copies "
            "with the same weights would get.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, BW)),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"),
     _claim("dynamic.unused-parameter-no-grad",
            "A parameter not used by this forward receives no gradient contribution.",
            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, BW)),
@@ -378,6 +378,9 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("training.two-layer-autograd-manual",
            "The two-layer net trained by autograd with manual no_grad updates (lr 1e-6) lowers "
            "its loss.", f"{S004} § 3. Autograd", (BW, IP)),
+    _claim("training.two-layer-functional",
+           "Gradient descent on the two-layer net with gradients from a functional VJP and "
+           "out-of-place updates (w = w - lr * g) lowers its loss.", f"{S004} § 3. Autograd"),
     _claim("training.two-layer-sgd",
            "nn.Sequential / TwoLayerNet with SGD (lr 1e-4, sum-reduced MSE) lowers its loss.",
            (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기"), (MOD, OPT, BW)),

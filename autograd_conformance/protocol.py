@@ -44,6 +44,7 @@ class Capability(str, enum.Enum):
     MODULES = "modules"  # layers/modules that own registered parameters
     OPTIMIZERS = "optimizers"  # SGD (with momentum) and Adam objects that step parameters
     CUSTOM_FUNCTION = "custom_function"  # user-defined forward/backward pairs
+    FLOAT64 = "float64"  # double-precision tensors (B.tensor(..., dtype="float64"))
     PYTORCH_API = "pytorch_api"  # PyTorch's own names and conventions (node class names, ...)
 
 

@@ -1,0 +1,204 @@
+"""Training convergence: the seeds' training loops lower their losses and learn.
+
+Thresholds are relations that hold for any random draw (checked over many numpy/torch seeds),
+not numbers copied from a run: a loss must fall below a fraction of where it started, with a wide
+margin. The two-layer nets run 30 steps instead of the seeds' 500 to keep the suite fast.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader, Subset
+from torchvision.datasets import FashionMNIST
+from torchvision.transforms import ToTensor
+
+from autograd_conformance.check import assert_close, tolerance_for
+
+claim = pytest.mark.claim
+
+N, D_IN, H, D_OUT = 64, 1000, 100, 10  # 004's two-layer nets
+STEPS = 30
+
+
+def _params(B, model):
+    return [p for _, p in B.named_parameters(model)]
+
+
+def _value(B, t) -> float:
+    return float(np.asarray(B.to_numpy(t)).reshape(()))
+
+
+# ------------------------------------------------------------------------ linear regression
+
+@claim("training.linreg-fits")
+def test_linreg_fits(B, device):
+    """003: y = 2x + 1 on x = 0..10, Linear(1, 1), MSELoss, SGD(lr 0.01)."""
+    lr = 0.01
+    x0 = np.arange(11, dtype=np.float32).reshape(-1, 1)
+    x, y = B.tensor(x0, device=device), B.tensor(2 * x0 + 1, device=device)
+    model = B.linear(1, 1, device=device)
+    weight, bias = _params(B, model)  # nn.Linear registers weight, then bias
+    opt = B.sgd([weight, bias], lr=lr)
+
+    def epoch() -> float:
+        B.zero_grad(opt)
+        loss = B.mse_loss(model(x), y)
+        B.backward(loss)
+        B.step(opt)
+        return loss
+
+    # "Enough epochs": gradient descent on this quadratic maps the error e = (w - 2, b - 1) to
+    # (I - 2 lr A) e with A = [[mean x^2, mean x], [mean x, 1]]; that matrix is symmetric, so
+    # |e| shrinks at least by its spectral radius rho every epoch. Run until rho^k |e0| is below
+    # half the tolerance on b = 1; the slow direction (mostly the bias) needs ~2,000 epochs.
+    x1 = x0[:, 0].astype(np.float64)
+    a = np.array([[np.mean(x1 * x1), np.mean(x1)], [np.mean(x1), 1.0]])
+    rho = max(abs(np.linalg.eigvalsh(np.eye(2) - 2 * lr * a)))
+    tol = tolerance_for(B, str(B.to_numpy(weight).dtype))
+    e0 = math.hypot(_value(B, weight) - 2, _value(B, bias) - 1)
+    epochs = max(100, math.ceil(math.log((tol.atol + tol.rtol) / 2 / e0) / math.log(rho)))
+
+    first = _value(B, epoch())
+    for _ in range(98):
+        epoch()
+    last = _value(B, epoch())  # the loss the seed prints for epoch 99
+    w100 = _value(B, weight)
+    assert last < 0.1 * first, f"100 epochs must cut the loss by >90%: epoch 0 {first:.4g}, epoch 99 {last:.4g}"
+    assert abs(w100 - 2) < 0.25, f"after 100 epochs the slope must be near 2, got {w100:.4f}"
+    for _ in range(epochs - 100):
+        epoch()
+    assert_close(B, weight, [[2.0]], what=f"slope after {epochs} epochs")
+    assert_close(B, bias, [1.0], what=f"intercept after {epochs} epochs")
+
+
+# ------------------------------------------------------------------------ 004's two-layer nets
+
+def _data(B, device):
+    x = B.tensor(np.random.randn(N, D_IN), device=device)
+    y = B.tensor(np.random.randn(N, D_OUT), device=device)
+    return x, y
+
+
+def _losses(B, model, opt, x, y, steps=STEPS) -> list[float]:
+    """Sum-reduced MSE before each of `steps` optimizer steps, and after the last one."""
+    losses = []
+    for t in range(steps + 1):
+        loss = B.mse_loss(model(x), y, reduction="sum")
+        losses.append(_value(B, loss))
+        if t == steps:
+            return losses
+        B.zero_grad(opt)
+        B.backward(loss)
+        B.step(opt)
+
+
+def _sequential(B, device):
+    return B.sequential(B.linear(D_IN, H, device=device), B.relu_layer(), B.linear(H, D_OUT, device=device))
+
+
+def _two_layer_net(B, device):
+    """004 § 7 TwoLayerNet: linear1, clamp(min=0), linear2."""
+    return B.module(lambda m, x: m.linear2(B.relu(m.linear1(x))),
+                    linear1=B.linear(D_IN, H, device=device), linear2=B.linear(H, D_OUT, device=device))
+
+
+@claim("training.two-layer-autograd-manual")
+def test_two_layer_autograd_manual(B, device):
+    """004 § 3: randn weights, loss (relu(x w1) w2 - y)^2 summed, w -= 1e-6 grad, grad.zero_()."""
+    lr = 1e-6
+    x, y = _data(B, device)
+    w1 = B.tensor(np.random.randn(D_IN, H), device=device, requires_grad=True)
+    w2 = B.tensor(np.random.randn(H, D_OUT), device=device, requires_grad=True)
+    losses = []
+    for t in range(STEPS + 1):
+        loss = B.sum((B.relu(x @ w1) @ w2 - y) ** 2)
+        losses.append(_value(B, loss))
+        if t == STEPS:
+            break
+        B.backward(loss)
+        for w in (w1, w2):
+            B.sub_(w, B.grad(w) * lr)
+            B.zero_(B.grad(w))
+    assert losses[-1] < losses[0] / 10, (
+        f"{STEPS} manual updates must cut the loss below a tenth: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+@claim("training.two-layer-functional")
+def test_two_layer_functional(B, device):
+    """004 § 3 without mutable state: gradients from B.vjp, new weights w - lr * g each step."""
+    lr = 1e-6
+    x, y = _data(B, device)
+    w1 = B.tensor(np.random.randn(D_IN, H), device=device)
+    w2 = B.tensor(np.random.randn(H, D_OUT), device=device)
+
+    def loss(w1, w2):
+        return B.sum((B.relu(x @ w1) @ w2 - y) ** 2)
+
+    losses = []
+    for _ in range(STEPS):
+        value, (g1, g2) = B.vjp(loss, [w1, w2])
+        losses.append(_value(B, value))
+        w1, w2 = w1 - g1 * lr, w2 - g2 * lr
+    losses.append(_value(B, loss(w1, w2)))
+    assert losses[-1] < losses[0] / 10, (
+        f"{STEPS} functional updates must cut the loss below a tenth: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+@claim("training.two-layer-sgd")
+@pytest.mark.parametrize("net", ["sequential", "TwoLayerNet"])
+def test_two_layer_sgd(B, device, net):
+    """004 § 5 (nn.Sequential) and § 7 (TwoLayerNet): MSELoss(reduction='sum'), SGD(lr 1e-4)."""
+    x, y = _data(B, device)
+    model = (_sequential if net == "sequential" else _two_layer_net)(B, device)
+    losses = _losses(B, model, B.sgd(_params(B, model), lr=1e-4), x, y)
+    assert losses[-1] < losses[0] / 2, (
+        f"{net} with SGD: {STEPS} steps must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+@claim("training.two-layer-adam")
+def test_two_layer_adam(B, device):
+    """004 § 6: nn.Sequential, MSELoss(reduction='sum'), Adam(lr 1e-4)."""
+    x, y = _data(B, device)
+    model = _sequential(B, device)
+    losses = _losses(B, model, B.adam(_params(B, model), lr=1e-4), x, y)
+    assert losses[-1] < 0.75 * losses[0], (
+        f"Adam: {STEPS} steps must cut the loss by a quarter: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+# ------------------------------------------------------------------------ FashionMNIST MLP
+
+@claim("training.fashion-mlp-learns")
+def test_fashion_mlp_learns(B, device, fashion_root):
+    """000 In [80]-[83]: MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)), CrossEntropyLoss,
+    SGD(lr 0.1), DataLoader(batch_size=16); 32 steps (512 images), then the test split."""
+    steps, batch_size = 32, 16
+    train = FashionMNIST(root=fashion_root, train=True, download=False, transform=ToTensor())
+    test = FashionMNIST(root=fashion_root, train=False, download=False, transform=ToTensor())
+
+    def batch(ds, n):
+        n = min(n, len(ds))
+        X, y = next(iter(DataLoader(Subset(ds, range(n)), batch_size=n)))
+        return B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
+
+    model = B.sequential(B.flatten_layer(), B.linear(28 * 28, 512, device=device), B.relu_layer(),
+                         B.linear(512, 10, device=device))
+    opt = B.sgd(_params(B, model), lr=0.1)
+    x_fit, y_fit = batch(train, 128)
+    before = _value(B, B.cross_entropy(model(x_fit), y_fit))
+    for k, (X, y) in enumerate(DataLoader(train, batch_size=batch_size)):
+        if k == steps:
+            break
+        loss = B.cross_entropy(model(B.tensor(X.numpy(), device=device)), B.tensor(y.numpy(), device=device))
+        B.zero_grad(opt)
+        B.backward(loss)
+        B.step(opt)
+    after = _value(B, B.cross_entropy(model(x_fit), y_fit))
+    x_test, y_test = batch(test, 512)
+    predicted = B.to_numpy(model(x_test)).argmax(axis=1)
+    accuracy = float(np.mean(predicted == B.to_numpy(y_test)))
+    assert after < 0.8 * before, (
+        f"{steps} SGD steps must lower the training loss by a fifth: {before:.4f} -> {after:.4f}")
+    assert accuracy >= 0.3, (
+        f"after {steps} steps the test accuracy must beat chance (0.1) clearly (>= 0.3), got {accuracy:.3f} "
+        f"on {len(predicted)} test images")
