@@ -78,11 +78,12 @@ class Backend(Protocol):
 
     # --- tensors (every backend) -----------------------------------------------------------
     def tensor(self, data: Any, *, device: str, dtype: str | None = None,
-               requires_grad: bool = False) -> T:
+               requires_grad: bool | None = None) -> T:
         """A tensor from nested lists/numpy. dtype None: float data -> default_float.
 
-        requires_grad=True on an engine without REQUIRES_GRAD still returns a tensor
-        that gradients can flow to (the engine's own notion of a trainable tensor)."""
+        requires_grad None: whatever the engine does for a new tensor by default (the claim
+        tracking.default-untracked checks that default). requires_grad=True on an engine
+        without REQUIRES_GRAD still returns a tensor that gradients can flow to."""
 
     def to_numpy(self, t: T) -> Any:
         """The values of t as a numpy array (forces lazy engines to compute)."""

@@ -57,12 +57,14 @@ class MygradBackend:
         np.random.seed(n)  # mygrad.random draws from numpy's global generator
 
     # --- tensors ------------------------------------------------------------------------
-    def tensor(self, data, *, device, dtype=None, requires_grad=False):
+    def tensor(self, data, *, device, dtype=None, requires_grad=None):
         self._check_device(device)
         array = np.array(data.data if isinstance(data, mg.Tensor) else data)  # a copy
         if dtype is None and array.dtype.kind == "f":
             dtype = self.default_float
-        return mg.tensor(array, dtype=dtype, constant=not requires_grad)
+        # requires_grad None: mygrad's own default (floats are tracked, integers constant)
+        constant = None if requires_grad is None else not requires_grad
+        return mg.tensor(array, dtype=dtype, constant=constant)
 
     def to_numpy(self, t):
         return np.asarray(t.data if isinstance(t, mg.Tensor) else t)

@@ -42,14 +42,14 @@ class TorchBackend:
         torch.manual_seed(n)
 
     # --- tensors ------------------------------------------------------------------------
-    def tensor(self, data, *, device, dtype=None, requires_grad=False):
+    def tensor(self, data, *, device, dtype=None, requires_grad=None):
         if isinstance(data, torch.Tensor):
             data = data.detach().cpu().numpy()
         array = np.asarray(data)
         if dtype is None:
             dtype = self.default_float if array.dtype.kind == "f" else None
         t = torch.as_tensor(array.copy(), dtype=_DTYPES[dtype] if dtype else None, device=device)
-        return t.requires_grad_(requires_grad)
+        return t.requires_grad_(bool(requires_grad))  # torch's default: untracked
 
     def to_numpy(self, t):
         return t.detach().cpu().numpy()
