@@ -170,8 +170,10 @@ def test_mygrad_default_float_is_numpys(mygrad_backend):
 
 def test_mygrad_requires_grad_is_not_constant(mygrad_backend):
     B = mygrad_backend
-    tracked, plain = B.tensor([1.0], device="cpu", requires_grad=True), B.tensor([1.0], device="cpu")
+    tracked = B.tensor([1.0], device="cpu", requires_grad=True)
+    plain = B.tensor([1.0], device="cpu", requires_grad=False)
     assert not tracked.constant and plain.constant
+    assert not B.tensor([1.0], device="cpu").constant, "mygrad's default for float data: tracked"
     assert B.requires_grad(tracked) and not B.requires_grad(plain) and not B.requires_grad(np.ones(1))
     with pytest.raises(NotImplementedError, match="constant"):
         B.set_requires_grad(plain, True)
@@ -199,7 +201,7 @@ def test_mygrad_vjp_leaves_inputs_alone(mygrad_backend):
 def test_mygrad_graph_nodes_are_creators_and_leaves(mygrad_backend):
     B = mygrad_backend
     x = B.tensor([1.0, 2.0], device="cpu", requires_grad=True)
-    c = B.tensor([3.0, 4.0], device="cpu")
+    c = B.tensor([3.0, 4.0], device="cpu", requires_grad=False)
     y = x * c
     node = B.grad_fn(y)
     assert node is y.creator and B.node_name(node) == "Multiply"
