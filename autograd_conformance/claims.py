@@ -318,7 +318,8 @@ CLAIMS: dict[str, Claim] = _index([
            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (OPT, BW)),
     _claim("optim.adam-update-rule",
            "Adam updates p <- p - lr * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
-           "(betas 0.9, 0.999, eps 1e-8); its first step moves each weight by about lr.",
+           "(betas 0.9, 0.999, eps 1e-8); its first step moves each weight whose gradient is "
+           "well above eps by about lr, against the gradient.",
            f"{S004} § 6. Optimizer", (OPT, BW)),
 
     # ---------------------------------------------------------------- custom functions

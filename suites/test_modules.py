@@ -1,0 +1,330 @@
+"""Modules and parameters: what the seeds' models register, in which order, and their shapes.
+
+Every model is built through the backend: B.module(forward, **attributes) for the seeds' custom
+nn.Module classes, B.sequential for their nn.Sequential stacks. Parameter counts are the sum of
+the element counts of B.named_parameters; the golden numbers are the seeds' own."""
+
+import math
+
+import numpy as np
+import pytest
+
+from autograd_conformance.check import assert_close
+from autograd_conformance.protocol import Capability
+
+claim = pytest.mark.claim
+
+
+def _count(B, m) -> int:
+    return sum(int(B.to_numpy(p).size) for _, p in B.named_parameters(m))
+
+
+def _shape(B, t) -> tuple:
+    return tuple(B.to_numpy(t).shape)
+
+
+def _tracks(B) -> bool:
+    return Capability.REQUIRES_GRAD in B.capabilities
+
+
+# ------------------------------------------------------------------------------ seed models
+
+def _mynet(B, device):
+    """000 In [80]: attributes in the seed's order (flatten, linear1, linear2, relu)."""
+    def forward(m, x):
+        return m.linear2(m.relu(m.linear1(m.flatten(x))))
+
+    return B.module(forward, flatten=B.flatten_layer(), linear1=B.linear(28 * 28, 512, device=device),
+                    linear2=B.linear(512, 10, device=device), relu=B.relu_layer())
+
+
+def _mynet_layers(m):
+    """The layers in the order MyNet's forward calls them (the rows of torchsummary's table)."""
+    return [("Flatten", m.flatten), ("Linear", m.linear1), ("ReLU", m.relu), ("Linear", m.linear2)]
+
+
+def _lenet(B, device, trace=None):
+    """001 In [48]: conv(1, 6, 3), conv(6, 16, 3), fc 576-120-84-10, max-pool 2 after each conv."""
+    def forward(m, x):
+        def seen(name, t):
+            if trace is not None:
+                trace.append((name, _shape(B, t)))
+            return t
+
+        x = seen("conv1", m.conv1(x))
+        x = seen("pool1", B.max_pool2d(B.relu(x), 2))
+        x = seen("conv2", m.conv2(x))
+        x = seen("pool2", B.max_pool2d(B.relu(x), 2))
+        shape = _shape(B, x)
+        x = B.reshape(x, (shape[0], math.prod(shape[1:])))  # x.view(-1, num_flat_features(x))
+        x = B.relu(m.fc1(x))
+        x = B.relu(m.fc2(x))
+        return m.fc3(x)
+
+    return B.module(forward, conv1=B.conv2d(1, 6, 3, device=device), conv2=B.conv2d(6, 16, 3, device=device),
+                    fc1=B.linear(16 * 6 * 6, 120, device=device), fc2=B.linear(120, 84, device=device),
+                    fc3=B.linear(84, 10, device=device))
+
+
+def _neural_network(B, device):
+    """002 In [139]: Flatten, then a Sequential 784-512-512-10 with ReLUs."""
+    stack = B.sequential(B.linear(28 * 28, 512, device=device), B.relu_layer(),
+                         B.linear(512, 512, device=device), B.relu_layer(),
+                         B.linear(512, 10, device=device))
+
+    def forward(m, x):
+        return m.linear_relu_stack(m.flatten(x))
+
+    return B.module(forward, flatten=B.flatten_layer(), linear_relu_stack=stack), stack
+
+
+D_IN, H, D_OUT = 1000, 100, 10  # 004 § 5-8
+
+
+def _two_layer_sequential(B, device):
+    return B.sequential(B.linear(D_IN, H, device=device), B.relu_layer(), B.linear(H, D_OUT, device=device))
+
+
+def _two_layer_net(B, device):
+    def forward(m, x):
+        return m.linear2(B.relu(m.linear1(x)))  # .clamp(min=0)
+
+    return B.module(forward, linear1=B.linear(D_IN, H, device=device), linear2=B.linear(H, D_OUT, device=device))
+
+
+def _dynamic_net(B, device):
+    def forward(m, x, uses=2):
+        h = B.relu(m.input_linear(x))
+        for _ in range(uses):  # the same middle layer reused: its parameters count once
+            h = B.relu(m.middle_linear(h))
+        return m.output_linear(h)
+
+    return B.module(forward, input_linear=B.linear(D_IN, H, device=device),
+                    middle_linear=B.linear(H, H, device=device), output_linear=B.linear(H, D_OUT, device=device))
+
+
+def _my_liner(B, device, *, plain=(), order=("weights", "bias"), n_in=7, n_out=12):
+    """003 § custom layer: x @ weights + bias. Names in `plain` are plain tensors (the seed's
+    commented-out Tensor(...) variant), the others B.parameter."""
+    values = {"weights": np.random.randn(n_in, n_out), "bias": np.random.randn(n_out)}
+    attrs = {}
+    for name in order:
+        t = B.tensor(values[name], device=device, requires_grad=name in plain and _tracks(B))
+        attrs[name] = t if name in plain else B.parameter(t)
+
+    def forward(m, x):
+        return x @ m.weights + m.bias
+
+    return B.module(forward, **attrs)
+
+
+# ------------------------------------------------------------------------------ MyNet
+
+@claim("modules.mynet-param-counts")
+def test_mynet_param_counts(B, device):
+    net = _mynet(B, device)
+    per_layer = {"linear1": 0, "linear2": 0}
+    for name, p in B.named_parameters(net):
+        layer = name.split(".", 1)[0]
+        assert layer in per_layer, f"only linear1 and linear2 own parameters, got {name!r}"
+        per_layer[layer] += int(B.to_numpy(p).size)
+        if _tracks(B):
+            assert B.requires_grad(p), f"{name} must be trainable (requires grad)"
+    assert per_layer == {"linear1": 401_920, "linear2": 5_130}, \
+        f"expected Linear(784, 512) 401,920 and Linear(512, 10) 5,130 parameters, got {per_layer}"
+    assert _count(B, net) == 407_050, f"expected 407,050 parameters in all, got {_count(B, net):,}"
+    for kind, layer in (("Flatten", net.flatten), ("ReLU", net.relu)):
+        assert B.named_parameters(layer) == [], f"{kind} must own no parameters"
+
+
+@claim("modules.mynet-output-shapes")
+@pytest.mark.parametrize("batch", [1, 16])
+def test_mynet_output_shapes(B, device, batch):
+    net = _mynet(B, device)
+    x = B.tensor(np.random.rand(batch, 28, 28), device=device)
+    shapes = []
+    for _, layer in _mynet_layers(net):
+        x = layer(x)
+        shapes.append(_shape(B, x))
+    assert shapes == [(batch, 784), (batch, 512), (batch, 512), (batch, 10)], \
+        f"expected [B, 784], [B, 512], [B, 512], [B, 10] for B = {batch}, got {shapes}"
+    assert _shape(B, net(B.tensor(np.random.rand(batch, 28, 28), device=device))) == (batch, 10)
+
+
+@claim("modules.summary-sizes")
+def test_summary_sizes(B, device):
+    """torchsummary (sksq96/pytorch-summary, summary_string, release 1.5.1): forward hooks on every
+    sub-module except the model itself and containers record output shapes, in call order, with
+    the batch axis replaced by batch_size = -1; then
+      input  = |prod(input_size) * batch_size| * 4 / 1024**2
+      fwd/bw = |2 * sum over layers of prod(output_shape)| * 4 / 1024**2   ("x2 for gradients")
+      params = total_params * 4 / 1024**2,  total = input + fwd/bw + params (unrounded),
+    each printed with %0.2f. It feeds a batch of 2; |batch -1| makes every count per sample."""
+    net = _mynet(B, device)
+    input_size = (28, 28)
+    x = B.tensor(np.random.rand(2, *input_size), device=device)  # torchsummary's batch of 2
+    output_elements = 0
+    for kind, layer in _mynet_layers(net):
+        x = layer(x)
+        out = B.to_numpy(x)
+        assert out.shape[0] == 2, f"{kind} must keep the batch axis, got shape {out.shape}"
+        assert out.dtype.itemsize == 4, f"{kind} output must be float32 (4 bytes), got {out.dtype}"
+        output_elements += math.prod(out.shape[1:])
+    params = [B.to_numpy(p) for _, p in B.named_parameters(net)]
+    assert all(p.dtype.itemsize == 4 for p in params), "parameters must be float32 (4 bytes)"
+    total_params = sum(p.size for p in params)
+
+    mb = 1024 ** 2
+    input_mb = math.prod(input_size) * 4 / mb
+    forward_backward_mb = 2 * output_elements * 4 / mb
+    params_mb = total_params * 4 / mb
+    figures = {"input": input_mb, "forward/backward": forward_backward_mb, "params": params_mb,
+               "total": input_mb + forward_backward_mb + params_mb}
+    printed = {k: "%0.2f" % v for k, v in figures.items()}
+    assert printed == {"input": "0.00", "forward/backward": "0.01", "params": "1.55", "total": "1.57"}, \
+        (f"expected the seed's 0.00 / 0.01 / 1.55 / 1.57 MB, got {printed} from {output_elements} "
+         f"output elements per sample and {total_params:,} parameters")
+
+
+# ------------------------------------------------------------------------------ LeNet
+
+@claim("modules.lenet-shapes")
+def test_lenet_shapes(B, device):
+    trace = []
+    net = _lenet(B, device, trace)
+    out = net(B.tensor(np.random.randn(1, 1, 32, 32), device=device))
+    assert trace == [("conv1", (1, 6, 30, 30)), ("pool1", (1, 6, 15, 15)),
+                     ("conv2", (1, 16, 13, 13)), ("pool2", (1, 16, 6, 6))], \
+        f"expected 6@30x30, 6@15x15, 16@13x13, 16@6x6 for a 32x32 input, got {trace}"
+    assert math.prod(trace[-1][1][1:]) == 576, "fc1 takes 16*6*6 = 576 features"
+    assert _shape(B, out) == (1, 10), f"expected output shape (1, 10), got {_shape(B, out)}"
+
+
+@claim("modules.lenet-parameters")
+def test_lenet_parameters(B, device):
+    net = _lenet(B, device)
+    named = B.named_parameters(net)
+    assert len(named) == 10, f"expected 10 parameter tensors (weight and bias of 5 layers), got {len(named)}"
+    layers = [name.split(".", 1)[0] for name, _ in named]
+    assert layers == ["conv1", "conv1", "conv2", "conv2", "fc1", "fc1", "fc2", "fc2", "fc3", "fc3"], \
+        f"expected parameters in the order the layers were assigned, got {[n for n, _ in named]}"
+    assert _shape(B, named[0][1]) == (6, 1, 3, 3), \
+        f"params[0] is conv1's weight, expected shape (6, 1, 3, 3), got {_shape(B, named[0][1])}"
+    sizes = [int(B.to_numpy(p).size) for _, p in named]
+    assert sizes == [54, 6, 864, 16, 69_120, 120, 10_080, 84, 840, 10], f"element counts in order: {sizes}"
+    assert sum(sizes) == 81_194, f"expected 81,194 parameters, got {sum(sizes):,}"
+
+
+# ------------------------------------------------------------------------------ other seed models
+
+@claim("modules.neuralnetwork-parameters")
+def test_neuralnetwork_parameters(B, device):
+    net, stack = _neural_network(B, device)
+    assert _count(B, net) == 669_706, f"expected 669,706 parameters, got {_count(B, net):,}"
+    params = [p for _, p in B.named_parameters(net)]
+    second_linear = [p for _, p in B.named_parameters(stack)][2:4]
+    assert len(params) == 6, f"expected 6 parameter tensors, got {len(params)}"
+    assert _shape(B, params[3]) == (512,), f"parameters()[3] must have shape (512,), got {_shape(B, params[3])}"
+    assert params[3] is second_linear[1], "parameters()[3] must be the second Linear's bias"
+
+
+@claim("modules.two-layer-parameters")
+@pytest.mark.parametrize("model, expected", [
+    ("Sequential", 101_110), ("TwoLayerNet", 101_110), ("DynamicNet", 111_210)])
+def test_two_layer_parameters(B, device, model, expected):
+    build = {"Sequential": _two_layer_sequential, "TwoLayerNet": _two_layer_net, "DynamicNet": _dynamic_net}
+    net = build[model](B, device)
+    out = net(B.tensor(np.random.randn(4, D_IN), device=device))
+    assert _shape(B, out) == (4, D_OUT)
+    assert _count(B, net) == expected, f"expected {model} to have {expected:,} parameters, got {_count(B, net):,}"
+
+
+@claim("modules.parameters-trainable")
+def test_parameters_trainable(B, device):
+    layers = {"Linear": B.linear(5, 3, device=device), "Conv2d": B.conv2d(1, 2, 3, device=device),
+              "Sequential": _two_layer_sequential(B, device)}
+    for kind, layer in layers.items():
+        named = B.named_parameters(layer)
+        assert named, f"{kind} must own parameters"
+        for name, p in named:
+            assert B.requires_grad(p), f"{kind}.{name} must require grad by default"
+    x = B.tensor(np.random.randn(4, D_IN), device=device)
+    y = B.tensor(np.random.randn(4, D_OUT), device=device)
+    assert not B.requires_grad(x) and not B.requires_grad(y), "inputs and targets are created untracked"
+    loss = B.mse_loss(layers["Sequential"](x), y, reduction="sum")
+    assert B.requires_grad(loss), "the loss is tracked through the parameters alone"
+
+
+# ------------------------------------------------------------------------------ custom layers
+
+@claim("modules.parameter-registered")
+@pytest.mark.parametrize("order", [("weights", "bias"), ("bias", "weights")], ids=["weights-first", "bias-first"])
+def test_parameter_registered(B, device, order):
+    layer = _my_liner(B, device, order=order)
+    named = B.named_parameters(layer)
+    assert [name for name, _ in named] == list(order), \
+        f"expected parameters {list(order)} in assignment order, got {[n for n, _ in named]}"
+    for name, p in named:
+        assert p is getattr(layer, name), f"{name}: named_parameters must give the module's own tensor"
+        if _tracks(B):
+            assert B.requires_grad(p), f"{name}: a registered parameter must require grad"
+
+
+@claim("modules.plain-tensor-not-registered")
+@pytest.mark.requires(Capability.BACKWARD.value)
+def test_plain_tensor_not_registered(B, device):
+    only_plain = _my_liner(B, device, plain=("weights", "bias"))
+    assert B.named_parameters(only_plain) == [], "a module holding only plain tensors has no parameters"
+
+    layer = _my_liner(B, device, plain=("weights",))  # weights plain (tracked), bias a parameter
+    named = B.named_parameters(layer)
+    assert [name for name, _ in named] == ["bias"], \
+        f"only the parameter (bias) may be registered, got {[n for n, _ in named]}"
+    weights0, bias0 = B.to_numpy(layer.weights).copy(), B.to_numpy(layer.bias).copy()
+    opt = B.sgd([p for _, p in named], lr=0.1)
+    x = B.tensor(np.random.randn(5, 7), device=device)
+    B.backward(B.sum(layer(x) * layer(x)))
+    B.step(opt)
+    np.testing.assert_array_equal(B.to_numpy(layer.weights), weights0,
+                                  err_msg="the plain tensor must not be updated by an optimizer built from parameters()")
+    assert not np.array_equal(B.to_numpy(layer.bias), bias0), \
+        "the registered bias must be updated (otherwise the test proves nothing)"
+
+
+@claim("modules.custom-layer-forward-only")
+def test_custom_layer_forward_only(B, device):
+    layer = _my_liner(B, device)
+    x0, g0 = np.random.randn(5, 7), np.random.randn(5, 12)
+    x = B.tensor(x0, device=device)
+    out = layer(x)
+    assert _shape(B, out) == (5, 12), f"MyLiner(7, 12) maps (5, 7) to (5, 12), got {_shape(B, out)}"
+    B.backward(out, B.tensor(g0, device=device))
+    x32, g32 = B.to_numpy(x).astype(np.float64), B.to_numpy(B.tensor(g0, device=device)).astype(np.float64)
+    assert B.grad(layer.weights) is not None and B.grad(layer.bias) is not None, \
+        "backward must fill the gradients of a layer that defines only forward"
+    assert_close(B, B.grad(layer.weights), x32.T @ g32, what="dW = x^T g")
+    assert_close(B, B.grad(layer.bias), g32.sum(axis=0), what="db = sum over the batch of g")
+
+
+@claim("modules.parameter-is-tensor-with-no-name")
+def test_parameter_is_tensor_with_no_name(B, device):
+    tensor_type = type(B.tensor(np.zeros(1), device=device))
+    layer = _my_liner(B, device)
+    regression = B.module(lambda m, x: m.linear(x), linear=B.linear(1, 1, device=device))  # 003 LinearRegression
+    for model in (layer, regression):
+        for name, p in B.named_parameters(model):
+            assert isinstance(p, tensor_type), \
+                f"{name}: a parameter must be an instance of the tensor type {tensor_type.__name__}, got {type(p)}"
+            assert p.name is None, f"{name}: a parameter's .name must be None, got {p.name!r}"
+
+
+@claim("modules.flatten-single-sample")
+def test_flatten_single_sample(B, device):
+    image = B.tensor(np.random.rand(1, 28, 28), device=device)  # one ToTensor item, no batch axis
+    flat = B.flatten_layer()(image)
+    assert _shape(B, flat) == (1, 784), f"Flatten of [1, 28, 28] must give [1, 784], got {_shape(B, flat)}"
+    net, _ = _neural_network(B, device)
+    logits = net(image)
+    assert _shape(B, logits) == (1, 10), f"the single image must give logits [1, 10], got {_shape(B, logits)}"
+    loss = B.to_numpy(B.cross_entropy(logits, B.tensor([3], device=device, dtype="int64")))
+    assert loss.shape == () and np.isfinite(loss), "cross-entropy against a label of shape [1] must work"

@@ -1,0 +1,243 @@
+"""Optimizers: step() changes the model's own parameters in place, by the SGD, momentum and Adam
+rules (000 In [83] and Test 1; 001 In [61]-[62]; 004 § 5, § 6, § 8).
+
+Expected values are computed in numpy (float64) from the parameter and gradient values the backend
+reports, and compared with the backend's tolerance rather than bit for bit: how an engine rounds
+lr and orders p - lr * g is its own business (torch's float32 SGD step differs in the last bit from
+numpy's float32 p - lr * g for several percent of elements, with or without rounding lr * g first).
+Each test takes lr large enough that lr * g is of the order of p, so a different rule (no
+momentum, weight decay, no bias correction) is far outside that tolerance. Only the claim about
+elements with zero gradient is bit-exact: x - lr * 0 is x under any rounding."""
+
+import numpy as np
+import pytest
+
+from autograd_conformance.check import assert_close
+
+claim = pytest.mark.claim
+
+
+def _np(B, t) -> np.ndarray:
+    return np.array(B.to_numpy(t), dtype=np.float64)
+
+
+def _leaves(B, device, n_in=5, n_out=3):
+    """w, b as trainable leaves; a loss closure over fixed data (the seeds' x @ w + b)."""
+    w = B.tensor(np.random.randn(n_in, n_out), device=device, requires_grad=True)
+    b = B.tensor(np.random.randn(n_out), device=device, requires_grad=True)
+    x = B.tensor(np.random.randn(8, n_in), device=device)
+    y = B.tensor(np.random.randn(8, n_out), device=device)
+    return [w, b], lambda: B.mse_loss(x @ w + b, y)
+
+
+def _new_grads(B, opt, params, loss_fn):
+    B.zero_grad(opt)
+    B.backward(loss_fn())
+    grads = [B.grad(p) for p in params]
+    assert all(g is not None for g in grads), "backward must give every parameter a gradient"
+    return [_np(B, g) for g in grads]
+
+
+def _affine(x, w, b):
+    """x @ W + b for a (non-square) linear weight in either layout, (out, in) or (in, out)."""
+    return x @ (w.T if w.shape[1] == x.shape[1] else w) + b
+
+
+def _weight_bias(B, layer):
+    """A linear layer's current (weight, bias) values, told apart by rank (no bias: 0)."""
+    arrays = [_np(B, p) for _, p in B.named_parameters(layer)]
+    return next(a for a in arrays if a.ndim == 2), next((a for a in arrays if a.ndim == 1), 0.0)
+
+
+def _mynet(B, device):
+    """000 In [80], narrowed to 32 hidden units to keep the test fast."""
+    def forward(m, x):
+        return m.linear2(m.relu(m.linear1(m.flatten(x))))
+
+    return B.module(forward, flatten=B.flatten_layer(), linear1=B.linear(28 * 28, 32, device=device),
+                    linear2=B.linear(32, 10, device=device), relu=B.relu_layer())
+
+
+def _batch(B, device, n=16):
+    """A DataLoader-shaped batch (000 In [83]): images [n, 1, 28, 28] and integer labels."""
+    x = B.tensor(np.random.rand(n, 1, 28, 28), device=device)
+    return x, B.tensor(np.random.randint(0, 10, n), device=device, dtype="int64")
+
+
+@claim("optim.step-updates-model-weights")
+def test_step_updates_model_weights(B, device):
+    model = _mynet(B, device)
+    named = B.named_parameters(model)
+    watched = B.named_parameters(model.linear2)[0][1]  # the seed prints model.linear2.weight[0, 0]
+    before = {name: _np(B, p) for name, p in named}
+    opt = B.sgd([p for _, p in named], lr=0.1)
+    x, labels = _batch(B, device)
+    out_before = _np(B, model(x))
+    B.zero_grad(opt)
+    B.backward(B.cross_entropy(model(x), labels))
+    B.step(opt)
+
+    after = B.named_parameters(model)
+    assert [n for n, _ in after] == [n for n, _ in named], "step must not change the model's parameter list"
+    for (name, p), (_, q) in zip(named, after):
+        assert q is p, f"{name}: the model must still hold the parameter object given to the optimizer"
+        assert not np.array_equal(_np(B, q), before[name]), f"{name}: step must change the model's weights"
+    assert B.named_parameters(model.linear2)[0][1] is watched, "model.linear2 must keep its weight object"
+
+    flat = _np(B, x).reshape(16, -1)
+    hidden = np.maximum(_affine(flat, *_weight_bias(B, model.linear1)), 0)
+    expected = _affine(hidden, *_weight_bias(B, model.linear2))
+    out_after = model(x)
+    assert not np.allclose(_np(B, out_after), out_before), "the next forward must differ after a step"
+    assert_close(B, out_after, expected, what="the next forward vs a forward with the stepped weights")
+
+
+@claim("optim.step-in-place")
+def test_step_in_place(B, device):
+    model = _mynet(B, device)
+    named = B.named_parameters(model)
+    aliases = [B.data(p) for _, p in named]
+    before = [_np(B, a) for a in aliases]
+    opt = B.sgd([p for _, p in named], lr=0.1)
+    x, labels = _batch(B, device)
+    B.backward(B.cross_entropy(model(x), labels))
+    B.step(opt)
+    for (name, p), alias, old in zip(named, aliases, before):
+        assert not np.array_equal(_np(B, p), old), f"{name}: step must change the weights"
+        np.testing.assert_array_equal(
+            B.to_numpy(alias), B.to_numpy(p),
+            err_msg=f"{name}: an alias taken before step() must see the new values (in-place update)")
+
+
+@claim("optim.sgd-update-rule")
+def test_sgd_update_rule(B, device):
+    lr = 0.5
+    params, loss_fn = _leaves(B, device)
+    opt = B.sgd(params, lr=lr)
+    old = [_np(B, p) for p in params]
+    grads = _new_grads(B, opt, params, loss_fn)
+    B.step(opt)
+    for name, p, p0, g in zip(("w", "b"), params, old, grads):
+        assert not np.allclose(_np(B, p), p0), f"{name}: the step must move the weights"
+        assert_close(B, p, p0 - lr * g, what=f"{name} after SGD(lr={lr}).step() vs p - lr * grad")
+
+
+@claim("optim.zero-grad-element-unchanged")
+def test_zero_grad_element_unchanged(B, device):
+    """A hidden unit that is dead for every sample (as ORDER 5 of 000 In [83] shows for one
+    weight): its incoming weights, its bias and the next layer's weights that read it get
+    exactly zero gradient."""
+    w1 = np.random.randn(6, 4)
+    w1[:, 0] = -np.abs(w1[:, 0]) - 0.1  # unit 0: negative weights, inputs in [0, 1) ...
+    b1 = np.random.randn(4)
+    b1[0] = -1.0  # ... and a negative bias: ReLU inactive for every sample
+    values = {"w1": w1, "b1": b1, "w2": np.random.randn(4, 3), "b2": np.random.randn(3)}
+    params = {k: B.parameter(B.tensor(v, device=device)) for k, v in values.items()}
+    net = B.module(lambda m, x: B.relu(x @ m.w1 + m.b1) @ m.w2 + m.b2, **params)
+    x = B.tensor(np.random.rand(10, 6), device=device)
+    labels = B.tensor(np.random.randint(0, 3, 10), device=device, dtype="int64")
+    opt = B.sgd([p for _, p in B.named_parameters(net)], lr=0.5)
+    before = {name: B.to_numpy(p).copy() for name, p in B.named_parameters(net)}
+    B.backward(B.cross_entropy(net(x), labels))
+    grads = {name: B.to_numpy(B.grad(p)) for name, p in B.named_parameters(net)}
+    B.step(opt)
+    zero_elements = 0
+    for name, p in B.named_parameters(net):
+        zero = grads[name] == 0
+        zero_elements += int(zero.sum())
+        after = B.to_numpy(p)
+        np.testing.assert_array_equal(after[zero], before[name][zero],
+                                      err_msg=f"{name}: elements with exactly zero gradient must not change")
+        assert np.all(after[~zero] != before[name][~zero]), f"{name}: elements with a gradient must change"
+    assert zero_elements >= 6 + 1 + 3, "the dead unit must give its weights exactly zero gradient"
+
+
+def _twin_models(B, device):
+    models = []
+    for _ in range(2):
+        B.seed(0)  # the engine's own initialisation, twice from the same seed
+        models.append(B.sequential(B.linear(10, 8, device=device), B.relu_layer(), B.linear(8, 3, device=device)))
+    for (name, p), (_, q) in zip(*(B.named_parameters(m) for m in models)):
+        np.testing.assert_array_equal(B.to_numpy(p), B.to_numpy(q), err_msg=f"{name}: twins start equal")
+    return models
+
+
+@claim("optim.manual-update-equals-sgd")
+def test_manual_update_equals_sgd(B, device):
+    lr = 0.1
+    by_sgd, by_hand = _twin_models(B, device)
+    x = B.tensor(np.random.randn(16, 10), device=device)
+    y = B.tensor(np.random.randn(16, 3), device=device)
+    opt = B.sgd([p for _, p in B.named_parameters(by_sgd)], lr=lr)
+    start = [_np(B, p) for _, p in B.named_parameters(by_sgd)]
+    for step in range(3):
+        B.zero_grad(opt)
+        B.backward(B.mse_loss(by_sgd(x), y))
+        B.step(opt)
+        B.module_zero_grad(by_hand)
+        B.backward(B.mse_loss(by_hand(x), y))
+        for _, p in B.named_parameters(by_hand):
+            B.sub_(B.data(p), B.grad(p) * lr)  # 001 In [61]: f.data.sub_(f.grad.data * learning_rate)
+        for (name, p), (_, q) in zip(B.named_parameters(by_sgd), B.named_parameters(by_hand)):
+            assert_close(B, q, B.to_numpy(p), what=f"{name} after {step + 1} steps: manual update vs SGD")
+    moved = [not np.allclose(_np(B, p), p0) for (_, p), p0 in zip(B.named_parameters(by_sgd), start)]
+    assert all(moved), "every parameter must have moved (otherwise the comparison proves nothing)"
+
+
+@claim("optim.sgd-momentum-rule")
+def test_sgd_momentum_rule(B, device):
+    lr, m = 0.1, 0.9
+    params, loss_fn = _leaves(B, device)
+    opt = B.sgd(params, lr=lr, momentum=m)
+    expected = [_np(B, p) for p in params]
+    buffers = None
+    for step in range(3):
+        grads = _new_grads(B, opt, params, loss_fn)
+        buffers = grads if buffers is None else [m * buf + g for buf, g in zip(buffers, grads)]
+        expected = [p - lr * buf for p, buf in zip(expected, buffers)]
+        B.step(opt)
+        for name, p, want in zip(("w", "b"), params, expected):
+            assert_close(B, p, want, what=f"{name} after {step + 1} SGD steps with momentum {m}")
+
+
+def _adam_reference(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+@claim("optim.adam-update-rule")
+def test_adam_update_rule(B, device):
+    lr = 0.1
+    params, loss_fn = _leaves(B, device)
+    opt = B.adam(params, lr=lr)
+    expected = [_np(B, p) for p in params]
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in expected]
+    for t in range(1, 4):
+        grads = _new_grads(B, opt, params, loss_fn)
+        updated = [_adam_reference(p, g, m, v, t, lr) for p, g, (m, v) in zip(expected, grads, moments)]
+        expected, moments = [u[0] for u in updated], [(u[1], u[2]) for u in updated]
+        B.step(opt)
+        for name, p, want in zip(("w", "b"), params, expected):
+            assert_close(B, p, want, what=f"{name} after {t} Adam steps (lr={lr}, betas 0.9/0.999, eps 1e-8)")
+
+
+@claim("optim.adam-update-rule")
+def test_adam_first_step_moves_lr(B, device):
+    """At t = 1 the bias-corrected step is -lr * g / (|g| + eps): against the gradient and within
+    1% of lr in size for every weight whose gradient exceeds 100 eps ("about lr"), whatever the
+    gradient's scale."""
+    lr = 1e-4  # 004 § 6
+    w = B.tensor(np.random.randn(50, 4) * 0.1, device=device, requires_grad=True)
+    x = B.tensor(np.random.randn(32, 50) * np.logspace(-3, 1, 50), device=device)  # gradients over 4 decades
+    opt = B.adam([w], lr=lr)
+    before = _np(B, w)
+    B.backward(B.sum((x @ w) ** 2))
+    g = _np(B, B.grad(w))
+    B.step(opt)
+    ratio = ((before - _np(B, w)) * np.sign(g))[np.abs(g) > 1e-6] / lr  # signed: downhill is +1
+    assert ratio.size >= 0.9 * g.size, "most weights must have a gradient above 100 eps"
+    assert np.all(np.abs(ratio - 1) < 0.01), \
+        f"the first Adam step must move each weight downhill by about lr = {lr}: step / lr ranges " \
+        f"{ratio.min():.4g} .. {ratio.max():.4g}"
