@@ -196,9 +196,13 @@ def test_module_vjp_fills_param_grads(B, device):
         assert g is not None, f"{name} must receive a gradient from out.backward(v)"
         grads[name] = B.to_numpy(g)
         assert grads[name].shape == B.to_numpy(p).shape, f"{name}.grad must have its parameter's shape"
-    (_, w1), (_, b1), (_, w2), _ = [(n, B.to_numpy(p).astype(np.float64)) for n, p in params]
+    w1, b1, w2, _ = [B.to_numpy(p).astype(np.float64) for _, p in params]
+    # the engine may store a Linear weight as (out, in) like torch or (in, out) like Paddle
+    flip1, flip2 = w1.shape != (8, 12), w2.shape != (10, 8)
+    w1, w2 = (w1.T if flip1 else w1), (w2.T if flip2 else w2)
     h = x0 @ w1.T + b1
     dh = (v0 @ w2) * (h > 0)
-    expected = [dh.T @ x0, dh[0], v0.T @ np.maximum(h, 0), v0[0]]  # v^T J by hand
+    g_w1, g_w2 = dh.T @ x0, v0.T @ np.maximum(h, 0)  # v^T J by hand, (out, in) layout
+    expected = [g_w1.T if flip1 else g_w1, dh[0], g_w2.T if flip2 else g_w2, v0[0]]
     for (name, _), want in zip(params, expected):
         assert_close(B, grads[name], want, what=f"{name}.grad vs the hand-written VJP")

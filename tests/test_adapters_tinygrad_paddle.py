@@ -1,0 +1,269 @@
+"""Unit tests of the tinygrad and PaddlePaddle adapters' mappings, without running the suites.
+
+Each engine's tests are skipped when the engine is not installed. The tinygrad tests run on the
+first device the adapter offers (``cpu`` when clang is installed, else tinygrad's PYTHON device)."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograd_conformance import backends, expectations
+from autograd_conformance.claims import CLAIMS
+from autograd_conformance.protocol import Capability as C
+from autograd_conformance.registry import load_backend
+
+# The protocol's method groups (protocol.py): what a backend that declares a capability must have.
+METHODS = {
+    C.BACKWARD: ["backward", "grad"],
+    C.REQUIRES_GRAD: ["requires_grad", "set_requires_grad"],
+    C.GRAPH_NODES: ["grad_fn", "node_name", "node_inputs"],
+    C.NO_GRAD: ["no_grad"],
+    C.DETACH: ["detach"],
+    C.IN_PLACE: ["data", "sub_", "zero_"],
+    C.MODULES: ["linear", "conv2d", "relu_layer", "flatten_layer", "sequential", "parameter", "module",
+                "named_parameters", "module_zero_grad"],
+    C.OPTIMIZERS: ["sgd", "adam", "step", "zero_grad"],
+    C.CUSTOM_FUNCTION: ["custom_function"],
+}
+EVERY_BACKEND = ["available_devices", "seed", "tensor", "to_numpy", "device_of", "sum", "mean", "relu", "exp",
+                 "where", "reshape", "max_pool2d", "mse_loss", "cross_entropy", "bce_with_logits", "vjp"]
+
+ENGINES = {"tinygrad": "tinygrad", "paddle": "paddle"}
+DISTRIBUTIONS = {"tinygrad": "tinygrad", "paddle": "paddlepaddle"}
+CAPABILITIES = {
+    # no requires_grad flag, no recorded node objects, no freed graph, no no_grad in tinygrad 0.14
+    "tinygrad": {C.BACKWARD, C.DETACH, C.IN_PLACE, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION},
+    "paddle": set(C) - {C.PYTORCH_API},
+}
+
+
+def _backend(name):
+    pytest.importorskip(ENGINES[name])
+    return load_backend(name)
+
+
+@pytest.fixture
+def tg():
+    B = _backend("tinygrad")
+    return B, B.available_devices()[0]
+
+
+@pytest.fixture
+def pd():
+    return _backend("paddle")
+
+
+# ------------------------------------------------------------------------------ both adapters
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_declared_capabilities(name):
+    B = _backend(name)
+    assert set(B.capabilities) == CAPABILITIES[name]
+    for method in EVERY_BACKEND:
+        assert callable(getattr(B, method, None)), f"{name}: every backend needs {method}()"
+    for cap in B.capabilities:
+        missing = [m for m in METHODS.get(cap, []) if not callable(getattr(B, m, None))]
+        assert not missing, f"{name} declares {cap.value} but lacks {missing}"
+    declared = {m for cap in B.capabilities for m in METHODS.get(cap, [])}
+    pretended = sorted(m for cap, ms in METHODS.items() if cap not in B.capabilities for m in ms
+                       if m not in declared and hasattr(B, m))
+    assert not pretended, f"{name} implements {pretended} of capabilities it does not declare"
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_identity(name):
+    B = _backend(name)
+    assert B.name == name and B.version == version(DISTRIBUTIONS[name])
+    assert B.default_float == "float32"
+    assert set(B.tolerances) >= {"float32", "float64"}
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_tensor_round_trip(name):
+    B = _backend(name)
+    for device in B.available_devices()[:2]:
+        source = np.arange(6, dtype=np.float64).reshape(2, 3) / 4
+        t = B.tensor(source, device=device)
+        source[0, 0] = 99.0  # the tensor must not alias the caller's array
+        got = B.to_numpy(t)
+        np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3) / 4)
+        assert str(got.dtype) == B.default_float, "float data becomes the engine's default float"
+        assert B.device_of(t) == device
+        assert B.to_numpy(B.tensor(source, device=device, dtype="float64")).dtype == np.float64
+        labels = B.to_numpy(B.tensor([1, 2], device=device, dtype="int64"))
+        assert labels.dtype == np.int64 and labels.tolist() == [1, 2]
+        scalar = B.tensor(2.0, device=device)
+        assert B.to_numpy(scalar).shape == () and B.device_of(scalar) == device
+    with pytest.raises(ValueError):
+        B.tensor([1.0], device="no-such-device")
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_vjp_leaves_inputs_alone(name):
+    B = _backend(name)
+    device = B.available_devices()[0]
+    x = B.tensor([1.0, -2.0, 3.0], device=device, requires_grad=True)
+    out, (dx,) = B.vjp(lambda x: B.sum(x * x * x), [x])
+    np.testing.assert_allclose(B.to_numpy(out), 20.0)
+    np.testing.assert_allclose(B.to_numpy(dx), [3.0, 12.0, 27.0], rtol=1e-6)
+    assert B.grad(x) is None, "vjp must not write .grad"
+    # the same tensor passed twice is two leaves, each with its own part of the gradient
+    _, (da, db) = B.vjp(lambda a, b: B.sum(a * b * b), [x, x])
+    np.testing.assert_allclose(B.to_numpy(da), [1.0, 4.0, 9.0], rtol=1e-6)
+    np.testing.assert_allclose(B.to_numpy(db), [2.0, 8.0, 18.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_custom_function_uses_its_backward_once(name):
+    B = _backend(name)
+    device = B.available_devices()[0]
+    calls = []
+
+    def forward(a, b):
+        return a * b, (a, b)
+
+    def backward(saved, g):
+        calls.append(1)
+        a, b = saved
+        return g * 10, g * a  # d/da deliberately wrong: the rule, not the derivative, must be used
+
+    f = B.custom_function(forward, backward)
+    a, b = B.tensor([1.0, 2.0], device=device), B.tensor([3.0, 4.0], device=device)
+    out, (da, db) = B.vjp(f, [a, b], B.tensor([1.0, 1.0], device=device))
+    np.testing.assert_allclose(B.to_numpy(out), [3.0, 8.0])
+    np.testing.assert_allclose(B.to_numpy(da), [10.0, 10.0])
+    np.testing.assert_allclose(B.to_numpy(db), [1.0, 2.0])
+    assert len(calls) == 1, "one backward call gives the gradients of both inputs"
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_expectations_name_only_applicable_claims(name):
+    """An expected failure is a concept the engine has and that behaves differently: an entry for a
+    claim the adapter's capabilities make not applicable would never run."""
+    B = _backend(name)
+    path = Path(backends.__file__).with_name(f"{name}_expectations.toml")
+    entries = expectations.load(path)
+    assert entries, f"{path.name} lists no expected failure"
+    for e in entries:
+        lacking = [c.value for c in CLAIMS[e.claim].required if c not in B.capabilities]
+        assert not lacking, f"{path.name}: {e.claim} is not applicable to {name} (lacks {lacking})"
+        assert len(e.reason) > 40, f"{e.claim}: the reason must say what the engine does instead"
+        assert e.link is None or e.link.startswith("https://"), f"{e.claim}: link"
+
+
+# ------------------------------------------------------------------------------ tinygrad
+
+def test_tinygrad_devices():
+    B = _backend("tinygrad")
+    from tinygrad import Device
+
+    devices = B.available_devices()
+    assert "python" in devices, "tinygrad's PYTHON device needs no compiler and always opens"
+    assert ("cpu" in devices) == ("CPU" not in B.unavailable)
+    if "cpu" in devices:
+        assert devices[0] == "cpu"
+        assert B._dev("cpu") == "CPU" and Device["CPU"].device == "CPU"
+    assert B._dev("python") == "PYTHON"
+
+
+def test_tinygrad_requires_grad_maps_to_nothing(tg):
+    B, device = tg
+    tracked = B.tensor([1.0, 2.0], device=device, requires_grad=True)
+    plain = B.tensor([3.0, 4.0], device=device)
+    assert not hasattr(tracked, "requires_grad"), "tinygrad 0.14 tensors have no requires_grad flag"
+    B.backward(B.sum(tracked * plain))
+    np.testing.assert_array_equal(B.to_numpy(B.grad(tracked)), [3.0, 4.0])
+    np.testing.assert_array_equal(B.to_numpy(B.grad(plain)), [1.0, 2.0])  # every float tensor gets one
+
+
+def test_tinygrad_in_place_and_detach_share_the_buffer(tg):
+    B, device = tg
+    w = B.tensor(np.ones(3), device=device)
+    B.sub_(B.data(w), B.tensor(np.full(3, 0.25), device=device))
+    np.testing.assert_array_equal(B.to_numpy(w), 0.75)
+    B.zero_(B.detach(w))
+    np.testing.assert_array_equal(B.to_numpy(w), 0.0)
+
+
+def test_tinygrad_modules_and_optimizers(tg):
+    B, device = tg
+    net = B.sequential(B.linear(3, 2, device=device), B.relu_layer(), B.flatten_layer())
+    names = [n for n, _ in B.named_parameters(net)]
+    assert names == ["layers.0.weight", "layers.0.bias"]
+    assert B.to_numpy(B.named_parameters(net)[0][1]).shape == (2, 3), "tinygrad's Linear weight is (out, in)"
+    assert B.named_parameters(B.relu_layer()) == [] and B.named_parameters(B.flatten_layer()) == []
+    plain = B.tensor(np.ones(2), device=device)
+    scale = B.parameter(B.tensor(np.ones(2), device=device))
+    m = B.module(lambda m, x: x * m.scale + m.shift, scale=scale, shift=plain)
+    assert [n for n, _ in B.named_parameters(m)] == ["scale", "shift"], \
+        "get_state_dict collects every Tensor attribute, plain ones too"
+    w = B.tensor([1.0, 2.0], device=device)
+    opt = B.sgd([w], lr=0.5)
+    B.backward(B.sum(w * w))
+    B.step(opt)  # the adapter supplies Context(TRAINING=1); tinygrad refuses to step without it
+    np.testing.assert_allclose(B.to_numpy(w), [0.0, 0.0])
+    B.zero_grad(opt)
+    assert B.grad(w) is None
+    with pytest.raises(NotImplementedError):
+        B.zero_grad(opt, set_to_none=False)
+    with pytest.raises(NotImplementedError):
+        B.module_zero_grad(net, set_to_none=False)
+
+
+# ------------------------------------------------------------------------------ paddle
+
+def test_paddle_devices(pd):
+    import paddle
+
+    devices = pd.available_devices()
+    assert devices[0] == "cpu"
+    assert len([d for d in devices if d.startswith("gpu")]) == (
+        paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0)
+    assert pd._place("cpu") == "cpu"
+
+
+def test_paddle_stop_gradient_mapping(pd):
+    tracked = pd.tensor([1.0], device="cpu", requires_grad=True)
+    plain = pd.tensor([1.0], device="cpu")
+    assert tracked.stop_gradient is False and plain.stop_gradient is True
+    assert pd.requires_grad(tracked) and not pd.requires_grad(plain)
+    assert pd.set_requires_grad(plain, True) is plain and plain.stop_gradient is False
+    assert pd.set_requires_grad(plain, False) is plain and plain.stop_gradient is True
+    with pd.no_grad():
+        assert not pd.requires_grad(tracked * 2)
+    assert pd.requires_grad(tracked * 2)
+
+
+def test_paddle_graph_nodes(pd):
+    x = pd.tensor(np.ones(2), device="cpu", requires_grad=True)
+    node = pd.grad_fn(pd.mean(x * x))
+    assert pd.node_name(node) == "MeanGradNode"
+    assert [pd.node_name(n) for n in pd.node_inputs(node)] == ["MultiplyGradNode"]
+    assert pd.node_name(pd.grad_fn(x)) == "GradNodeAccumulation", "a Paddle leaf has its accumulation node"
+
+
+def test_paddle_modules_and_zero_grad(pd):
+    layer = pd.linear(3, 2, device="cpu")
+    (_, w), (_, b) = pd.named_parameters(layer)
+    assert pd.to_numpy(w).shape == (3, 2), "paddle.nn.Linear's weight is (in, out)"
+    plain = pd.tensor(np.ones(2), device="cpu", requires_grad=True)
+    scale = pd.parameter(pd.tensor(np.ones(2), device="cpu"))
+    m = pd.module(lambda m, x: x * m.scale + m.shift, scale=scale, shift=plain)
+    assert [n for n, _ in pd.named_parameters(m)] == ["scale"], "a plain tensor is a buffer, not a parameter"
+    pd.backward(pd.sum(layer(pd.tensor(np.ones((1, 3)), device="cpu"))))
+    pd.module_zero_grad(layer, set_to_none=False)
+    np.testing.assert_array_equal(pd.to_numpy(pd.grad(w)), 0.0)
+    pd.module_zero_grad(layer)
+    assert pd.grad(w) is None and pd.grad(b) is None
+
+
+def test_paddle_sgd_with_momentum_is_momentum(pd):
+    import paddle
+
+    w = pd.tensor([1.0], device="cpu", requires_grad=True)
+    assert type(pd.sgd([w], lr=0.1)) is paddle.optimizer.SGD
+    assert type(pd.sgd([w], lr=0.1, momentum=0.9)) is paddle.optimizer.Momentum
