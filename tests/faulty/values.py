@@ -1,0 +1,148 @@
+"""Faulty backends that compute wrong values or shapes: losses, activations, operators, graph walks.
+
+Operators (``@``, ``**``) belong to the engine's tensor type, so the faults in them come from a
+tensor subclass that the faulty backend hands out instead of torch.Tensor."""
+
+import torch
+import torch.nn.functional as F
+
+from autograd_conformance.backends.torch_backend import TorchBackend
+
+
+class BceSums(TorchBackend):
+    """binary_cross_entropy_with_logits sums over elements instead of averaging."""
+
+    def bce_with_logits(self, z, y):
+        return F.binary_cross_entropy_with_logits(z, y, reduction="sum")
+
+
+class CrossEntropySums(TorchBackend):
+    """cross_entropy sums over the batch instead of averaging."""
+
+    def cross_entropy(self, logits, labels):
+        return F.cross_entropy(logits, labels, reduction="sum")
+
+
+class MseHalfGradient(TorchBackend):
+    """mse_loss has the right value but the gradient (out - t) instead of 2 (out - t)."""
+
+    def mse_loss(self, pred, target, reduction="mean"):
+        d = (pred - target).abs()
+        squared = d * d.detach()
+        return squared.mean() if reduction == "mean" else squared.sum()
+
+
+class LeakyRelu(TorchBackend):
+    """relu has the right values but lets 1% of the gradient through where the input is negative."""
+
+    def relu(self, t):
+        return torch.relu(t) + 0.01 * (torch.clamp(t, max=0) - torch.clamp(t, max=0).detach())
+
+
+class OutputKeepsGrad(TorchBackend):
+    """backward also stores a gradient on the output tensor itself."""
+
+    def backward(self, out, seed=None, retain_graph=False):
+        out.retain_grad()
+        super().backward(out, seed, retain_graph)
+
+
+class NodesWithoutInputs(TorchBackend):
+    """graph nodes do not lead back to the nodes that feed them."""
+
+    def node_inputs(self, node):
+        return []
+
+
+class NoGradLowersPrecision(TorchBackend):
+    """no_grad also switches matmuls to bfloat16, so untracked results differ."""
+
+    def no_grad(self):
+        class Both:
+            def __enter__(s):
+                s.contexts = [torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16)]
+                for c in s.contexts:
+                    c.__enter__()
+
+            def __exit__(s, *exc):
+                for c in reversed(s.contexts):
+                    c.__exit__(*exc)
+                return False
+
+        return Both()
+
+
+class OnlyLeavesReportTracking(TorchBackend):
+    """requires_grad is reported True only for leaves, not for results of tracked operations."""
+
+    def requires_grad(self, t):
+        return t.requires_grad and t.is_leaf
+
+
+class _FaultyTensor(torch.Tensor):
+    """Set fault = "pow" / "matmul-row" / "reuse" on a subclass to break that operator."""
+
+    fault = ""
+
+    def __pow__(self, exponent):
+        if self.fault == "pow" and exponent == 2:  # right value, gradient x instead of 2x
+            return self.detach() * self
+        return super().__pow__(exponent)
+
+    def __matmul__(self, other):
+        if self.fault == "matmul-row" and self.dim() == 1:  # a vector stays a 1 x n row
+            return super().__matmul__(other).unsqueeze(0)
+        if self.fault == "reuse" and other.is_leaf and other.requires_grad:
+            uses = getattr(other, "_uses", 0)
+            other._uses = uses + 1
+            if uses:  # only the first use of a weight receives gradient
+                return super().__matmul__(other.detach())
+        return super().__matmul__(other)
+
+
+def _subclass_backend(fault):
+    cls = type(f"_{fault}Tensor", (_FaultyTensor,), {"fault": fault})
+
+    class Backend(TorchBackend):
+        def tensor(self, data, *, device, dtype=None, requires_grad=None):
+            t = super().tensor(data, device=device, dtype=dtype, requires_grad=False).as_subclass(cls)
+            return t.requires_grad_(bool(requires_grad))
+
+    return Backend
+
+
+PowGradHalved = type("PowGradHalved", (_subclass_backend("pow"),),
+                     {"__doc__": "x ** 2 has the right value but the gradient x instead of 2x."})
+VectorMatmulKeepsRow = type("VectorMatmulKeepsRow", (_subclass_backend("matmul-row"),),
+                            {"__doc__": "a vector @ matrix gives a 1 x n matrix instead of a vector."})
+ReusedWeightGradOnce = type("ReusedWeightGradOnce", (_subclass_backend("reuse"),),
+                            {"__doc__": "a weight used in several matmuls gets the gradient of its first use only."})
+
+# The subclass-based faults also change node names and the tensor type, hence the graph claims.
+CASES = [
+    (BceSums, {"backward.bce-rows-equal-bias-grad", "determinism.manual-seed-1-golden"}),
+    (CrossEntropySums, {"backward.cross-entropy", "training.fashion-mlp-learns"}),
+    (MseHalfGradient, {"backward.mse-loss", "graph.loss-node-names", "graph.next-functions-chain",
+        "training.linreg-fits"}),
+    (LeakyRelu, {"backward.relu-dead-units-zero-grad", "custom.myrelu-equals-relu",
+        "custom.training-matches-builtin", "manual.numpy-equals-autograd", "manual.training-equals-autograd",
+        "optim.zero-grad-element-unchanged"}),
+    (OutputKeepsGrad, {"backward.only-leaves-get-grad"}),
+    (NodesWithoutInputs, {"graph.next-functions-chain", "graph.result-has-node"}),
+    (NoGradLowersPrecision, {"tracking.no-grad-same-values"}),
+    (OnlyLeavesReportTracking, {"modules.parameters-trainable", "tracking.no-grad-untracked",
+        "tracking.result-of-tracked-is-tracked"}),
+    (PowGradHalved, {"backward.chain-rule-40", "graph.basic-node-names", "graph.layer-node-names",
+        "graph.loss-node-names", "graph.next-functions-chain", "manual.numpy-equals-autograd",
+        "manual.training-equals-autograd", "modules.parameter-is-tensor-with-no-name"}),
+    (VectorMatmulKeepsRow, {"accumulation.retain-twice-equals-double", "backward.bce-rows-equal-bias-grad",
+        "backward.matmul-vector-shape", "determinism.manual-seed-1-golden", "graph.basic-node-names",
+        "graph.layer-node-names", "graph.loss-node-names", "graph.next-functions-chain",
+        "modules.parameter-is-tensor-with-no-name", "retain.error-names-retain-graph",
+        "retain.retain-graph-allows-second", "retain.second-backward-errors"}),
+    (ReusedWeightGradOnce, {"accumulation.manual-zero-resets", "custom.training-matches-builtin",
+        "dynamic.graph-follows-control-flow", "dynamic.weight-sharing-sums-grads", "graph.basic-node-names",
+        "graph.layer-node-names", "graph.loss-node-names", "graph.next-functions-chain",
+        "manual.training-equals-autograd", "modules.parameter-is-tensor-with-no-name",
+        "optim.adam-update-rule", "optim.sgd-momentum-rule", "training.two-layer-autograd-manual"}),
+]
