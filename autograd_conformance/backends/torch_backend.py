@@ -103,6 +103,8 @@ class TorchBackend:
         out.backward(seed, retain_graph=retain_graph)
 
     def grad(self, t):
+        if t.is_leaf or t.retains_grad:
+            return t.grad
         with warnings.catch_warnings():  # torch warns when .grad of a non-leaf is read
             warnings.simplefilter("ignore", UserWarning)
             return t.grad
