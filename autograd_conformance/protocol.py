@@ -48,6 +48,26 @@ class Capability(str, enum.Enum):
     PYTORCH_API = "pytorch_api"  # PyTorch's own names and conventions (node class names, ...)
 
 
+# The methods each capability group needs (beyond EVERY_BACKEND, which all adapters implement).
+# The registry refuses an adapter that declares a capability without its methods.
+EVERY_BACKEND = ("available_devices", "seed", "tensor", "to_numpy", "device_of", "sum", "mean", "relu",
+                 "exp", "where", "reshape", "max_pool2d", "mse_loss", "cross_entropy", "bce_with_logits",
+                 "vjp")
+METHODS = {
+    Capability.BACKWARD: ("backward", "grad"),
+    Capability.REQUIRES_GRAD: ("requires_grad", "set_requires_grad"),
+    Capability.RETAIN_GRAPH: ("backward",),
+    Capability.GRAPH_NODES: ("grad_fn", "node_name", "node_inputs"),
+    Capability.NO_GRAD: ("no_grad",),
+    Capability.DETACH: ("detach",),
+    Capability.IN_PLACE: ("data", "sub_", "zero_"),
+    Capability.MODULES: ("linear", "conv2d", "relu_layer", "flatten_layer", "sequential", "parameter",
+                         "module", "named_parameters", "module_zero_grad"),
+    Capability.OPTIMIZERS: ("sgd", "adam", "step", "zero_grad"),
+    Capability.CUSTOM_FUNCTION: ("custom_function",),
+}
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """Closeness for numeric comparisons: |actual - expected| <= atol + rtol * |expected|."""

@@ -11,6 +11,8 @@ import importlib
 import traceback
 from importlib.metadata import entry_points
 
+from autograd_conformance.protocol import EVERY_BACKEND, METHODS
+
 ENTRY_POINT_GROUP = "autograd_conformance.backends"
 
 BUILTIN = {
@@ -68,11 +70,17 @@ def load_backend(name: str):
         backend = obj() if is_factory else obj
     except Exception as exc:
         raise BackendError(f"backend {name!r}: creating the adapter {target} failed: {exc!r}") from None
-    missing = [a for a in ("name", "version", "capabilities", "available_devices", "tensor")
+    missing = [a for a in ("name", "version", "capabilities", "default_float", *EVERY_BACKEND)
                if not hasattr(backend, a)]
     if missing:
         raise BackendError(
             f"backend {name!r} ({target}) is not a Backend adapter: it lacks {', '.join(missing)}. "
             "See autograd_conformance.protocol.Backend for the interface."
         )
+    for capability in backend.capabilities:
+        lacking = [m for m in METHODS.get(capability, ()) if not hasattr(backend, m)]
+        if lacking:
+            raise BackendError(
+                f"backend {name!r} declares the capability {capability.value!r} but lacks "
+                f"{', '.join(lacking)}: implement them or leave the capability out.")
     return backend

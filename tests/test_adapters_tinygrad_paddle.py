@@ -13,24 +13,9 @@ import pytest
 
 from autograd_conformance import backends, expectations
 from autograd_conformance.claims import CLAIMS
-from autograd_conformance.protocol import Capability as C
+from autograd_conformance.protocol import EVERY_BACKEND, METHODS, Capability as C
 from autograd_conformance.registry import load_backend
 
-# The protocol's method groups (protocol.py): what a backend that declares a capability must have.
-METHODS = {
-    C.BACKWARD: ["backward", "grad"],
-    C.REQUIRES_GRAD: ["requires_grad", "set_requires_grad"],
-    C.GRAPH_NODES: ["grad_fn", "node_name", "node_inputs"],
-    C.NO_GRAD: ["no_grad"],
-    C.DETACH: ["detach"],
-    C.IN_PLACE: ["data", "sub_", "zero_"],
-    C.MODULES: ["linear", "conv2d", "relu_layer", "flatten_layer", "sequential", "parameter", "module",
-                "named_parameters", "module_zero_grad"],
-    C.OPTIMIZERS: ["sgd", "adam", "step", "zero_grad"],
-    C.CUSTOM_FUNCTION: ["custom_function"],
-}
-EVERY_BACKEND = ["available_devices", "seed", "tensor", "to_numpy", "device_of", "sum", "mean", "relu", "exp",
-                 "where", "reshape", "max_pool2d", "mse_loss", "cross_entropy", "bce_with_logits", "vjp"]
 
 ENGINES = {"tinygrad": "tinygrad", "paddle": "paddle"}
 DISTRIBUTIONS = {"tinygrad": "tinygrad", "paddle": "paddlepaddle"}

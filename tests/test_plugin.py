@@ -236,3 +236,19 @@ def test_malformed_expectations_are_usage_errors(suite, text, message):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_capability_without_its_methods_is_a_usage_error(suite):
+    suite.makepyfile(halfadapter='''
+        from autograd_conformance.backends.torch_backend import TorchBackend
+
+        class NoLinear(TorchBackend):
+            def __getattribute__(self, name):
+                if name == "linear":
+                    raise AttributeError(name)
+                return super().__getattribute__(name)
+    ''')
+    result = run(suite, "--backend", "halfadapter:NoLinear")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*declares the capability 'modules' but lacks linear: implement them or "
+                                 "leave the capability out.*"])
