@@ -40,8 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("autograd-conformance", "autograd conformance suite")
     group.addoption(
         "--backend", default="torch", metavar="NAME",
-        help="autograd engine to test: a built-in name (torch), a name installed under the "
-             "entry point group 'autograd_conformance.backends', or 'package.module:attribute'. "
+        help="autograd engine to test: a built-in name (torch, tinygrad, mygrad, paddle, jax), a "
+             "name installed under the entry point group 'autograd_conformance.backends', or "
+             "'package.module:attribute'. "
              "Default: torch.")
     group.addoption(
         "--device", default="cpu", metavar="LIST",
