@@ -1,18 +1,14 @@
-"""Unit tests of the mygrad and JAX adapters' mappings, without running the conformance suites.
+"""Engine-specific unit tests of the mygrad and JAX adapters (the tests all adapters share are in
+test_adapters.py), without running the conformance suites.
 
 Each engine's tests are skipped when the engine is not installed."""
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from autograd_conformance import backends, expectations
-from autograd_conformance.claims import CLAIMS
-from autograd_conformance.protocol import EVERY_BACKEND, METHODS, Capability as C
+from autograd_conformance.protocol import Capability as C
 from autograd_conformance.registry import load_backend
 
 
@@ -32,115 +28,6 @@ def mygrad_backend():
 @pytest.fixture
 def jax_backend():
     return _backend("jax")
-
-
-# ------------------------------------------------------------------------------ both adapters
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_declared_capabilities_are_implemented(name):
-    B = _backend(name)
-    for method in EVERY_BACKEND:
-        assert callable(getattr(B, method, None)), f"{name}: every backend needs {method}()"
-    for cap, methods in METHODS.items():
-        present = [m for m in methods if callable(getattr(B, m, None))]
-        if cap in B.capabilities:
-            assert present == list(methods), f"{name} declares {cap.value} but lacks {set(methods) - set(present)}"
-    leftover = {m for cap, ms in METHODS.items() if cap not in B.capabilities for m in ms} - {
-        m for cap in B.capabilities for m in METHODS.get(cap, [])}
-    pretended = sorted(m for m in leftover if hasattr(B, m))
-    assert not pretended, f"{name} implements {pretended} of capabilities it does not declare"
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_identity(name):
-    B = _backend(name)
-    engine = importlib.import_module(ENGINES[name])
-    assert B.name == name and B.version == engine.__version__
-    assert C.PYTORCH_API not in B.capabilities and C.MODULES not in B.capabilities
-    assert set(B.tolerances) >= {"float32", "float64"}
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_tensor_round_trip_on_every_device(name):
-    B = _backend(name)
-    devices = B.available_devices()
-    assert devices[0] == "cpu"
-    for device in devices:
-        source = np.arange(6, dtype=np.float64).reshape(2, 3) / 4
-        t = B.tensor(source, device=device)
-        source[0, 0] = 99.0  # the tensor must not alias the caller's array
-        got = B.to_numpy(t)
-        np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3) / 4)
-        assert str(got.dtype) == B.default_float
-        assert B.device_of(t) == device
-        labels = B.to_numpy(B.tensor([1, 2], device=device, dtype="int64"))
-        assert labels.dtype.kind == "i" and labels.tolist() == [1, 2]
-    with pytest.raises(ValueError):
-        B.tensor([1.0], device="no-such-device")
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_operations_match_numpy(name):
-    B = _backend(name)
-    z0, y0 = np.random.RandomState(0).randn(4, 3), np.array([0.0, 1.0, 1.0])
-    z, y = B.tensor(z0, device="cpu"), B.tensor(y0, device="cpu")
-    tol = dict(rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(B.to_numpy(B.bce_with_logits(z, y)),
-                               np.mean(np.log1p(np.exp(z0)) - y0 * z0), **tol)
-    labels = np.array([0, 2, 1, 2])
-    p = np.exp(z0) / np.exp(z0).sum(1, keepdims=True)
-    np.testing.assert_allclose(B.to_numpy(B.cross_entropy(z, B.tensor(labels, device="cpu", dtype="int64"))),
-                               -np.mean(np.log(p[np.arange(4), labels])), **tol)
-    np.testing.assert_allclose(B.to_numpy(B.mse_loss(z, z * 0, reduction="sum")), np.sum(z0 ** 2), **tol)
-    image = np.arange(32.0).reshape(1, 2, 4, 4)
-    pooled = B.to_numpy(B.max_pool2d(B.tensor(image, device="cpu"), 2))
-    np.testing.assert_array_equal(pooled, image.reshape(1, 2, 2, 2, 2, 2).max(axis=(3, 5)))
-    np.testing.assert_array_equal(B.to_numpy(B.reshape(z, (3, 4))), z0.reshape(3, 4).astype(pooled.dtype))
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_vjp_values_and_default_seed(name):
-    B = _backend(name)
-    x = B.tensor([1.0, -2.0, 3.0], device="cpu")
-    out, (dx,) = B.vjp(lambda x: B.sum(x * x * x), [x])
-    np.testing.assert_allclose(B.to_numpy(out), 20.0)  # 1 - 8 + 27
-    np.testing.assert_allclose(B.to_numpy(dx), [3.0, 12.0, 27.0], rtol=1e-6)
-    _, (dx,) = B.vjp(lambda x: B.exp(x), [x], B.tensor([1.0, 0.0, 2.0], device="cpu"))
-    np.testing.assert_allclose(B.to_numpy(dx), [np.e, 0.0, 2 * np.e ** 3], rtol=1e-6)
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_custom_function_uses_its_backward_once(name):
-    B = _backend(name)
-    calls = []
-
-    def forward(a, b):
-        return a * b, (a, b)
-
-    def backward(saved, g):
-        calls.append(1)
-        a, b = saved
-        return g * 10, g * a  # d/da deliberately wrong: the rule, not the derivative, must be used
-
-    f = B.custom_function(forward, backward)
-    a, b = B.tensor([1.0, 2.0], device="cpu"), B.tensor([3.0, 4.0], device="cpu")
-    out, (da, db) = B.vjp(f, [a, b], B.tensor([1.0, 1.0], device="cpu"))
-    np.testing.assert_allclose(B.to_numpy(out), [3.0, 8.0])
-    np.testing.assert_allclose(B.to_numpy(da), [10.0, 10.0])
-    np.testing.assert_allclose(B.to_numpy(db), [1.0, 2.0])
-    assert len(calls) == 1, "one backward call gives the gradients of both inputs"
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_expectations_name_only_applicable_claims(name):
-    """An expected failure is a concept the engine has and that behaves differently: an entry for a
-    claim the adapter's capabilities make not applicable would never run."""
-    B = _backend(name)
-    path = Path(backends.__file__).with_name(f"{name}_expectations.toml")
-    for e in expectations.load(path):
-        lacking = [c.value for c in CLAIMS[e.claim].required if c not in B.capabilities]
-        assert not lacking, f"{path.name}: {e.claim} is not applicable to {name} (lacks {lacking})"
-        assert len(e.reason) > 40 and (e.link or "").startswith("https://"), f"{e.claim}: reason and link"
 
 
 # ------------------------------------------------------------------------------ mygrad

@@ -1,29 +1,17 @@
-"""Unit tests of the tinygrad and PaddlePaddle adapters' mappings, without running the suites.
+"""Engine-specific unit tests of the tinygrad and PaddlePaddle adapters (the tests all adapters
+share are in test_adapters.py), without running the suites.
 
 Each engine's tests are skipped when the engine is not installed. The tinygrad tests run on the
 first device the adapter offers (``cpu`` when clang is installed, else tinygrad's PYTHON device)."""
 
 from __future__ import annotations
 
-from importlib.metadata import version
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from autograd_conformance import backends, expectations
-from autograd_conformance.claims import CLAIMS
-from autograd_conformance.protocol import EVERY_BACKEND, METHODS, Capability as C
 from autograd_conformance.registry import load_backend
 
-
 ENGINES = {"tinygrad": "tinygrad", "paddle": "paddle"}
-DISTRIBUTIONS = {"tinygrad": "tinygrad", "paddle": "paddlepaddle"}
-CAPABILITIES = {
-    # no requires_grad flag, no recorded node objects, no freed graph, no no_grad in tinygrad 0.14
-    "tinygrad": {C.BACKWARD, C.DETACH, C.IN_PLACE, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION},
-    "paddle": set(C) - {C.PYTORCH_API},
-}
 
 
 def _backend(name):
@@ -40,104 +28,6 @@ def tg():
 @pytest.fixture
 def pd():
     return _backend("paddle")
-
-
-# ------------------------------------------------------------------------------ both adapters
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_declared_capabilities(name):
-    B = _backend(name)
-    assert set(B.capabilities) == CAPABILITIES[name]
-    for method in EVERY_BACKEND:
-        assert callable(getattr(B, method, None)), f"{name}: every backend needs {method}()"
-    for cap in B.capabilities:
-        missing = [m for m in METHODS.get(cap, []) if not callable(getattr(B, m, None))]
-        assert not missing, f"{name} declares {cap.value} but lacks {missing}"
-    declared = {m for cap in B.capabilities for m in METHODS.get(cap, [])}
-    pretended = sorted(m for cap, ms in METHODS.items() if cap not in B.capabilities for m in ms
-                       if m not in declared and hasattr(B, m))
-    assert not pretended, f"{name} implements {pretended} of capabilities it does not declare"
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_identity(name):
-    B = _backend(name)
-    assert B.name == name and B.version == version(DISTRIBUTIONS[name])
-    assert B.default_float == "float32"
-    assert set(B.tolerances) >= {"float32", "float64"}
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_tensor_round_trip(name):
-    B = _backend(name)
-    for device in B.available_devices()[:2]:
-        source = np.arange(6, dtype=np.float64).reshape(2, 3) / 4
-        t = B.tensor(source, device=device)
-        source[0, 0] = 99.0  # the tensor must not alias the caller's array
-        got = B.to_numpy(t)
-        np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3) / 4)
-        assert str(got.dtype) == B.default_float, "float data becomes the engine's default float"
-        assert B.device_of(t) == device
-        assert B.to_numpy(B.tensor(source, device=device, dtype="float64")).dtype == np.float64
-        labels = B.to_numpy(B.tensor([1, 2], device=device, dtype="int64"))
-        assert labels.dtype == np.int64 and labels.tolist() == [1, 2]
-        scalar = B.tensor(2.0, device=device)
-        assert B.to_numpy(scalar).shape == () and B.device_of(scalar) == device
-    with pytest.raises(ValueError):
-        B.tensor([1.0], device="no-such-device")
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_vjp_leaves_inputs_alone(name):
-    B = _backend(name)
-    device = B.available_devices()[0]
-    x = B.tensor([1.0, -2.0, 3.0], device=device, requires_grad=True)
-    out, (dx,) = B.vjp(lambda x: B.sum(x * x * x), [x])
-    np.testing.assert_allclose(B.to_numpy(out), 20.0)
-    np.testing.assert_allclose(B.to_numpy(dx), [3.0, 12.0, 27.0], rtol=1e-6)
-    assert B.grad(x) is None, "vjp must not write .grad"
-    # the same tensor passed twice is two leaves, each with its own part of the gradient
-    _, (da, db) = B.vjp(lambda a, b: B.sum(a * b * b), [x, x])
-    np.testing.assert_allclose(B.to_numpy(da), [1.0, 4.0, 9.0], rtol=1e-6)
-    np.testing.assert_allclose(B.to_numpy(db), [2.0, 8.0, 18.0], rtol=1e-6)
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_custom_function_uses_its_backward_once(name):
-    B = _backend(name)
-    device = B.available_devices()[0]
-    calls = []
-
-    def forward(a, b):
-        return a * b, (a, b)
-
-    def backward(saved, g):
-        calls.append(1)
-        a, b = saved
-        return g * 10, g * a  # d/da deliberately wrong: the rule, not the derivative, must be used
-
-    f = B.custom_function(forward, backward)
-    a, b = B.tensor([1.0, 2.0], device=device), B.tensor([3.0, 4.0], device=device)
-    out, (da, db) = B.vjp(f, [a, b], B.tensor([1.0, 1.0], device=device))
-    np.testing.assert_allclose(B.to_numpy(out), [3.0, 8.0])
-    np.testing.assert_allclose(B.to_numpy(da), [10.0, 10.0])
-    np.testing.assert_allclose(B.to_numpy(db), [1.0, 2.0])
-    assert len(calls) == 1, "one backward call gives the gradients of both inputs"
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_expectations_name_only_applicable_claims(name):
-    """An expected failure is a concept the engine has and that behaves differently: an entry for a
-    claim the adapter's capabilities make not applicable would never run."""
-    B = _backend(name)
-    path = Path(backends.__file__).with_name(f"{name}_expectations.toml")
-    entries = expectations.load(path)
-    assert entries, f"{path.name} lists no expected failure"
-    for e in entries:
-        lacking = [c.value for c in CLAIMS[e.claim].required if c not in B.capabilities]
-        assert not lacking, f"{path.name}: {e.claim} is not applicable to {name} (lacks {lacking})"
-        assert len(e.reason) > 40, f"{e.claim}: the reason must say what the engine does instead"
-        assert e.link is None or e.link.startswith("https://"), f"{e.claim}: link"
 
 
 # ------------------------------------------------------------------------------ tinygrad
