@@ -1,21 +1,35 @@
 """Expectation files: a backend's known deviations from the seeds' claims.
 
-A TOML file with one ``[[expected_failure]]`` table per deviation::
+A TOML file of entries of two kinds, each with the same keys::
 
-    [[expected_failure]]
+    [[expected_failure]]                              # the engine deviates, every time
     claim = "accumulation.second-backward-adds"      # required: a claim id
     test = "test_accumulation.py::test_second_backward_adds"  # optional: one test of the claim
     device = "cpu"                                    # optional: only on this device
     reason = "backward() overwrites .grad"            # required: what the engine does instead
     link = "https://..."                              # optional: the engine's issue or docs
 
-Tests an entry matches are marked ``xfail(strict=True)``: a listed failure reports as an expected
-failure, and one that passes fails the run as XPASS(strict), so the file can be tightened.
+    [[nondeterministic]]                              # the engine deviates only sometimes
+    claim = "determinism.same-seed-same-training"
+    test = "test_determinism.py::test_same_seed_same_training[sgd]"
+    reason = "parallel reductions sum in a different order from run to run"
+
+``[[expected_failure]]`` entries mark their tests ``xfail(strict=True)``: a listed failure reports
+as an expected failure, and one that passes fails the run as XPASS(strict), so the file can be
+tightened. ``[[nondeterministic]]`` entries mark them ``xfail(strict=False)``: the test reports as
+*nondeterministic* whether it failed or passed this time, never as a pass and never as a failure.
+
+``test`` names ``<file name>::<function name>`` (every variant of the function) or one
+parametrized variant, ``<file name>::<function name>[<id>]``, where ``<id>`` is pytest's id of the
+variant *without the device part* (``test_mse_loss[mean]`` for pytest's ``test_mse_loss[cpu-mean]``
+and ``test_mse_loss[cuda-mean]``; the ``device`` key selects a device). pytest's full id, device
+included (``test_mse_loss[cpu-mean]``), is accepted too and matches that device only.
 *Not applicable* is never written here: it follows from the adapter's declared capabilities.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +37,9 @@ from pathlib import Path
 from autograd_conformance.claims import CLAIMS
 
 KEYS = {"claim", "test", "device", "reason", "link"}
+EXPECTED_FAILURE, NONDETERMINISTIC = "expected failure", "nondeterministic"
+TABLES = {"expected_failure": EXPECTED_FAILURE, "nondeterministic": NONDETERMINISTIC}  # table -> kind
+TEST_NAME = re.compile(r"[^:\[\]]+::[^:\[\]]+(\[.+\])?")
 
 
 class ExpectationsError(Exception):
@@ -36,9 +53,12 @@ class Expectation:
     test: str | None = None
     device: str | None = None
     link: str | None = None
+    kind: str = EXPECTED_FAILURE
 
-    def matches(self, claim: str | None, test: str, device: str | None) -> bool:
-        return (claim == self.claim and (self.test is None or self.test == test)
+    def matches(self, claim: str | None, keys: set[str] | str, device: str | None) -> bool:
+        """keys: the names of a test an entry's ``test`` may use (see ``item_keys``)."""
+        keys = {keys} if isinstance(keys, str) else keys
+        return (claim == self.claim and (self.test is None or self.test in keys)
                 and (self.device is None or self.device == device))
 
     def describe(self) -> str:
@@ -52,31 +72,91 @@ def load(path: str | Path) -> list[Expectation]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExpectationsError(f"expectations file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ExpectationsError(f"expectations file {path} is a directory: pass a TOML file "
+                                "such as autograd_conformance/backends/mygrad_expectations.toml") from None
+    except UnicodeDecodeError as exc:
+        raise ExpectationsError(f"expectations file {path} is not UTF-8 text ({exc.reason} at byte "
+                                f"{exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ExpectationsError(f"expectations file {path} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ExpectationsError(f"expectations file {path} is not valid TOML: {exc}") from None
-    unknown_tables = set(data) - {"expected_failure"}
+    allowed = " and ".join(f"[[{t}]]" for t in TABLES)
+    unknown_tables = set(data) - set(TABLES)
     if unknown_tables:
         raise ExpectationsError(f"{path}: unknown table(s) {sorted(unknown_tables)}; "
-                                "only [[expected_failure]] entries are allowed")
-    entries = data.get("expected_failure", [])
-    if not isinstance(entries, list):
-        raise ExpectationsError(f"{path}: write each entry as [[expected_failure]], not [expected_failure]")
+                                f"only {allowed} entries are allowed")
     result = []
-    for n, entry in enumerate(entries, 1):
-        where = f"{path}: [[expected_failure]] entry {n}"
-        extra = set(entry) - KEYS
-        if extra:
-            raise ExpectationsError(f"{where} has unknown key(s) {sorted(extra)}; allowed: {sorted(KEYS)}")
-        for key in ("claim", "reason"):
-            if not isinstance(entry.get(key), str) or not entry[key].strip():
-                raise ExpectationsError(f"{where} needs a non-empty string '{key}'")
-        if entry["claim"] not in CLAIMS:
-            raise ExpectationsError(f"{where} names unknown claim {entry['claim']!r}; "
-                                    "see autograd_conformance/claims.py for the ids")
-        result.append(Expectation(**entry))
+    for table, kind in TABLES.items():
+        entries = data.get(table, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ExpectationsError(f"{path}: write each entry as a table [[{table}]] with keys "
+                                    f"{sorted(KEYS)}, not [{table}] or {table} = ...")
+        for n, entry in enumerate(entries, 1):
+            result.append(_entry(entry, kind, f"{path}: [[{table}]] entry {n}"))
     return result
 
 
+def _entry(entry: dict, kind: str, where: str) -> Expectation:
+    extra = set(entry) - KEYS
+    if extra:
+        raise ExpectationsError(f"{where} has unknown key(s) {sorted(extra)}; allowed: {sorted(KEYS)}")
+    for key in ("claim", "reason"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise ExpectationsError(f"{where} needs a non-empty string '{key}'")
+    for key in ("test", "device", "link"):
+        if key in entry and not isinstance(entry[key], str):
+            raise ExpectationsError(f"{where}: '{key}' must be a string, not {entry[key]!r}")
+    if "test" in entry and not TEST_NAME.fullmatch(entry["test"]):
+        raise ExpectationsError(f"{where}: test {entry['test']!r} must read '<file>::<function>' or "
+                                "'<file>::<function>[<id>]', e.g. 'test_backward.py::test_mse_loss[mean]'")
+    if entry["claim"] not in CLAIMS:
+        raise ExpectationsError(f"{where} names unknown claim {entry['claim']!r}; "
+                                "see autograd_conformance/claims.py for the ids")
+    return Expectation(**entry, kind=kind)
+
+
 def item_key(item) -> str:
-    """How an entry names a test: '<file name>::<function name>', without parameters."""
+    """How an entry names every variant of a test: '<file name>::<function name>'."""
     return f"{Path(str(item.path)).name}::{getattr(item, 'originalname', item.name)}"
+
+
+def variant_id(item) -> str | None:
+    """pytest's id of a parametrized test without the device part ('mean' for 'cpu-mean');
+    '' when the device is its only parameter, None for a test without parameters."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    device = callspec.params.get("device")
+    parts = list(getattr(callspec, "_idlist", None) or [callspec.id])
+    if device is not None and device in parts:  # the plugin parametrizes device with ids=devices
+        parts.remove(device)
+    return "-".join(parts)
+
+
+def item_keys(item) -> set[str]:
+    """Every name an entry's ``test`` may use for this item: the function, the variant without
+    its device, and pytest's full id (device included)."""
+    base = item_key(item)
+    keys = {base}
+    variant = variant_id(item)
+    if variant:
+        keys.add(f"{base}[{variant}]")
+    if getattr(item, "callspec", None) is not None:
+        keys.add(f"{base}[{item.callspec.id}]")
+    return keys
+
+
+def without_device(test: str, devices) -> str:
+    """An entry's test name with a device part removed from its id (for the stale-entry check:
+    'f.py::t[cpu-mean]' names a test that exists also when this run is on other devices)."""
+    base, bracket, ident = test.partition("[")
+    if not bracket:
+        return test
+    parts = ident[:-1].split("-")
+    for device in devices:
+        if device in parts:
+            parts.remove(device)
+            return f"{base}[{'-'.join(parts)}]" if parts else base
+    return test

@@ -8,9 +8,11 @@ the ``device`` or ``B`` fixtures or carry a ``claim`` marker.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from autograd_conformance import expectations
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.protocol import Capability
-from autograd_conformance.registry import BackendError, load_backend
+from autograd_conformance.registry import BUILTIN, BackendError, load_backend
 
 NOT_APPLICABLE = "not applicable"
 DEFAULT_TIMEOUT = 120.0  # seconds per test unless --timeout, PYTEST_TIMEOUT or ini timeout is given
@@ -33,6 +35,7 @@ settings.load_profile("ci")
 
 backend_key = pytest.StashKey[object]()
 expectations_key = pytest.StashKey[list]()
+expectations_arg_key = pytest.StashKey[str | None]()  # what rerun lines pass to --expectations
 devices_key = pytest.StashKey[list]()
 
 
@@ -54,9 +57,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "Default: a small dataset in the same file format, generated for the run.")
     group.addoption(
         "--expectations", default=None, metavar="FILE",
-        help="TOML file of the backend's known deviations ([[expected_failure]] entries with claim, "
-             "reason, optional test/device/link); matching tests report as expected failures.")
+        help="TOML file of the backend's known deviations ([[expected_failure]] and "
+             "[[nondeterministic]] entries with claim, reason, optional test/device/link; see "
+             "README 'Expectation files'). Default: the file a built-in backend ships "
+             "(autograd_conformance/backends/NAME_expectations.toml), if any; 'none' uses no file.")
     parser.addini("conformance_timeout", f"per-test timeout in seconds (default {DEFAULT_TIMEOUT:g})")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own implementation loads conftests from rootdir
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    """Choose rootdir and ini file again, now that this plugin's options are known.
+
+    pytest chooses them (``Config.parse`` -> ``determine_setup``) before plugins add their options,
+    so the value of ``--expectations FILE``, ``--report-dir DIR`` or ``--fashionmnist-root DIR``
+    (also any other plugin's) is taken for a test path then: an existing path outside the checkout
+    moves rootdir there, and pyproject.toml's testpaths and addopts are lost. Here
+    ``known_args_namespace.file_or_dir`` holds the real test paths; when they lead to another
+    rootdir or ini file, switch to it as ``parse`` would have. (``--opt=VALUE`` never misleads
+    pytest: a word starting with '-' is not a path.) Not redone for the new ini file: its
+    ``-p`` plugins, ``pythonpath``, ``minversion`` and ``required_plugins``.
+    """
+    from _pytest.config.findpaths import determine_setup, parse_override_ini
+    ns = early_config.known_args_namespace
+    rootpath, inipath, inicfg, _ = determine_setup(
+        inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir,
+        rootdir_cmd_arg=ns.rootdir or None, invocation_dir=early_config.invocation_params.dir)
+    if (rootpath, inipath) == (early_config.rootpath, early_config.inipath):
+        return  # the usual case: nothing was mistaken for a path
+    old_addopts = list(early_config.getini("addopts"))
+    if old_addopts and args[:len(old_addopts)] == old_addopts:
+        del args[:len(old_addopts)]  # the wrong ini file's addopts, prepended by parse
+    early_config._rootpath, early_config._inipath, early_config._inicfg = rootpath, inipath, inicfg
+    early_config._inicache.clear()
+    parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+    args[:] = list(early_config.getini("addopts")) + args  # the same list parse() goes on with
+    ns = early_config.known_args_namespace = parser.parse_known_args(
+        args, namespace=copy.copy(early_config.option))
+    early_config._inicfg.update(parse_override_ini(ns.override_ini))  # -o in addopts, as parse does
+    early_config._inicache.clear()
+    if ns.confcutdir is None:  # chosen by parse from the wrong rootdir: choose it again
+        ns.confcutdir = str(inipath.parent if inipath is not None else rootpath)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
@@ -75,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--backend {name}: {exc}") from None
     config.stash[backend_key] = backend
     config.stash[devices_key] = _parse_devices(config.getoption("device"), backend)
-    path = config.getoption("expectations")
+    path, config.stash[expectations_arg_key] = _expectations_file(config)
     try:
         config.stash[expectations_key] = expectations.load(path) if path else []
     except expectations.ExpectationsError as exc:
@@ -83,6 +124,26 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the xdist controller writes the reports
         from autograd_conformance.report import ReportPlugin
         config.pluginmanager.register(ReportPlugin(config), ReportPlugin.name)
+
+
+def _expectations_file(config: pytest.Config) -> tuple[str | None, str | None]:
+    """(file to load, value for --expectations in rerun lines): --expectations FILE, or else the
+    file a built-in backend ships; --expectations none turns that off."""
+    given = config.getoption("expectations")
+    name = config.getoption("backend")
+    shipped = None
+    if name in BUILTIN:
+        from autograd_conformance import backends
+        candidate = Path(backends.__file__).with_name(f"{name}_expectations.toml")
+        shipped = candidate if candidate.is_file() else None
+    if given is not None and given.strip().lower() == "none":
+        return None, "none" if shipped else None
+    if given is not None:
+        return given, given
+    if shipped is None:
+        return None, None
+    here = config.invocation_params.dir
+    return str(shipped), os.path.relpath(shipped, here) if shipped.is_relative_to(here) else str(shipped)
 
 
 def _parse_devices(spec: str, backend) -> list[str]:
@@ -140,24 +201,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests an expectation entry matches (the most specific entry wins) and record the
+    entry's kind as the item property 'expectation' (junit XML and the reports read it)."""
     entries = config.stash[expectations_key]
     if not entries:
         return
-    used = set()
+    names = set()  # (claim, name) for every name an entry's test may use
     for item in items:
         device = item.callspec.params.get("device") if hasattr(item, "callspec") else None
-        key = expectations.item_key(item)
-        for entry in entries:
-            if entry.matches(claim_of(item), key, device):
-                used.add(entry)
-                item.add_marker(pytest.mark.xfail(reason=f"expected failure: {entry.describe()}", strict=True))
-                break
+        keys, cid = expectations.item_keys(item), claim_of(item)
+        names.update((cid, k) for k in keys)
+        matching = [e for e in entries if e.matches(cid, keys, device)]
+        if not matching:
+            continue
+        entry = max(matching, key=lambda e: (bool(e.test and "[" in e.test), bool(e.test), bool(e.device)))
+        strict = entry.kind == expectations.EXPECTED_FAILURE
+        item.add_marker(pytest.mark.xfail(reason=f"{entry.kind}: {entry.describe()}", strict=strict))
+        item.user_properties.append(("expectation", entry.kind))
+    if any("::" in arg for arg in config.args):
+        return  # node ids select single tests: other tests of their files are not collected
+    devices = [*config.stash[backend_key].available_devices(), *config.stash[devices_key]]
     collected_files = {expectations.item_key(i).split("::")[0] for i in items}
-    stale = [e for e in entries if e not in used and e.test and e.test.split("::")[0] in collected_files]
+    stale = [e for e in entries if e.test and e.test.split("::")[0] in collected_files
+             and (e.claim, e.test) not in names
+             and (e.claim, expectations.without_device(e.test, devices)) not in names]
     if stale:
         raise pytest.UsageError(
-            f"--expectations {config.getoption('expectations')}: entries that match no test: "
-            + "; ".join(e.describe() for e in stale) + ". Fix the test name or remove the entry.")
+            f"--expectations {config.stash[expectations_arg_key]}: entries that match no test: "
+            + "; ".join(e.describe() for e in stale) + ". Fix the test name (a "
+            "parametrized test is '<file>::<function>[<id>]', with pytest's id of the variant "
+            "without the device part) or remove the entry.")
 
 
 def required_capabilities(item: pytest.Item) -> list[Capability]:
@@ -211,7 +284,15 @@ def rerun_command(config: pytest.Config, nodeid: str, device: str | None) -> str
     args = ["pytest", "--backend", config.getoption("backend")]
     if device:
         args += ["--device", device]
+    if config.stash.get(expectations_arg_key, None):  # the file in use, or 'none' if turned off
+        args += ["--expectations", config.stash[expectations_arg_key]]
     return " ".join(shlex.quote(a) for a in args + [nodeid])
+
+
+def is_nondeterministic(report) -> bool:
+    """A report of a test a [[nondeterministic]] entry matched, whether it failed or passed."""
+    return hasattr(report, "wasxfail") and (report.skipped or report.when == "call") and \
+        dict(getattr(report, "user_properties", ())).get("expectation") == expectations.NONDETERMINISTIC
 
 
 def _is_not_applicable(report) -> bool:
@@ -220,6 +301,8 @@ def _is_not_applicable(report) -> bool:
 
 
 def pytest_report_teststatus(report, config):
+    if is_nondeterministic(report):
+        return expectations.NONDETERMINISTIC, "~", "NONDETERMINISTIC"
     if _is_not_applicable(report) and report.when == "setup":
         return NOT_APPLICABLE, "n", "NOT APPLICABLE"
     return None
@@ -232,7 +315,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     per_device: dict[str, dict[str, set]] = {}
     missing: dict[str, set] = {}  # "does not have X" -> claims not applicable for that reason
     outcomes = {"passed": "passed", "failed": "failed", NOT_APPLICABLE: NOT_APPLICABLE,
-                "error": "failed", "xfailed": "expected failure", "xpassed": "unexpected pass"}
+                "error": "failed", "xfailed": "expected failure", "xpassed": "unexpected pass",
+                expectations.NONDETERMINISTIC: expectations.NONDETERMINISTIC}
     for key, outcome in outcomes.items():
         for report in terminalreporter.stats.get(key, []):
             props = dict(getattr(report, "user_properties", ()))
@@ -250,7 +334,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         failed = by_outcome.get("failed", set())
         passed = by_outcome.get("passed", set()) - failed
         parts = [f"{len(passed)} claims hold", f"{len(failed)} fail"]
-        for extra in (NOT_APPLICABLE, "expected failure", "unexpected pass"):
+        for extra in (NOT_APPLICABLE, "expected failure", expectations.NONDETERMINISTIC, "unexpected pass"):
             if by_outcome.get(extra):
                 parts.append(f"{len(by_outcome[extra] - failed - passed)} {extra}")
         terminalreporter.write_line(f"{device}: " + ", ".join(parts))

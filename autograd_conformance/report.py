@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from autograd_conformance import plugin
+from autograd_conformance import expectations, plugin
 from autograd_conformance.claims import CLAIMS
 
 SCHEMA_VERSION = 1
@@ -51,13 +51,14 @@ MESSAGE_LIMIT = 4_000
 
 PASS, FAIL, TIMEOUT, ERROR = "pass", "fail", "timeout", "error"
 XFAIL, XPASS, SKIP, NA = "expected failure", "unexpected pass", "skipped", plugin.NOT_APPLICABLE
-OUTCOMES = (FAIL, TIMEOUT, ERROR, XPASS, XFAIL, PASS, SKIP, NA)  # worst first
+NONDET = expectations.NONDETERMINISTIC  # a [[nondeterministic]] entry's test, failed or passed
+OUTCOMES = (FAIL, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, PASS, SKIP, NA)  # worst first
 BAD = (FAIL, TIMEOUT, ERROR, XPASS)
 RANK = {o: i for i, o in enumerate(OUTCOMES)}
 SYMBOL = {PASS: "✅", FAIL: "❌", TIMEOUT: "⏱️", ERROR: "💥", XPASS: "❗", XFAIL: "🔸",
-          SKIP: "⏭️", NA: "➖"}
+          NONDET: "🎲", SKIP: "⏭️", NA: "➖"}
 LABEL = {PASS: "pass", FAIL: "FAIL", TIMEOUT: "timeout", ERROR: "error", XPASS: "xpass",
-         XFAIL: "xfail", SKIP: "skip", NA: "n/a"}
+         XFAIL: "xfail", NONDET: "nondet", SKIP: "skip", NA: "n/a"}
 CSS_CLASS = {o: "o-" + LABEL[o].lower().replace("/", "") for o in OUTCOMES}
 TIMEOUT_RE = re.compile(r"Timeout \(>[^)]*\) from pytest-timeout")
 WORKER_LINE = re.compile(r"\A\[gw\d+\] .* -- Python .*\n")
@@ -85,6 +86,8 @@ def _classify(report) -> str | None:
         if text.startswith("[XPASS(strict)]"):
             return XPASS
         return FAIL if report.when == "call" else ERROR
+    if plugin.is_nondeterministic(report):  # from the item property 'expectation'
+        return NONDET
     if report.skipped:
         if hasattr(report, "wasxfail"):
             return XFAIL
@@ -124,8 +127,8 @@ def _phase(report) -> dict:
         crash = getattr(report.longrepr, "reprcrash", None)
         message = _trim(text)
         summary = (crash.message if crash is not None else text).strip()
-    elif outcome == XPASS:
-        message = summary = report.wasxfail or "unexpected pass"
+    elif outcome in (XPASS, NONDET):
+        message = summary = report.wasxfail or outcome
     if summary:
         summary = summary.splitlines()[0][:300]
     return {"outcome": outcome, "message": message, "summary": summary,
@@ -529,6 +532,7 @@ font-size:11px;color:var(--muted);white-space:nowrap}
 .o-pass{background:#dafbe1;color:#116329}.o-fail{background:#ffcecb;color:#a40e26}
 .o-timeout{background:#ffd8b5;color:#953800}.o-error{background:#ffc2d5;color:#8a1045}
 .o-xpass{background:#f1d8ff;color:#6e40c9}.o-xfail{background:#fff1a8;color:#7d4e00}
+.o-nondet{background:#ddf4ff;color:#0550ae}
 .o-skip{background:#eaeef2;color:#59636e}.o-na{background:#f6f8fa;color:#8c959f}
 .o-none{color:#c4ccd4}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
