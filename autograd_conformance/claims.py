@@ -3,11 +3,19 @@
 Each claim has a stable id (never reused or renamed; retire one by leaving it out and noting
 why), our own one-line English statement, the seed file and notebook cell (or section, for the
 seeds that are blog posts without cells) it comes from, the capabilities a backend needs for
-the claim to apply, and its level:
+the claim to apply, why (``why``: what the claim's tests observe, which is what makes those
+capabilities necessary and no others), and its level:
 
 - SEMANTICS: any engine that has those capabilities must hold it;
 - PYTORCH: a PyTorch detail (a class name, a default, a printed table); it applies only to
-  backends that declare Capability.PYTORCH_API.
+  backends that declare Capability.PYTORCH_API;
+- PIPELINE: a claim about the reference data pipeline (torchvision, torch's DataLoader) that every
+  engine's users feed from; checked once per run without the engine, reported apart from it.
+
+``needs`` is what every test of the claim needs. A test that observes more (say, the variant of a
+value claim that reads ``.grad`` instead of using ``vjp``) adds it with
+``@pytest.mark.requires(...)``; an operation a test calls that the backend lacks makes that test
+alone not applicable (see ``protocol.OPERATIONS``).
 
 Where a seed is wrong or outdated, the statement encodes what is true and says what the seed
 showed (``seed_note``). Tests name their claim with ``@pytest.mark.claim("<id>")``.
@@ -21,6 +29,7 @@ from autograd_conformance.protocol import Capability as C
 
 SEMANTICS = "semantics"
 PYTORCH = "pytorch-detail"
+PIPELINE = "reference-pipeline"
 
 S000 = "000_17a0c5e11f67d8ba.txt"
 S001 = "001_b68a8d5263953d7e.txt"
@@ -37,6 +46,7 @@ class Claim:
     needs: tuple[C, ...] = ()
     level: str = SEMANTICS
     seed_note: str = ""  # where the seed is wrong or outdated: what it showed, and why
+    why: str = ""  # what the tests observe: the reason for exactly these needs
 
     @property
     def area(self) -> str:
@@ -48,9 +58,9 @@ class Claim:
         return self.needs + ((C.PYTORCH_API,) if self.level == PYTORCH else ())
 
 
-def _claim(id, statement, source, needs=(), level=SEMANTICS, seed_note="") -> Claim:
+def _claim(id, statement, source, needs=(), level=SEMANTICS, seed_note="", why="") -> Claim:
     sources = (source,) if isinstance(source, str) else tuple(source)
-    return Claim(id, statement, sources, tuple(needs), level, seed_note)
+    return Claim(id, statement, sources, tuple(needs), level, seed_note, why)
 
 
 def _index(claims: list[Claim]) -> dict[str, Claim]:
@@ -62,265 +72,331 @@ def _index(claims: list[Claim]) -> dict[str, Claim]:
     return index
 
 
-BW, RG, GN, RT = C.BACKWARD, C.REQUIRES_GRAD, C.GRAPH_NODES, C.RETAIN_GRAPH
+BW, RG, SRG, GN = C.BACKWARD, C.REQUIRES_GRAD, C.SET_REQUIRES_GRAD, C.GRAPH_NODES
+FG, RT, RB = C.FREES_GRAPH, C.RETAIN_GRAPH, C.REPEAT_BACKWARD
 NG, DT, IP, MOD, OPT, CF = C.NO_GRAD, C.DETACH, C.IN_PLACE, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION
+F64 = C.FLOAT64
 
 CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- graph recording
     _claim("graph.leaf-has-no-node",
            "A tensor created with requires_grad=True is a leaf: it records operations but has no "
-           "graph node of its own.", f"{S001} In [2]", (RG, GN)),
+           "graph node of its own.", f"{S001} In [2]", (GN,),
+           why='reads grad_fn of a created tensor (its flag too, where the engine has one)'),
     _claim("graph.result-has-node",
            "The result of an operation on a tracked tensor (y = x + 2) carries the graph node that "
-           "made it, and that node leads back to the input.", f"{S001} In [3]", (GN,)),
+           "made it, and that node leads back to the input.", f"{S001} In [3]", (GN,),
+           why="reads grad_fn of x + 2 and that node's inputs"),
     _claim("graph.untracked-input-has-no-node",
            "An input batch that does not require grad has no node, and flattening it creates none: "
            "the first node appears at the first operation that involves a parameter.",
-           f"{S000} In [92]", (GN, MOD)),
+           f"{S000} In [92]", (GN, RG),
+           why='needs an input made untracked (the flag) and reads grad_fn; the module variant also uses Flatten and Linear layers'),
     _claim("graph.tracked-after-requires-grad",
            "Once requires_grad is switched on for an existing tensor, operations on it are "
-           "recorded: (a * a).sum() then has a node.", f"{S001} In [10]", (RG, GN)),
+           "recorded: (a * a).sum() then has a node.", f"{S001} In [10]", (GN, RG, SRG),
+           why='makes an untracked tensor, switches its flag in place, reads grad_fn before and after'),
     _claim("graph.basic-node-names",
            "PyTorch names the nodes of x + 2, y * y * 3, .mean() and .sum() AddBackward0, "
            "MulBackward0, MeanBackward0 and SumBackward0.",
-           (f"{S001} In [4]", f"{S001} In [14]", f"{S001} In [10]"), (GN,), PYTORCH),
+           (f"{S001} In [4]", f"{S001} In [14]", f"{S001} In [10]"), (GN,), PYTORCH,
+           why='reads node class names'),
     _claim("graph.layer-node-names",
            "In the seeds' MLP, the outputs of nn.Linear and nn.ReLU carry AddmmBackward0 and "
            "ReluBackward0 nodes; the versioned suffix 0 is part of today's names.",
            (f"{S000} In [92]", f"{S001} In [52]"), (GN, MOD), PYTORCH,
            seed_note="001 In [52] and In [55] print AddmmBackward and MseLossBackward: names from "
-                     "torch before 1.10; today they end in 0."),
+                     "torch before 1.10; today they end in 0.",
+           why='reads the node names of Linear and ReLU layer outputs'),
     _claim("graph.loss-node-names",
            "binary_cross_entropy_with_logits gives a BinaryCrossEntropyWithLogitsBackward0 node, "
            "and z = x @ w + b an AddBackward0 node; MSELoss gives MseLossBackward0.",
-           (f"{S002} In [13]", f"{S001} In [55]"), (GN,), PYTORCH),
+           (f"{S002} In [13]", f"{S001} In [55]"), (GN,), PYTORCH,
+           why='reads the node names of loss outputs'),
     _claim("graph.next-functions-chain",
            "From an MSE loss on a Linear output, grad_fn leads to MseLossBackward0, then "
            "AddmmBackward0, then AccumulateGrad (the bias leaf), not to a ReLU node.",
            f"{S001} In [59]", (GN, MOD), PYTORCH,
            seed_note="the seed's comments label the second hop 'Linear' and the third 'Relu', but "
                      "its own output shows AccumulateGrad: next_functions[0] of an addmm is the "
-                     "bias leaf."),
+                     "bias leaf.",
+           why='walks node inputs from a loss on a Linear layer'),
 
     # ---------------------------------------------------------------- backward and VJP
     _claim("backward.mean-of-3-squares",
            "For x = ones(2, 2), out = mean(3 (x + 2)^2) is 27 and backward gives d out/dx = 4.5 "
-           "in every element.", (f"{S001} In [14]", f"{S001} In [15]", f"{S001} In [17]"),
+           "in every element.", (f"{S001} In [14]", f"{S001} In [15]", f"{S001} In [17]"), (),
            seed_note="001 In [17] prints 9, not 4.5: its execution counter shows the backward "
                      "cell ran twice, and the gradient accumulated (see "
-                     "accumulation.second-backward-adds)."),
+                     "accumulation.second-backward-adds).",
+           why='gradient values through vjp; the backward variant also reads .grad'),
     _claim("backward.matches-finite-differences",
            "Autograd's gradients are the derivatives: they agree with float64 central finite "
-           "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad"), (C.FLOAT64,)),
+           "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad"), (F64,),
+           why='compares float64 vjp gradients with float64 differences'),
     _claim("backward.scalar-default-seed",
            "For a scalar output, backward() is the same as backward(tensor(1.)).",
-           f"{S001} In [15]", (BW,)),
+           f"{S001} In [15]", (BW,),
+           why='calls backward with and without a seed and reads .grad'),
     _claim("backward.vjp-seed-vector",
            "backward(v) on a vector output computes the vector-Jacobian product v^T J: for "
            "y = x * 2^10 and v = [0.1, 1, 0.0001], x.grad is [102.4, 1024, 0.1024].",
-           (f"{S001} In [31]", f"{S001} In [32]")),
+           (f"{S001} In [31]", f"{S001} In [32]"), (),
+           why='gradient values through vjp; the backward variant also reads .grad'),
     _claim("backward.vjp-linear-in-seed",
            "The vector-Jacobian product is linear in the seed vector: VJP(a u + b v) = "
-           "a VJP(u) + b VJP(v).", f"{S001} In [32]"),
+           "a VJP(u) + b VJP(v).", f"{S001} In [32]", (),
+           why='gradient values through vjp'),
     _claim("backward.only-leaves-get-grad",
            "After backward only leaf tensors that require grad hold .grad: an intermediate "
            "result (y) and the seed vector (v) have none.",
-           (f"{S001} In [33]", f"{S001} In [34]", f"{S002} In [14]"), (BW, RG)),
+           (f"{S001} In [33]", f"{S001} In [34]", f"{S002} In [14]"), (BW,),
+           why='reads .grad of a leaf, an intermediate and the seed after backward'),
     _claim("backward.chain-rule-40",
-           "For w = 2, z = 10 w^2 + 25 gives dz/dw = 20 w = 40.", f"{S003} § AutoGrad"),
+           "For w = 2, z = 10 w^2 + 25 gives dz/dw = 20 w = 40.", f"{S003} § AutoGrad", (),
+           why='gradient values through vjp'),
     _claim("backward.bce-rows-equal-bias-grad",
            "With x = ones(5), z = x @ w + b and a BCE-with-logits loss, every row of dL/dw "
-           "equals dL/db, and dL/db = (sigmoid(z) - y) / 3.", f"{S002} In [14]"),
+           "equals dL/db, and dL/db = (sigmoid(z) - y) / 3.", f"{S002} In [14]", (),
+           why='gradient values through vjp'),
     _claim("backward.matmul-vector-shape",
            "matmul of a length-5 vector with a 5x3 matrix treats the vector as a row and gives "
-           "a length-3 vector.", f"{S002} In [12]"),
+           "a length-3 vector.", f"{S002} In [12]", (),
+           why='the shape of a vector-matrix product'),
     _claim("backward.mse-loss",
            "MSE with mean reduction is mean((out - t)^2) with gradient 2 (out - t) / n; with "
            "reduction='sum' it is the sum, with gradient 2 (out - t).",
-           (f"{S001} In [55]", f"{S004} § 5. nn 모듈")),
+           (f"{S001} In [55]", f"{S004} § 5. nn 모듈"), (),
+           why='loss and gradient values through vjp'),
     _claim("backward.cross-entropy",
            "Cross-entropy of logits against integer labels is the mean negative log-softmax of "
-           "the true class, with gradient (softmax - onehot) / batch.", f"{S000} In [83]"),
+           "the true class, with gradient (softmax - onehot) / batch.", f"{S000} In [83]", (),
+           why='loss and gradient values through vjp'),
     _claim("backward.sum-is-zero-dim",
            "(y_pred - y).pow(2).sum() is a 0-dimensional tensor (shape ()), which is what makes "
-           "backward() without a seed legal.", f"{S004} § 3. Autograd",
-           seed_note="the seed's comment says the loss has shape (1,); it has shape ()."),
+           "backward() without a seed legal.", f"{S004} § 3. Autograd", (),
+           seed_note="the seed's comment says the loss has shape (1,); it has shape ().",
+           why='the shape of a sum'),
     _claim("backward.relu-dead-units-zero-grad",
            "A unit whose ReLU is inactive for every sample gets exactly zero gradient in the "
            "weights and bias that produce it and in the next layer's weights that read it.",
-           (f"{S002} In [300]", f"{S000} In [83]")),
+           (f"{S002} In [300]", f"{S000} In [83]"), (),
+           why='gradient values through vjp'),
     _claim("backward.module-vjp-fills-param-grads",
            "backward(v) from a module's non-scalar output fills every parameter's .grad with a "
            "tensor of the parameter's shape, equal to the functional VJP.",
-           f"{S001} In [53]", (BW, MOD)),
+           f"{S001} In [53]", (BW, MOD),
+           why="backward from a module's output, then each parameter's .grad"),
 
     # ---------------------------------------------------------------- accumulation and zeroing
     _claim("accumulation.second-backward-adds",
            "A second backward through a retained graph adds to .grad: mean(3 (x + 2)^2) gives 9 "
-           "after two backward passes.", (f"{S001} In [17]", f"{S002} In [79]"), (BW, RT)),
+           "after two backward passes.", (f"{S001} In [17]", f"{S002} In [79]"), (BW, RB),
+           why='runs backward twice through one graph and reads .grad'),
     _claim("accumulation.retain-twice-equals-double",
            "backward(retain_graph=True) then backward() leaves .grad equal to twice a single "
-           "backward.", (f"{S002} In [79]", f"{S002} In [81]"), (BW, RT)),
+           "backward.", (f"{S002} In [79]", f"{S002} In [81]"), (BW, RB),
+           why='runs backward k times through one graph and reads .grad'),
     _claim("accumulation.no-zero-grad-accumulates",
            "Without zero_grad, each iteration's backward adds its fresh gradient to .grad: after "
            "k iterations .grad is the sum of the k per-iteration gradients.",
-           (f"{S002} In [301]", f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (BW, MOD, OPT)),
+           (f"{S002} In [301]", f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (BW,),
+           why='.grad after backward through several graphs without zeroing; the module variant also steps an optimizer'),
     _claim("accumulation.zero-grad-each-step-fresh",
            "With optimizer.zero_grad() before each backward, .grad after each backward equals the "
-           "gradient at the current weights alone.", f"{S002} In [300]", (BW, MOD, OPT)),
+           "gradient at the current weights alone.", f"{S002} In [300]", (BW, MOD, OPT),
+           why='optimizer.zero_grad between backward passes, then .grad'),
     _claim("accumulation.no-step-same-grad",
            "Without optimizer.step(), repeated zero_grad/backward on the same input gives "
            "bit-identical gradients; with step() they drift as the weights change.",
            f"{S002} In [305]", (BW, MOD, OPT),
            seed_note="the cell titled 'without optimizer.step()' still calls optimizer.step(); "
-                     "its output equals In [300] and drifts (0.0023 -> 0.0022) because of that."),
+                     "its output equals In [300] and drifts (0.0023 -> 0.0022) because of that.",
+           why='.grad over iterations with and without optimizer.step'),
     _claim("accumulation.zero-grad-sets-none",
            "zero_grad() sets gradients to None (the default since torch 2.0); "
            "zero_grad(set_to_none=False) fills them with zeros instead.",
            f"{S001} In [60]", (BW, MOD, OPT), PYTORCH,
            seed_note="the seed prints tensor([0., ...]) for conv1.bias.grad after "
-                     "net.zero_grad(): the behaviour of torch < 2.0."),
+                     "net.zero_grad(): the behaviour of torch < 2.0.",
+           why='.grad after zero_grad with its default and set_to_none=False'),
     _claim("accumulation.manual-zero-resets",
            "w.grad.zero_() after a manual update makes the next backward start from zero.",
-           f"{S004} § 3. Autograd", (BW, IP)),
+           f"{S004} § 3. Autograd", (BW, IP),
+           why='zeroes a stored gradient in place, then backward again'),
 
     # ---------------------------------------------------------------- retain_graph
     _claim("retain.second-backward-errors",
            "A second backward through a graph whose nodes saved tensors for backward raises an "
-           "error once the first backward has freed them.", f"{S002} In [5]", (BW, RT)),
+           "error once the first backward has freed them.", f"{S002} In [5]", (BW, FG),
+           why='a second backward through a graph that backward freed'),
     _claim("retain.error-names-retain-graph",
            "The freed-graph error is a RuntimeError that tells the user to pass "
-           "retain_graph=True.", f"{S002} In [5]", (BW, RT), PYTORCH),
+           "retain_graph=True.", f"{S002} In [5]", (BW, FG), PYTORCH,
+           why='the message of the freed-graph error'),
     _claim("retain.retain-graph-allows-second",
            "backward(retain_graph=True) keeps the graph so that a second backward succeeds.",
-           f"{S002} In [9]", (BW, RT)),
+           f"{S002} In [9]", (BW, RT),
+           why='backward(retain_graph=True), then backward again'),
     _claim("retain.second-backward-without-saved-tensors",
            "A graph that saved no tensors for backward ((x + 2).sum()) can be backpropagated "
            "twice without retain_graph, and the gradients add.",
-           f"{S002} § 튜토리얼 외의 내용", (BW, RT), PYTORCH,
+           f"{S002} § 튜토리얼 외의 내용", (BW, FG), PYTORCH,
            seed_note="the seed says backward is possible only once per graph; the error comes from "
-                     "freed saved tensors, so a graph that saved none does not raise."),
+                     "freed saved tensors, so a graph that saved none does not raise.",
+           why='a second backward through a freed graph that saved nothing'),
     _claim("retain.doubling-graph-vjp-twice-errors",
            "Repeating y.backward(v) on the seed's doubling graph (y = x * 2 ... * 2) raises, "
            "because multiplication by a Python number saves that number for backward.",
-           f"{S001} In [None]", (BW, RT), PYTORCH,
+           f"{S001} In [None]", (BW, FG), PYTORCH,
            seed_note="the seed's cell re-runs y.backward(v) without output; on today's torch it "
-                     "raises the freed-graph error."),
+                     "raises the freed-graph error.",
+           why='a second backward through the freed doubling graph'),
 
     # ---------------------------------------------------------------- no_grad, detach, .data
     _claim("tracking.default-untracked",
            "Tensors are untracked by default, and so are results computed only from untracked "
-           "tensors.", f"{S001} In [7]", (RG,)),
+           "tensors.", f"{S001} In [7]", (RG,),
+           why='the flag of new tensors and of their results'),
     _claim("tracking.requires-grad-in-place",
            "requires_grad_(True) switches tracking on for the same tensor object without "
-           "changing its values.", f"{S001} In [9]", (RG,)),
+           "changing its values.", f"{S001} In [9]", (RG, SRG),
+           why='switches the flag of an existing tensor and reads it'),
     _claim("tracking.result-of-tracked-is-tracked",
            "Operations on a tracked tensor give tracked results: (x ** 2).requires_grad is True.",
-           f"{S001} In [31]", (RG,)),
+           f"{S001} In [31]", (RG,),
+           why='the flag of a result'),
     _claim("tracking.no-grad-untracked",
            "Inside no_grad, results of operations on tracked tensors are not tracked and have no "
-           "graph node.", (f"{S001} In [32]", f"{S002} In [18]"), (NG, RG)),
+           "graph node.", (f"{S001} In [32]", f"{S002} In [18]"), (NG, RG),
+           why='the flag (and node, where the engine has them) of results made in no_grad'),
     _claim("tracking.no-grad-same-values",
            "no_grad changes tracking, not values: predictions under no_grad equal tracked ones.",
-           (f"{S003} § test mode", f"{S002} In [18]"), (NG,)),
+           (f"{S003} § test mode", f"{S002} In [18]"), (NG,),
+           why='values inside and outside no_grad'),
     _claim("tracking.detach-untracked-equal",
            "detach() returns an untracked tensor with the same values (x.eq(x.detach()).all()).",
-           (f"{S001} In [36]", f"{S002} In [21]"), (DT, RG)),
+           (f"{S001} In [36]", f"{S002} In [21]"), (DT,),
+           why='values of detach(x) and that no gradient flows through it (its flag too, where the engine has one)'),
     _claim("tracking.detach-shares-storage",
            "A detached tensor shares storage with the original: an in-place change to it shows "
-           "in the original.", f"{S001} In [36]", (DT, IP)),
+           "in the original.", f"{S001} In [36]", (DT, IP),
+           why='an in-place change of the detached tensor, seen in the original'),
     _claim("tracking.data-shares-storage-untracked",
            "tensor.data shares storage with the tensor but does not track history: an update "
            "through .data changes the tensor and adds no node.",
-           (f"{S004} § 3. Autograd", f"{S001} In [61]"), (IP, RG)),
+           (f"{S004} § 3. Autograd", f"{S001} In [61]"), (IP, RG),
+           why='the flag of t.data and an in-place change through it'),
     _claim("tracking.frozen-parameter-no-grad",
            "A parameter with requires_grad switched off (frozen) gets no gradient while the "
-           "others do.", f"{S002} § Gradient tracking 멈추기", (RG, BW)),
+           "others do.", f"{S002} § Gradient tracking 멈추기", (BW, SRG),
+           why="switches a leaf's flag off, then .grad after backward"),
 
     # ---------------------------------------------------------------- modules and parameters
     _claim("modules.mynet-param-counts",
            "The seeds' MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)) has 401,920 + "
            "5,130 = 407,050 parameters, all trainable; Flatten and ReLU have none.",
-           f"{S000} In [81]", (MOD,)),
+           f"{S000} In [81]", (MOD,),
+           why="named_parameters of the seed's MyNet"),
     _claim("modules.mynet-output-shapes",
            "MyNet's layers give outputs of shape [B, 784], [B, 512], [B, 512], [B, 10].",
-           f"{S000} In [81]", (MOD,)),
+           f"{S000} In [81]", (MOD,),
+           why="output shapes of MyNet's layers"),
     _claim("modules.summary-sizes",
            "torchsummary's sizes for MyNet follow from float32 element counts: input 0.00 MB, "
            "forward/backward 0.01 MB, params 1.55 MB, total 1.57 MB.", f"{S000} In [81]",
-           (MOD,), PYTORCH),
+           (MOD,), PYTORCH,
+           why="torchsummary's figures for MyNet"),
     _claim("modules.lenet-shapes",
            "In the seeds' LeNet a 32x32 input becomes 6@30x30, 6@15x15, 16@13x13, 16@6x6: fc1 "
            "takes 16*6*6 = 576 features, and the output has shape (1, 10).",
            (f"{S001} In [48]", f"{S001} In [49]", f"{S001} In [52]"), (MOD,),
            seed_note="the comments in In [48] trace a 28x28 input (26, 13, 11, 6), but 11 pooled "
-                     "by 2 is 5: a 28x28 input gives 16*5*5 = 400 features, not 576."),
+                     "by 2 is 5: a 28x28 input gives 16*5*5 = 400 features, not 576.",
+           why='shapes through LeNet (conv and pooling operations)'),
     _claim("modules.lenet-parameters",
            "LeNet has 10 parameter tensors, the first conv1.weight of shape (6, 1, 3, 3), 81,194 "
            "parameters in all, in the order the layers were assigned.", f"{S001} In [50]",
-           (MOD,)),
+           (MOD,),
+           why='named_parameters of LeNet (conv layers)'),
     _claim("modules.neuralnetwork-parameters",
-           "The seeds' NeuralNetwork (784-512-512-10 in a Sequential) has 669,706 parameters and "
-           "list(parameters())[3] is the second Linear's bias, of shape (512,).",
-           (f"{S002} In [139]", f"{S002} In [300]"), (MOD,)),
+           "The seeds' NeuralNetwork (784-512-512-10 in a Sequential) has 669,706 parameters in 6 "
+           "tensors, listed layer by layer, so that list(parameters())[2:4] are the second Linear's "
+           "weight and bias (torch lists the weight first: [3] is the bias, of shape (512,)).",
+           (f"{S002} In [139]", f"{S002} In [300]"), (MOD,),
+           why="named_parameters of the seed's NeuralNetwork"),
     _claim("modules.two-layer-parameters",
            "The two-layer nets of the PyTorch examples (Linear(1000, 100), ReLU, Linear(100, 10)) "
            "have 101,110 parameters; DynamicNet, with a shared Linear(100, 100), has 111,210.",
            (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기",
-            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"), (MOD,)),
+            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"), (MOD,),
+           why='parameter counts of the two-layer nets'),
     _claim("modules.parameters-trainable",
            "Parameters of built-in layers require grad by default; inputs and targets need not.",
-           (f"{S000} In [81]", f"{S004} § 5. nn 모듈"), (MOD, RG)),
+           (f"{S000} In [81]", f"{S004} § 5. nn 모듈"), (MOD, RG),
+           why='the flag of layer parameters, inputs and the loss'),
     _claim("modules.parameter-registered",
            "A tensor wrapped as a parameter and assigned to a module is registered, requires "
            "grad, and appears in parameters() in assignment order.",
-           f"{S003} § torch.nn.Parameter", (MOD,)),
+           f"{S003} § torch.nn.Parameter", (MOD,),
+           why='named_parameters of a module with wrapped parameters'),
     _claim("modules.plain-tensor-not-registered",
            "A plain tensor assigned to a module is not registered as a parameter, so an "
            "optimizer built from parameters() never updates it.", f"{S003} § custom layer",
-           (MOD, OPT)),
+           (MOD, OPT, BW),
+           why='named_parameters, then an optimizer step from them'),
     _claim("modules.custom-layer-forward-only",
            "A custom layer that defines only forward (x @ W + b) maps (5, 7) to (5, 12) and gets "
            "the analytic gradients dW = x^T g, db = sum(g) from autograd.",
-           f"{S003} § custom layer", (MOD, BW)),
+           f"{S003} § custom layer", (MOD, BW),
+           why="backward through a custom layer and its parameters' .grad"),
     _claim("modules.parameter-is-tensor-with-no-name",
            "nn.Parameter is a Tensor subclass, and a parameter's .name is None: names come from "
            "named_parameters().", (f"{S003} § torch.nn.Parameter",
                                    f"{S003} § Linear Regression으로 찾은 parameter 조합 확인하기"),
-           (MOD,), PYTORCH),
+           (MOD,), PYTORCH,
+           why='the type and .name of parameters'),
     _claim("modules.flatten-single-sample",
            "Flatten on a single unbatched [1, 28, 28] image gives [1, 784]: the channel axis acts "
            "as the batch axis, which is why feeding training_data[1012] directly works.",
-           f"{S002} In [300]", (MOD,)),
+           f"{S002} In [300]", (MOD,),
+           why='Flatten and a Sequential on one unbatched image'),
 
     # ---------------------------------------------------------------- optimizers
     _claim("optim.step-updates-model-weights",
            "optimizer.step() updates the weights the model itself holds: the model's parameter "
            "objects are the ones changed, and the next forward sees the new values.",
-           (f"{S000} In [83]", f"{S000} § Test 1 Conclusion"), (MOD, OPT, BW)),
+           (f"{S000} In [83]", f"{S000} § Test 1 Conclusion"), (MOD, OPT, BW),
+           why="the model's own parameter objects after optimizer.step"),
     _claim("optim.step-in-place",
            "step() mutates parameter storage in place: an alias taken before the step sees the "
-           "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, BW, IP)),
+           "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, BW, IP),
+           why='an alias (t.data) taken before optimizer.step'),
     _claim("optim.sgd-update-rule",
            "Plain SGD updates p <- p - lr * grad.", (f"{S000} In [83]", f"{S001} In [62]"),
-           (OPT, BW)),
+           (OPT, BW),
+           why='parameter values after SGD steps from stored gradients'),
     _claim("optim.zero-grad-element-unchanged",
            "Under plain SGD an element whose gradient is exactly zero stays bit-identical.",
-           f"{S000} In [83]", (OPT, BW, MOD),
-           seed_note="ORDER 5 of the seed's output shows the same weight before and after step."),
+           f"{S000} In [83]", (MOD, OPT, BW),
+           seed_note="ORDER 5 of the seed's output shows the same weight before and after step.",
+           why='elements with zero stored gradient across an SGD step'),
     _claim("optim.manual-update-equals-sgd",
            "Updating every parameter by p.data -= lr * p.grad (or under no_grad) gives the same "
            "weights as optim.SGD(lr).step().",
-           (f"{S001} In [61]", f"{S001} In [62]", f"{S004} § 5. nn 모듈"), (OPT, BW, MOD, IP)),
+           (f"{S001} In [61]", f"{S001} In [62]", f"{S004} § 5. nn 모듈"), (MOD, OPT, BW, IP),
+           why='manual in-place updates against SGD steps'),
     _claim("optim.sgd-momentum-rule",
            "SGD with momentum m keeps a buffer b <- m b + grad (b = grad at the first step) and "
            "updates p <- p - lr * b.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (OPT, BW)),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (OPT, BW),
+           why='parameter values after SGD-with-momentum steps'),
     _claim("optim.adam-update-rule",
            "Adam updates p <- p - lr * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
            "(betas 0.9, 0.999, eps 1e-8); its first step moves each weight whose gradient is "
            "well above eps by about lr, against the gradient.",
-           f"{S004} § 6. Optimizer", (OPT, BW)),
+           f"{S004} § 6. Optimizer", (OPT, BW),
+           why='parameter values after Adam steps'),
 
     # ---------------------------------------------------------------- custom functions
     _claim("custom.myrelu-equals-relu",
@@ -329,44 +405,54 @@ CLAIMS: dict[str, Claim] = _index([
            "exactly 0.", f"{S004} § 4. 새로운 Autograd 기능 정의하기",
            (CF,), seed_note="at an input of exactly 0 the seed's MyReLU passes the gradient "
                             "through (its mask is input < 0) while the built-in relu gives 0: the "
-                            "two differ there, which the property test found."),
+                            "two differ there, which the property test found.",
+           why="a custom function's values and vjp gradients"),
     _claim("custom.backward-rule-is-used",
            "The gradient of a custom Function is what its backward returns, even when that "
            "differs from the derivative of its forward.",
-           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,)),
+           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,),
+           why='the vjp gradient of a custom function'),
     _claim("custom.residuals-reach-backward",
            "Tensors saved in forward (save_for_backward) reach backward unchanged.",
-           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,)),
+           f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF,),
+           why='what the custom backward receives'),
     _claim("custom.training-matches-builtin",
            "Training the two-layer net with the custom ReLU gives the same weights as with the "
-           "built-in ReLU.", f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF, BW, IP)),
+           "built-in ReLU.", f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF, BW, IP),
+           why='training with backward and in-place updates'),
 
     # ---------------------------------------------------------------- manual backprop
     _claim("manual.numpy-equals-autograd",
            "The seeds' hand-written numpy backprop for the two-layer ReLU net gives the same "
            "grad_w1 and grad_w2 as autograd.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
-                                                 f"{S004} § 3. Autograd")),
+                                                 f"{S004} § 3. Autograd"), (),
+           why='gradient values through vjp'),
     _claim("manual.training-equals-autograd",
            "Gradient descent with manual numpy backprop and with autograd produce the same weights "
            "step after step.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
-                                f"{S004} § 3. Autograd"), (BW, IP)),
+                                f"{S004} § 3. Autograd"), (BW, IP),
+           why='training with backward and in-place updates'),
 
     # ---------------------------------------------------------------- dynamic graphs, sharing
     _claim("dynamic.graph-follows-control-flow",
            "The graph is built anew by every forward: with 0 to 3 uses of the middle layer, the "
            "gradients are those of the path actually run.",
            (f"{S002} § Computational Graph", f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"),
-           (MOD, BW)),
+           (MOD, BW),
+           why="a module's parameters' .grad after forwards of different depth"),
     _claim("dynamic.weight-sharing-sums-grads",
            "Reusing one layer k times gives it the sum of the gradients that k separate copies "
            "with the same weights would get.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (),
+           why='gradient values through vjp'),
     _claim("dynamic.unused-parameter-no-grad",
            "A parameter not used by this forward receives no gradient contribution.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, BW)),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, BW),
+           why="an unused parameter's .grad after backward"),
     _claim("dynamic.data-dependent-loop",
            "Python control flow on tensor values (while y.norm() < 1000: y = y * 2) builds a graph "
-           "of the length actually run.", f"{S001} In [31]"),
+           "of the length actually run.", f"{S001} In [31]", (),
+           why='gradient values through vjp'),
 
     # ---------------------------------------------------------------- training convergence
     _claim("training.linreg-fits",
@@ -375,59 +461,78 @@ CLAIMS: dict[str, Claim] = _index([
            "w = 2, b = 1 with enough epochs.", f"{S003} § train mode (using AutoGrad)",
            (MOD, OPT, BW),
            seed_note="after 100 epochs the seed's bias is 0.3361, far from 1: the bias direction "
-                     "converges slowly for unnormalised x."),
+                     "converges slowly for unnormalised x.",
+           why='a Linear layer trained by SGD'),
     _claim("training.two-layer-autograd-manual",
            "The two-layer net trained by autograd with manual no_grad updates (lr 1e-6) lowers "
-           "its loss.", f"{S004} § 3. Autograd", (BW, IP)),
+           "its loss.", f"{S004} § 3. Autograd", (BW, IP),
+           why='training with backward and in-place updates'),
     _claim("training.two-layer-functional",
            "Gradient descent on the two-layer net with gradients from a functional VJP and "
-           "out-of-place updates (w = w - lr * g) lowers its loss.", f"{S004} § 3. Autograd"),
+           "out-of-place updates (w = w - lr * g) lowers its loss.", f"{S004} § 3. Autograd", (),
+           why='training with vjp and new tensors'),
     _claim("training.two-layer-sgd",
            "nn.Sequential / TwoLayerNet with SGD (lr 1e-4, sum-reduced MSE) lowers its loss.",
-           (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기"), (MOD, OPT, BW)),
+           (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기"), (MOD, OPT, BW),
+           why='Sequential/TwoLayerNet trained by SGD'),
     _claim("training.two-layer-adam",
            "nn.Sequential with Adam (lr 1e-4) lowers its loss.", f"{S004} § 6. Optimizer",
-           (MOD, OPT, BW)),
+           (MOD, OPT, BW),
+           why='Sequential trained by Adam'),
     _claim("training.fashion-mlp-learns",
            "The seeds' FashionMNIST MLP trained with cross-entropy and SGD lowers its loss and "
            "beats chance accuracy on the test split.",
-           (f"{S000} In [83]", f"{S002} In [139]"), (MOD, OPT, BW)),
+           (f"{S000} In [83]", f"{S002} In [139]"), (MOD, OPT, BW),
+           why='an MLP trained by SGD on FashionMNIST'),
 
     # ---------------------------------------------------------------- data
     _claim("data.fashionmnist-loads",
            "torchvision's FashionMNIST class loads the dataset's IDX files from root with "
            "download=False; the real dataset has 60,000 training and 10,000 test images.",
-           (f"{S000} In [69]", f"{S002} In [139]")),
+           (f"{S000} In [69]", f"{S002} In [139]"), (),
+           PIPELINE,
+           why='torchvision alone: the reference data pipeline, checked once per run'),
     _claim("data.totensor-format",
            "With ToTensor an item is a float32 image of shape [1, 28, 28] with values in [0, 1] "
-           "(uint8 / 255) and an integer label in 0..9.", (f"{S000} In [69]", f"{S002} In [300]")),
+           "(uint8 / 255) and an integer label in 0..9.", (f"{S000} In [69]", f"{S002} In [300]"), (),
+           PIPELINE,
+           why='torchvision alone: the reference data pipeline, checked once per run'),
     _claim("data.dataloader-batches",
            "DataLoader(batch_size=16 or 64) yields images [B, 1, 28, 28] float32 and labels [B] "
            "int64, in dataset order when not shuffled, with a smaller last batch.",
-           (f"{S000} In [69]", f"{S000} In [92]", f"{S002} In [139]")),
+           (f"{S000} In [69]", f"{S000} In [92]", f"{S002} In [139]"), (),
+           PIPELINE,
+           why="torch's DataLoader alone: the reference data pipeline, checked once per run"),
     _claim("data.train-test-distinct",
            "train=False selects the test split, which differs from the training split.",
-           f"{S000} In [69]",
+           f"{S000} In [69]", (),
            seed_note="In [69] builds test_data with train=True, so the seed's test loader "
-                     "iterates training images."),
+                     "iterates training images.",
+           level=PIPELINE,
+           why='torchvision alone: the reference data pipeline, checked once per run'),
 
     # ---------------------------------------------------------------- determinism
     _claim("determinism.same-seed-same-training",
            "With the generators seeded the same, model initialisation and a training run give "
-           "bit-identical weights.", (f"{S002} In [77]", f"{S002} In [300]"), (MOD, OPT, BW)),
+           "bit-identical weights.", (f"{S002} In [77]", f"{S002} In [300]"), (MOD, OPT, BW),
+           why='initialisation and SGD training twice from one seed'),
     _claim("determinism.manual-seed-1-golden",
            "torch.manual_seed(1) then randn(5, 3) and randn(3) on the CPU generator reproduce the "
            "seed's BCE gradient dL/db = [0.1083, 0.0369, 0.0726].", f"{S002} In [77]", (BW,),
-           PYTORCH),
+           PYTORCH,
+           why="torch's generator and .grad"),
 
     # ---------------------------------------------------------------- memory held by the graph
     _claim("memory.no-grad-saves-nothing",
            "A forward under no_grad keeps no intermediate tensors alive for backward.",
-           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (NG,)),
+           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (NG,),
+           why='whether a graph keeps an intermediate alive under no_grad'),
     _claim("memory.graph-holds-saved-tensors",
            "A tracked forward keeps the intermediates that backward needs alive until backward.",
-           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (BW, RT)),
+           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (BW, FG),
+           why='whether a graph that backward frees keeps its saved intermediate until then'),
     _claim("memory.graph-freed-after-backward",
            "After backward without retain_graph the graph releases what it saved.",
-           (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (BW, RT)),
+           (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (BW, FG),
+           why='whether backward lets the saved intermediate go'),
 ])

@@ -12,6 +12,7 @@ import copy
 import os
 import random
 import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,14 @@ from hypothesis import HealthCheck, settings
 
 from autograd_conformance import expectations
 from autograd_conformance.claims import CLAIMS
-from autograd_conformance.protocol import Capability
+from autograd_conformance.adapter import Adapter
+from autograd_conformance.protocol import Capability, Unsupported
 from autograd_conformance.registry import BUILTIN, BackendError, load_backend
 
 NOT_APPLICABLE = "not applicable"
+TOO_LARGE = "too large"  # the backend's max_workload is below the test's workload
+# Report properties (item/report.user_properties) that carry why a test did not run, as data.
+NA_PROPERTY, TOO_LARGE_PROPERTY = "not_applicable", "too_large"
 DEFAULT_TIMEOUT = 120.0  # seconds per test unless --timeout, PYTEST_TIMEOUT or ini timeout is given
 SEED = 0
 
@@ -109,6 +114,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "claim(id): the seed claim (autograd_conformance.claims) this test checks")
     config.addinivalue_line(
         "markers", "requires(*capabilities): capabilities this test needs beyond its claim's")
+    config.addinivalue_line(
+        "markers", "workload(multiply_adds): the size of the test's largest forward pass, compared "
+                   "with the backend's max_workload")
     name = config.getoption("backend")
     try:
         backend = load_backend(name)
@@ -176,7 +184,12 @@ def B(request: pytest.FixtureRequest):
     random.seed(SEED)
     np.random.seed(SEED)
     backend.seed(SEED)
-    return backend
+    return Adapter(backend)
+
+
+def declared(backend) -> frozenset[Capability]:
+    """The backend's capabilities as Capability members (an adapter may declare plain strings)."""
+    return frozenset(Capability(getattr(c, "value", c)) for c in backend.capabilities)
 
 
 def claim_of(item: pytest.Item):
@@ -220,11 +233,9 @@ def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None
         item.user_properties.append(("expectation", entry.kind))
     if any("::" in arg for arg in config.args):
         return  # node ids select single tests: other tests of their files are not collected
-    devices = [*config.stash[backend_key].available_devices(), *config.stash[devices_key]]
     collected_files = {expectations.item_key(i).split("::")[0] for i in items}
     stale = [e for e in entries if e.test and e.test.split("::")[0] in collected_files
-             and (e.claim, e.test) not in names
-             and (e.claim, expectations.without_device(e.test, devices)) not in names]
+             and not any((e.claim, n) in names for n in expectations.device_free_names(e.test))]
     if stale:
         raise pytest.UsageError(
             f"--expectations {config.stash[expectations_arg_key]}: entries that match no test: "
@@ -252,15 +263,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if cid is None and "B" not in item.fixturenames:
         return
     backend = item.config.stash[backend_key]
-    lacking = [c.value for c in required_capabilities(item) if c not in backend.capabilities]
+    lacking = [c.value for c in required_capabilities(item) if c not in declared(backend)]
     if lacking:
-        pytest.skip(f"{NOT_APPLICABLE}: backend {backend.name!r} does not have "
-                    f"{', '.join(lacking)} (needed by {cid or item.name})")
+        reason = f"backend lacks {', '.join(lacking)}"
+        item.user_properties.append((NA_PROPERTY, reason))
+        pytest.skip(f"{NOT_APPLICABLE}: {reason} (needed by {cid or item.name})")
+    marker = item.get_closest_marker("workload")
+    limit = getattr(backend, "max_workload", None)
+    if marker and limit is not None and marker.args[0] > limit:
+        reason = f"workload of {marker.args[0]:,} multiply-adds > the backend's max_workload {limit:,}"
+        item.user_properties.append((TOO_LARGE_PROPERTY, reason))
+        pytest.skip(f"{TOO_LARGE}: {reason}")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(Unsupported):
+        reason = f"backend lacks {call.excinfo.value.operation}"
+        report.user_properties.append((NA_PROPERTY, reason))
+        item.user_properties.append((NA_PROPERTY, reason))  # junit writes the teardown report's
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {NOT_APPLICABLE}: {reason}")
+    if call.when == "call":  # failed tests' frames (huge graphs, after a MemoryError) go now
+        sys.last_type = sys.last_value = sys.last_traceback = None
+        if hasattr(sys, "last_exc"):
+            sys.last_exc = None
     cid = claim_of(item)
     if report.failed and (cid is not None or "B" in item.fixturenames):
         report.sections.append(("conformance", explain(item, cid)))
@@ -295,16 +322,24 @@ def is_nondeterministic(report) -> bool:
         dict(getattr(report, "user_properties", ())).get("expectation") == expectations.NONDETERMINISTIC
 
 
-def _is_not_applicable(report) -> bool:
-    return report.skipped and isinstance(report.longrepr, tuple) and \
-        str(report.longrepr[2]).startswith(("Skipped: " + NOT_APPLICABLE, NOT_APPLICABLE))
+def skip_kind(report) -> tuple[str, str] | None:
+    """(NOT_APPLICABLE or TOO_LARGE, reason) for a report of a test that did not run for one of
+    those reasons, from the report's properties; None otherwise."""
+    if not report.skipped:
+        return None
+    props = dict(getattr(report, "user_properties", ()))
+    for key, kind in ((NA_PROPERTY, NOT_APPLICABLE), (TOO_LARGE_PROPERTY, TOO_LARGE)):
+        if key in props:
+            return kind, props[key]
+    return None
 
 
 def pytest_report_teststatus(report, config):
     if is_nondeterministic(report):
         return expectations.NONDETERMINISTIC, "~", "NONDETERMINISTIC"
-    if _is_not_applicable(report) and report.when == "setup":
-        return NOT_APPLICABLE, "n", "NOT APPLICABLE"
+    kind = skip_kind(report)
+    if kind is not None:
+        return kind[0], "n" if kind[0] == NOT_APPLICABLE else "L", kind[0].upper()
     return None
 
 
@@ -313,10 +348,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if backend is None:
         return
     per_device: dict[str, dict[str, set]] = {}
-    missing: dict[str, set] = {}  # "does not have X" -> claims not applicable for that reason
+    missing: dict[str, set] = {}  # "backend lacks X" -> claims not applicable or too large for it
     outcomes = {"passed": "passed", "failed": "failed", NOT_APPLICABLE: NOT_APPLICABLE,
-                "error": "failed", "xfailed": "expected failure", "xpassed": "unexpected pass",
-                expectations.NONDETERMINISTIC: expectations.NONDETERMINISTIC}
+                TOO_LARGE: TOO_LARGE, "error": "failed", "xfailed": "expected failure",
+                "xpassed": "unexpected pass", expectations.NONDETERMINISTIC: expectations.NONDETERMINISTIC}
     for key, outcome in outcomes.items():
         for report in terminalreporter.stats.get(key, []):
             props = dict(getattr(report, "user_properties", ()))
@@ -324,9 +359,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                 continue
             device = props.get("device", "-")
             per_device.setdefault(device, {}).setdefault(outcome, set()).add(props["claim"])
-            if outcome == NOT_APPLICABLE:
-                reason = str(report.longrepr[2]).split("does not have ", 1)[-1].split(" (needed", 1)[0]
-                missing.setdefault(reason, set()).add(props["claim"])
+            kind = skip_kind(report)
+            if kind is not None:
+                missing.setdefault(f"{kind[0]}, {kind[1]}", set()).add(props["claim"])
     if not per_device:
         return
     terminalreporter.section(f"conformance: backend {backend.name} {backend.version}")
@@ -334,11 +369,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         failed = by_outcome.get("failed", set())
         passed = by_outcome.get("passed", set()) - failed
         parts = [f"{len(passed)} claims hold", f"{len(failed)} fail"]
-        for extra in (NOT_APPLICABLE, "expected failure", expectations.NONDETERMINISTIC, "unexpected pass"):
+        for extra in (NOT_APPLICABLE, TOO_LARGE, "expected failure", expectations.NONDETERMINISTIC,
+                      "unexpected pass"):
             if by_outcome.get(extra):
                 parts.append(f"{len(by_outcome[extra] - failed - passed)} {extra}")
         terminalreporter.write_line(f"{device}: " + ", ".join(parts))
         for cid in sorted(failed):
             terminalreporter.write_line(f"  FAILED claim {cid}: {CLAIMS[cid].statement if cid in CLAIMS else ''}")
     for reason, claims in sorted(missing.items()):
-        terminalreporter.write_line(f"not applicable, backend lacks {reason}: {', '.join(sorted(claims))}")
+        terminalreporter.write_line(f"{reason}: {', '.join(sorted(claims))}")

@@ -1,29 +1,54 @@
 """The backend adapter protocol: the one interface a conformance test talks to.
 
-A conformance test never imports an engine. It receives a ``Backend`` (the fixture ``B``)
-and a device string, and builds every tensor, graph, module and optimizer through it.
-Engine tensors are passed around as opaque values ("T") that support Python's arithmetic
-operators (``+ - * / ** @``, unary ``-``, comparison ``<``); everything else goes through
-the methods below.
+A conformance test never imports an engine. It receives the adapter (the fixture ``B``) and a
+device string, and builds every tensor, graph, module and optimizer through it.
 
-The protocol is grouped by capability. A backend declares the capabilities it has in
-``capabilities``; it only needs the methods of the groups it declares. A test that needs a
-capability the backend does not declare ends as *not applicable* (see ``plugin.py``);
-a backend that declares a capability and then breaks it fails.
+The contracts, in one place
+---------------------------
+- **A tensor** ("T") is whatever object the engine uses; it may be a numpy subclass, a Python
+  scalar wrapper or anything else. Tests read values only through ``to_numpy``. Every engine
+  tensor must support ``+ - * /`` with another tensor of the same shape or a Python float,
+  ``t ** 2`` (a small integer exponent) and unary ``-``. Everything else is an operation below.
+- **to_numpy(t)** accepts anything the adapter returned: a tensor, a gradient from ``grad``, an
+  element of the tuple ``vjp`` returns. It returns a numpy array (a copy or a view), forcing lazy
+  engines to compute.
+- **grad(t)** returns the gradient backward stored for ``t`` (or None). Tests only read it with
+  ``to_numpy``, pass it to ``sub_``/``zero_`` (an engine with IN_PLACE must then change the stored
+  gradient itself: ``zero_(grad(t))`` resets it) and combine it with the tensor operators.
+- **Registration order**: ``named_parameters(m)`` lists a module's parameters in the order its
+  attributes were assigned (``module(forward, a=..., b=...)``: a's before b's); inside a
+  sub-module, in the order that sub-module registered them. Names are dotted paths
+  (``linear1.weight``). Tests find a Linear layer's weight and bias with ``linear_parameters``,
+  never by position, and read the weight's orientation from ``linear_layout``.
+- **Operations are optional one by one.** A method in ``OPERATIONS`` that the adapter does not
+  define, or that raises ``Unsupported``, makes only the tests that call it *not applicable*,
+  naming the operation. An adapter never writes an operation the engine lacks out of others
+  (the suite would then test the adapter, not the engine). ``matmul`` and ``lt`` default to the
+  tensor's ``@`` and ``<`` operators when the adapter does not define them.
+- **Capabilities are concepts**, each stated as behaviour a test can observe (``Capability``
+  below). A test that needs a concept the backend does not declare is *not applicable*; a
+  backend that declares it and behaves otherwise fails. ``METHODS`` lists the methods each
+  capability needs; the registry refuses an adapter that declares a capability without them.
+- **Workload size**: ``max_workload`` (optional, default no limit) is the largest test workload,
+  in scalar multiply-adds of one forward pass, the engine can run here; bigger tests end as
+  *too large* rather than exhausting the machine.
+- **Tolerances** (optional): per dtype name; ``check.DEFAULT_TOLERANCES`` fills in the rest.
 
 Engines fit as follows (see ``backends/`` and the README for complete adapters):
 - stateful engines (PyTorch, PaddlePaddle, mygrad, tinygrad) implement ``backward``/``grad``;
-- functional engines (JAX) leave out ``Capability.BACKWARD`` and still answer every claim
-  about gradient *values* through ``vjp``, which every backend implements;
-- an engine without per-tensor tracking flags (tinygrad) leaves out ``REQUIRES_GRAD``;
-  PaddlePaddle maps ``stop_gradient`` onto ``set_requires_grad``.
+- functional engines (JAX) leave out ``Capability.BACKWARD`` and still answer every claim about
+  gradient *values* through ``vjp``, which every backend implements;
+- an engine that never frees its graph declares REPEAT_BACKWARD and neither FREES_GRAPH nor
+  RETAIN_GRAPH; one that always frees it and cannot keep it declares only FREES_GRAPH.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ContextManager, Iterable, Protocol, Sequence
+
+import pytest
 
 T = Any  # an engine tensor
 Node = Any  # an engine graph node (what PyTorch calls grad_fn)
@@ -32,40 +57,61 @@ Optimizer = Any  # an engine optimizer object
 
 
 class Capability(str, enum.Enum):
-    """Concepts an engine may or may not have. Values are the names used in messages."""
+    """Concepts an engine may or may not have, each as what a test can observe."""
 
-    REQUIRES_GRAD = "requires_grad"  # per-tensor opt-in flag that turns recording on/off
-    GRAPH_NODES = "graph_nodes"  # a tracked result exposes the node that made it, and its inputs
-    BACKWARD = "backward"  # y.backward(seed) stores gradients in the leaves' .grad
-    RETAIN_GRAPH = "retain_graph"  # the graph is freed by backward unless asked to keep it
+    BACKWARD = "backward"  # backward(out, seed) stores gradients that grad(t) then returns
+    REQUIRES_GRAD = "requires_grad"  # tensor(requires_grad=False) is untracked; requires_grad(t) tells
+    SET_REQUIRES_GRAD = "set_requires_grad"  # an existing tensor's flag can be switched in place
+    GRAPH_NODES = "graph_nodes"  # a recorded result exposes the node that made it, and its inputs
+    FREES_GRAPH = "frees_graph"  # backward releases what the graph saved (a graph is run once)
+    RETAIN_GRAPH = "retain_graph"  # backward(retain_graph=True) keeps a graph backward would free
+    REPEAT_BACKWARD = "repeat_backward"  # backward may run again through a graph the engine still
+    #                                      has (kept with retain_graph=True, or never freed)
     NO_GRAD = "no_grad"  # a context in which operations are not recorded
-    DETACH = "detach"  # an untracked tensor that shares values with a tracked one
-    IN_PLACE = "in_place"  # tensors can be mutated in place (x.data, sub_, zero_)
-    MODULES = "modules"  # layers/modules that own registered parameters
-    OPTIMIZERS = "optimizers"  # SGD (with momentum) and Adam objects that step parameters
+    DETACH = "detach"  # a tensor with t's values that gradients do not flow through
+    IN_PLACE = "in_place"  # tensors are mutable in place (t.data, sub_, zero_), unrecorded
+    MODULES = "modules"  # modules that own registered parameters
+    OPTIMIZERS = "optimizers"  # optimizer objects that step the parameters they were given
     CUSTOM_FUNCTION = "custom_function"  # user-defined forward/backward pairs
     FLOAT64 = "float64"  # double-precision tensors (B.tensor(..., dtype="float64"))
     PYTORCH_API = "pytorch_api"  # PyTorch's own names and conventions (node class names, ...)
 
 
-# The methods each capability group needs (beyond EVERY_BACKEND, which all adapters implement).
-# The registry refuses an adapter that declares a capability without its methods.
-EVERY_BACKEND = ("available_devices", "seed", "tensor", "to_numpy", "device_of", "sum", "mean", "relu",
-                 "exp", "where", "reshape", "max_pool2d", "mse_loss", "cross_entropy", "bce_with_logits",
-                 "vjp")
+# Methods every adapter has, and the methods each capability needs on top of them.
+EVERY_BACKEND = ("available_devices", "seed", "tensor", "to_numpy", "device_of", "vjp")
 METHODS = {
     Capability.BACKWARD: ("backward", "grad"),
-    Capability.REQUIRES_GRAD: ("requires_grad", "set_requires_grad"),
-    Capability.RETAIN_GRAPH: ("backward",),
+    Capability.REQUIRES_GRAD: ("requires_grad",),
+    Capability.SET_REQUIRES_GRAD: ("set_requires_grad",),
     Capability.GRAPH_NODES: ("grad_fn", "node_name", "node_inputs"),
+    Capability.FREES_GRAPH: ("backward",),
+    Capability.RETAIN_GRAPH: ("backward",),
+    Capability.REPEAT_BACKWARD: ("backward",),
     Capability.NO_GRAD: ("no_grad",),
     Capability.DETACH: ("detach",),
     Capability.IN_PLACE: ("data", "sub_", "zero_"),
-    Capability.MODULES: ("linear", "conv2d", "relu_layer", "flatten_layer", "sequential", "parameter",
-                         "module", "named_parameters", "module_zero_grad"),
-    Capability.OPTIMIZERS: ("sgd", "adam", "step", "zero_grad"),
+    Capability.MODULES: ("parameter", "module", "named_parameters"),
+    Capability.OPTIMIZERS: ("sgd", "step"),
     Capability.CUSTOM_FUNCTION: ("custom_function",),
 }
+# Operations a test may call; each is optional (see "Operations are optional one by one").
+OPERATIONS = ("sum", "mean", "relu", "exp", "where", "reshape", "matmul", "lt", "max_pool2d",
+              "mse_loss", "cross_entropy", "bce_with_logits",
+              # module layers and helpers (Capability.MODULES)
+              "linear", "linear_parameters", "conv2d", "relu_layer", "flatten_layer", "sequential",
+              "module_zero_grad",
+              # optimizers (Capability.OPTIMIZERS)
+              "adam", "zero_grad")
+
+
+class Unsupported(pytest.skip.Exception):
+    """Raised by an adapter for an operation, or a variant of one, that the engine does not have
+    (``raise Unsupported("zero_grad(set_to_none=False)")``): the test that asked is *not
+    applicable*, and the report names the operation."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"operation {operation}")
+        self.operation = operation
 
 
 @dataclass(frozen=True)
@@ -79,115 +125,134 @@ class Tolerance:
         return f"rtol={self.rtol:g}, atol={self.atol:g}"
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """What a conformance test may ask of an engine."""
+class Core(Protocol):
+    """What every adapter has: identity, tensors, functional differentiation."""
 
-    # --- identity -----------------------------------------------------------------------
     name: str  # e.g. "torch"
     version: str  # the engine's version string
     capabilities: frozenset[Capability]
     default_float: str  # dtype name of the engine's default float ("float32", "float64")
-    tolerances: dict[str, Tolerance]  # per dtype name; shown in every numeric failure
+    # optional: tolerances: dict[str, Tolerance]; max_workload: int
 
     def available_devices(self) -> list[str]:
         """Every device usable on this machine, e.g. ["cpu", "cuda", "cuda:1"]; "cpu"-like first."""
 
     def seed(self, n: int) -> None:
-        """Seed the engine's random generators so a run is reproducible."""
+        """Seed the engine's random generators (initialisation) so a run is reproducible."""
 
-    # --- tensors (every backend) -----------------------------------------------------------
     def tensor(self, data: Any, *, device: str, dtype: str | None = None,
                requires_grad: bool | None = None) -> T:
-        """A tensor from nested lists/numpy. dtype None: float data -> default_float.
+        """A new tensor holding a copy of nested lists/numpy data. dtype None: float data ->
+        default_float. requires_grad None: the engine's own default for a new tensor;
+        True on an engine without REQUIRES_GRAD still gives a tensor gradients can flow to."""
 
-        requires_grad None: whatever the engine does for a new tensor by default (the claim
-        tracking.default-untracked checks that default). requires_grad=True on an engine
-        without REQUIRES_GRAD still returns a tensor that gradients can flow to."""
-
-    def to_numpy(self, t: T) -> Any:
-        """The values of t as a numpy array (forces lazy engines to compute)."""
-
+    def to_numpy(self, t: T) -> Any: ...
     def device_of(self, t: T) -> str:
         """The device t lives on, in the same spelling as available_devices()."""
 
-    # --- operations (every backend) --------------------------------------------------------
+    def vjp(self, fn: Callable[..., T], inputs: Sequence[T], seed: T | None = None
+            ) -> tuple[T, tuple[T, ...]]:
+        """(fn(*inputs), seed^T . d fn / d inputs): one gradient per input, zeros where fn does not
+        depend on it. seed None: fn returns a scalar, seed 1. Changes no state of the inputs."""
+
+
+class Operations(Protocol):
+    """Every method optional (see the module docstring)."""
+
     def sum(self, t: T) -> T: ...
     def mean(self, t: T) -> T: ...
     def relu(self, t: T) -> T: ...
     def exp(self, t: T) -> T: ...
     def where(self, cond: T, a: T, b: T | float) -> T: ...
     def reshape(self, t: T, shape: Sequence[int]) -> T: ...
-    def max_pool2d(self, t: T, k: int) -> T: ...
+    def matmul(self, a: T, b: T) -> T:
+        """a @ b with numpy's rules for vectors and matrices (default: the @ operator)."""
+    def lt(self, a: T, b: T | float) -> T:
+        """Elementwise a < b, usable as where()'s condition (default: the < operator)."""
+    def max_pool2d(self, t: T, k: int) -> T:
+        """Max over non-overlapping k x k windows of an (N, C, H, W) tensor."""
     def mse_loss(self, pred: T, target: T, reduction: str = "mean") -> T: ...
     def cross_entropy(self, logits: T, labels: T) -> T:
         """Mean softmax cross-entropy; labels are integer class indices."""
     def bce_with_logits(self, z: T, y: T) -> T:
         """Mean binary cross-entropy of sigmoid(z) against y, computed from logits."""
 
-    # --- functional differentiation (every backend) ----------------------------------------
-    def vjp(self, fn: Callable[..., T], inputs: Sequence[T], seed: T | None = None
-            ) -> tuple[T, tuple[T, ...]]:
-        """(fn(*inputs), seed^T . d fn / d inputs). seed None: fn returns a scalar, seed 1.
 
-        Must not change any state of the inputs (no .grad written)."""
+class Backward(Protocol):
+    """Capability.BACKWARD (and FREES_GRAPH, RETAIN_GRAPH, REPEAT_BACKWARD, REQUIRES_GRAD)."""
 
-    # --- Capability.BACKWARD (+ REQUIRES_GRAD, RETAIN_GRAPH) -------------------------------
     def backward(self, out: T, seed: T | None = None, retain_graph: bool = False) -> None:
-        """Run backward from out; seed None means 1 for a scalar output."""
+        """Run backward from out; seed None means 1 for a scalar output. An engine without
+        RETAIN_GRAPH ignores retain_graph=True if its graphs are never freed, and raises
+        Unsupported if they are."""
 
     def grad(self, t: T) -> T | None:
-        """The gradient stored on t by backward, or None if there is none."""
+        """The gradient backward stored for t, or None if there is none."""
 
     def requires_grad(self, t: T) -> bool:
-        """Whether operations on t are recorded."""
+        """Whether operations on t are recorded (Capability.REQUIRES_GRAD)."""
 
     def set_requires_grad(self, t: T, flag: bool) -> T:
-        """Change the flag of an existing tensor in place (torch: requires_grad_); returns t."""
+        """Switch the flag of the tensor t itself (torch: requires_grad_); returns t."""
 
-    # --- Capability.GRAPH_NODES -------------------------------------------------------------
+
+class GraphNodes(Protocol):
     def grad_fn(self, t: T) -> Node | None:
         """The node that produced t, None for leaves and untracked results."""
-
     def node_name(self, node: Node) -> str: ...
     def node_inputs(self, node: Node) -> list[Node]:
         """The nodes that feed node (torch: next_functions without the Nones)."""
 
-    # --- Capability.NO_GRAD, DETACH, IN_PLACE -----------------------------------------------
+
+class Tracking(Protocol):
+    """Capability.NO_GRAD, DETACH, IN_PLACE."""
+
     def no_grad(self) -> ContextManager[None]: ...
     def detach(self, t: T) -> T:
-        """An untracked tensor with t's values (sharing storage where the engine can)."""
+        """A tensor with t's values that gradients do not flow through (sharing storage where
+        the engine can)."""
     def data(self, t: T) -> T:
         """An untracked alias of t whose in-place changes are t's changes (torch: t.data)."""
     def sub_(self, t: T, delta: T) -> None:
-        """t -= delta in place, not recorded."""
+        """t -= delta in place, not recorded (torch: under no_grad)."""
     def zero_(self, t: T) -> None:
-        """Fill t with zeros in place, not recorded."""
+        """Fill t with zeros in place (a stored gradient included)."""
 
-    # --- Capability.MODULES -----------------------------------------------------------------
-    def linear(self, n_in: int, n_out: int, *, device: str, bias: bool = True) -> Module: ...
-    def conv2d(self, c_in: int, c_out: int, k: int, *, device: str) -> Module: ...
-    def relu_layer(self) -> Module: ...
-    def flatten_layer(self) -> Module: ...
-    def sequential(self, *layers: Module) -> Module: ...
+
+class Modules(Protocol):
+    """Capability.MODULES; every layer kind and module_zero_grad optional."""
+
+    linear_layout: str  # "out_in" (torch: weight (n_out, n_in)) or "in_out" (weight (n_in, n_out))
+
     def parameter(self, t: T) -> T:
         """Mark t as a trainable parameter when assigned to a module (torch: nn.Parameter)."""
     def module(self, forward: Callable[..., T], **attributes: Any) -> Module:
         """A custom module whose attributes are set in the given order; calling it runs
-        forward(module, *inputs). Sub-modules and parameters among the attributes are
-        registered; plain tensors are not."""
+        forward(module, *inputs) with tensors only. Sub-modules and parameters among the
+        attributes are registered; plain tensors are not."""
     def named_parameters(self, m: Module) -> list[tuple[str, T]]:
         """The registered parameters in registration order, with dotted names."""
+    def linear(self, n_in: int, n_out: int, *, device: str, bias: bool = True) -> Module: ...
+    def linear_parameters(self, layer: Module) -> tuple[T, T | None]:
+        """A linear layer's own (weight, bias) parameter objects; weight laid out per linear_layout."""
+    def conv2d(self, c_in: int, c_out: int, k: int, *, device: str) -> Module: ...
+    def relu_layer(self) -> Module: ...
+    def flatten_layer(self) -> Module: ...
+    def sequential(self, *layers: Module) -> Module: ...
     def module_zero_grad(self, m: Module, set_to_none: bool = True) -> None: ...
 
-    # --- Capability.OPTIMIZERS --------------------------------------------------------------
+
+class Optimizers(Protocol):
+    """Capability.OPTIMIZERS; adam and zero_grad optional."""
+
     def sgd(self, params: Iterable[T], lr: float, momentum: float = 0.0) -> Optimizer: ...
     def adam(self, params: Iterable[T], lr: float) -> Optimizer: ...
     def step(self, opt: Optimizer) -> None:
-        """Update the parameters the optimizer was given, in place."""
+        """Update the parameters the optimizer was given from their stored gradients."""
     def zero_grad(self, opt: Optimizer, set_to_none: bool = True) -> None: ...
 
-    # --- Capability.CUSTOM_FUNCTION ---------------------------------------------------------
+
+class CustomFunction(Protocol):
     def custom_function(self, forward: Callable[..., tuple[T, tuple[T, ...]]],
                         backward: Callable[[tuple[T, ...], T], tuple[T, ...]]
                         ) -> Callable[..., T]:
@@ -195,3 +260,8 @@ class Backend(Protocol):
 
         forward(*inputs) -> (output, residuals); backward(residuals, grad_output) ->
         one gradient per input. The residuals are what the forward saves for backward."""
+
+
+class Backend(Core, Operations, Backward, GraphNodes, Tracking, Modules, Optimizers, CustomFunction,
+              Protocol):
+    """A complete adapter (the reference has every part); engines implement the parts they have."""

@@ -11,7 +11,7 @@ import importlib
 import traceback
 from importlib.metadata import entry_points
 
-from autograd_conformance.protocol import EVERY_BACKEND, METHODS
+from autograd_conformance.protocol import EVERY_BACKEND, METHODS, Capability
 
 ENTRY_POINT_GROUP = "autograd_conformance.backends"
 
@@ -75,10 +75,19 @@ def load_backend(name: str):
     if missing:
         raise BackendError(
             f"backend {name!r} ({target}) is not a Backend adapter: it lacks {', '.join(missing)}. "
-            "See autograd_conformance.protocol.Backend for the interface."
+            "See autograd_conformance.protocol for the interface."
         )
-    for capability in backend.capabilities:
+    known = {c.value: c for c in Capability}
+    unknown = sorted(str(c) for c in backend.capabilities if str(getattr(c, "value", c)) not in known)
+    if unknown:
+        raise BackendError(
+            f"backend {name!r} declares unknown capabilities {', '.join(unknown)}. Known: "
+            f"{', '.join(known)} (autograd_conformance.protocol.Capability).")
+    for capability in (known[getattr(c, "value", c)] for c in backend.capabilities):
         lacking = [m for m in METHODS.get(capability, ()) if not hasattr(backend, m)]
+        if capability is Capability.MODULES and hasattr(backend, "linear_parameters") \
+                and getattr(backend, "linear_layout", None) not in ("out_in", "in_out"):
+            lacking.append("linear_layout ('out_in' or 'in_out')")
         if lacking:
             raise BackendError(
                 f"backend {name!r} declares the capability {capability.value!r} but lacks "

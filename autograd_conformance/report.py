@@ -51,15 +51,17 @@ MESSAGE_LIMIT = 4_000
 
 PASS, FAIL, TIMEOUT, ERROR = "pass", "fail", "timeout", "error"
 XFAIL, XPASS, SKIP, NA = "expected failure", "unexpected pass", "skipped", plugin.NOT_APPLICABLE
+LARGE = plugin.TOO_LARGE  # the test's workload exceeds the backend's declared max_workload
 NONDET = expectations.NONDETERMINISTIC  # a [[nondeterministic]] entry's test, failed or passed
-OUTCOMES = (FAIL, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, PASS, SKIP, NA)  # worst first
+# worst first; "too large" outranks pass: the claim was not checked at the seeds' size
+OUTCOMES = (FAIL, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, LARGE, PASS, SKIP, NA)
 BAD = (FAIL, TIMEOUT, ERROR, XPASS)
 RANK = {o: i for i, o in enumerate(OUTCOMES)}
 SYMBOL = {PASS: "✅", FAIL: "❌", TIMEOUT: "⏱️", ERROR: "💥", XPASS: "❗", XFAIL: "🔸",
-          NONDET: "🎲", SKIP: "⏭️", NA: "➖"}
+          NONDET: "🎲", LARGE: "🐘", SKIP: "⏭️", NA: "➖"}
 LABEL = {PASS: "pass", FAIL: "FAIL", TIMEOUT: "timeout", ERROR: "error", XPASS: "xpass",
-         XFAIL: "xfail", NONDET: "nondet", SKIP: "skip", NA: "n/a"}
-CSS_CLASS = {o: "o-" + LABEL[o].lower().replace("/", "") for o in OUTCOMES}
+         XFAIL: "xfail", NONDET: "nondet", LARGE: "too large", SKIP: "skip", NA: "n/a"}
+CSS_CLASS = {o: "o-" + LABEL[o].lower().replace("/", "").replace(" ", "-") for o in OUTCOMES}
 TIMEOUT_RE = re.compile(r"Timeout \(>[^)]*\) from pytest-timeout")
 WORKER_LINE = re.compile(r"\A\[gw\d+\] .* -- Python .*\n")
 
@@ -91,7 +93,8 @@ def _classify(report) -> str | None:
     if report.skipped:
         if hasattr(report, "wasxfail"):
             return XFAIL
-        return NA if _skip_reason(report).startswith(plugin.NOT_APPLICABLE) else SKIP
+        kind = plugin.skip_kind(report)  # not applicable / too large, from the report's properties
+        return kind[0] if kind else SKIP
     if report.when == "call":
         return XPASS if hasattr(report, "wasxfail") else PASS
     return None
@@ -359,8 +362,9 @@ def to_matrix(doc: dict) -> dict:
         return doc
     backend = doc["backend"]
     seen_devices = list(dict.fromkeys([*doc["devices"], *(c["device"] for c in doc["claims"])]))
-    columns = [{"id": f"{backend['name']} {backend['version']} · {device or '-'}",
-                "backend": backend["name"], "version": backend["version"], "device": device,
+    columns = [{"id": f"{backend['name']} {backend['version']} · {device}" if device else PIPELINE_COLUMN,
+                "backend": backend["name"] if device else "reference pipeline",
+                "version": backend["version"] if device else _version("torchvision"), "device": device,
                 "suite_version": doc["suite"]["version"], "date": doc["date"],
                 "python": doc["python"], "complete": doc["complete"],
                 "incomplete_reason": doc["incomplete_reason"], "target": doc["target"]}
@@ -376,11 +380,26 @@ def to_matrix(doc: dict) -> dict:
             "columns": columns, "claims": list(claims.values())}
 
 
+# Claims about the reference data pipeline (level reference-pipeline) run without the engine and
+# on no device: every run's results for them form one column, kept once when runs are merged.
+PIPELINE_COLUMN = "reference pipeline (torchvision, DataLoader)"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
 def merge(docs: list[dict]) -> dict:
     columns, claims = [], {}
     for m in map(to_matrix, docs):
         rename = {}
         for col in m["columns"]:
+            if col["device"] is None and any(c["id"] == col["id"] for c in columns):
+                rename[col["id"]] = col["id"]  # the same reference pipeline, again
+                continue
             new_id, n = col["id"], 2
             while any(c["id"] == new_id for c in columns):
                 new_id, n = f"{col['id']} #{n}", n + 1
@@ -532,7 +551,7 @@ font-size:11px;color:var(--muted);white-space:nowrap}
 .o-pass{background:#dafbe1;color:#116329}.o-fail{background:#ffcecb;color:#a40e26}
 .o-timeout{background:#ffd8b5;color:#953800}.o-error{background:#ffc2d5;color:#8a1045}
 .o-xpass{background:#f1d8ff;color:#6e40c9}.o-xfail{background:#fff1a8;color:#7d4e00}
-.o-nondet{background:#ddf4ff;color:#0550ae}
+.o-nondet{background:#ddf4ff;color:#0550ae}.o-too-large{background:#eaeef2;color:#59636e}
 .o-skip{background:#eaeef2;color:#59636e}.o-na{background:#f6f8fa;color:#8c959f}
 .o-none{color:#c4ccd4}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance.check import assert_close
+from autograd_conformance.models import as_in_out
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
@@ -117,17 +118,17 @@ def test_bce_rows_equal_bias_grad(B, device):
     x, y = B.tensor(np.ones(5), device=device), B.tensor(np.zeros(3), device=device)
     w0, b0 = np.random.randn(5, 3), np.random.randn(3)
     w, b = B.tensor(w0, device=device), B.tensor(b0, device=device)
-    loss, (dw, db) = B.vjp(lambda w, b: B.bce_with_logits(x @ w + b, y), [w, b])
+    loss, (dw, db) = B.vjp(lambda w, b: B.bce_with_logits(B.matmul(x, w) + b, y), [w, b])
     dw, db = B.to_numpy(dw), B.to_numpy(db)
     for row in range(5):
         assert_close(B, dw[row], db, what=f"row {row} of dL/dw vs dL/db")
-    z = np.ones(5) @ w0.astype(np.float32) + b0.astype(np.float32)
+    z = np.ones(5) @ B.to_numpy(w).astype(np.float64) + B.to_numpy(b)  # the values the engine holds
     assert_close(B, db, (_sigmoid(z) - 0) / 3, what="dL/db = (sigmoid(z) - y) / 3")
 
 
 @claim("backward.matmul-vector-shape")
 def test_matmul_vector_shape(B, device):
-    z = B.tensor(np.ones(5), device=device) @ B.tensor(np.random.randn(5, 3), device=device)
+    z = B.matmul(B.tensor(np.ones(5), device=device), B.tensor(np.random.randn(5, 3), device=device))
     assert B.to_numpy(z).shape == (3,), "ones(5) @ (5, 3) must be a length-3 vector"
 
 
@@ -172,7 +173,7 @@ def test_relu_dead_units_zero_grad(B, device):
     x = B.tensor(x0, device=device)
 
     def loss(w1, b1, w2):
-        out = B.relu(x @ w1 + b1) @ w2
+        out = B.matmul(B.relu(B.matmul(x, w1) + b1), w2)
         return B.sum(out * out)
 
     _, (g_w1, g_b1, g_w2) = B.vjp(loss, [B.tensor(a, device=device) for a in (w1_0, b1_0, w2_0)])
@@ -185,24 +186,24 @@ def test_relu_dead_units_zero_grad(B, device):
 
 @claim("backward.module-vjp-fills-param-grads")
 def test_module_vjp_fills_param_grads(B, device):
-    net = B.sequential(B.linear(12, 8, device=device), B.relu_layer(), B.linear(8, 10, device=device))
+    first, second = B.linear(12, 8, device=device), B.linear(8, 10, device=device)
+    net = B.sequential(first, B.relu_layer(), second)
     x0, v0 = np.random.randn(1, 12), np.random.randn(1, 10)
     B.module_zero_grad(net)
     B.backward(net(B.tensor(x0, device=device)), B.tensor(v0, device=device))
-    params = B.named_parameters(net)
-    grads = {}
-    for name, p in params:
+    named = B.named_parameters(net)
+    assert len(named) == 4, f"two Linear layers with bias own 4 parameters, got {[n for n, _ in named]}"
+    for name, p in named:
         g = B.grad(p)
         assert g is not None, f"{name} must receive a gradient from out.backward(v)"
-        grads[name] = B.to_numpy(g)
-        assert grads[name].shape == B.to_numpy(p).shape, f"{name}.grad must have its parameter's shape"
-    w1, b1, w2, _ = [B.to_numpy(p).astype(np.float64) for _, p in params]
-    # the engine may store a Linear weight as (out, in) like torch or (in, out) like Paddle
-    flip1, flip2 = w1.shape != (8, 12), w2.shape != (10, 8)
-    w1, w2 = (w1.T if flip1 else w1), (w2.T if flip2 else w2)
-    h = x0 @ w1.T + b1
-    dh = (v0 @ w2) * (h > 0)
-    g_w1, g_w2 = dh.T @ x0, v0.T @ np.maximum(h, 0)  # v^T J by hand, (out, in) layout
-    expected = [g_w1.T if flip1 else g_w1, dh[0], g_w2.T if flip2 else g_w2, v0[0]]
-    for (name, _), want in zip(params, expected):
-        assert_close(B, grads[name], want, what=f"{name}.grad vs the hand-written VJP")
+        assert B.to_numpy(g).shape == B.to_numpy(p).shape, f"{name}.grad must have its parameter's shape"
+    (w1, b1), (w2, _) = B.linear_parameters(first), B.linear_parameters(second)
+    w1_, w2_ = (as_in_out(B, B.to_numpy(w).astype(np.float64)) for w in (w1, w2))
+    h = x0 @ w1_ + B.to_numpy(b1)
+    dh = (v0 @ w2_.T) * (h > 0)
+    expected = {"first.weight": x0.T @ dh, "first.bias": dh[0],  # v^T J by hand, (in, out) layout
+                "second.weight": np.maximum(h, 0).T @ v0, "second.bias": v0[0]}
+    for (role, want), p in zip(expected.items(), [*B.linear_parameters(first), *B.linear_parameters(second)]):
+        got = B.to_numpy(B.grad(p))
+        assert_close(B, as_in_out(B, got) if role.endswith("weight") else got, want,
+                     what=f"{role}.grad vs the hand-written VJP")

@@ -1,8 +1,9 @@
 """The data pipeline of the seeds: torchvision's FashionMNIST, ToTensor and DataLoader.
 
-These claims are about torchvision and torch's DataLoader, which every backend's users feed their
-engine from; the batches are handed to the engine with B.tensor where a claim involves it. The
-dataset is the one the ``fashion_root`` fixture provides (suites/conftest.py): the real
+These claims are about torchvision and torch's DataLoader, the reference data pipeline that every
+backend's users feed their engine from (claims of level "reference-pipeline"): they do not involve
+the engine under test, so they run once per run, on no device, and the reports show them apart from
+the engine's verdicts. The dataset is the one the ``fashion_root`` fixture provides (suites/conftest.py): the real
 FashionMNIST with --fashionmnist-root, else a small dataset in the same file format. Expected
 values come from parsing the IDX files directly (autograd_conformance.fashionmnist.read_idx).
 """
@@ -13,7 +14,6 @@ from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import FashionMNIST
 from torchvision.transforms import ToTensor
 
-from autograd_conformance.check import assert_close
 from autograd_conformance.fashionmnist import FILES, raw_folder, read_idx
 
 claim = pytest.mark.claim
@@ -36,7 +36,7 @@ def _scaled(images: np.ndarray) -> np.ndarray:
 
 
 @claim("data.fashionmnist-loads")
-def test_fashionmnist_loads(B, device, fashion_root, fashion_is_real):
+def test_fashionmnist_loads(fashion_root, fashion_is_real):
     sizes = {}
     for train in (True, False):
         ds = FashionMNIST(root=fashion_root, train=train, download=False)
@@ -57,7 +57,7 @@ def test_fashionmnist_loads(B, device, fashion_root, fashion_is_real):
 
 
 @claim("data.totensor-format")
-def test_totensor_format(B, device, fashion_root):
+def test_totensor_format(fashion_root):
     ds = FashionMNIST(root=fashion_root, train=True, download=False, transform=ToTensor())
     images, labels = _raw(fashion_root, True)
     for i in (0, 1, len(ds) - 1):
@@ -67,16 +67,15 @@ def test_totensor_format(B, device, fashion_root):
         assert pixels.dtype == np.float32, f"item {i}: expected float32 pixels, got {pixels.dtype}"
         assert type(label) is int and 0 <= label <= 9, f"item {i}: expected an int label in 0..9, got {label!r}"
         assert label == labels[i], f"item {i}: expected label {labels[i]} from the IDX file, got {label}"
-        x = B.tensor(pixels, device=device)
-        values = B.to_numpy(x)
-        assert values.min() >= 0 and values.max() <= 1, (
-            f"item {i}: ToTensor values must lie in [0, 1], got [{values.min()}, {values.max()}]")
-        assert_close(B, x, _scaled(images[i:i + 1])[0], what=f"item {i}: pixels (expected uint8 / 255)")
+        assert pixels.min() >= 0 and pixels.max() <= 1, (
+            f"item {i}: ToTensor values must lie in [0, 1], got [{pixels.min()}, {pixels.max()}]")
+        np.testing.assert_array_equal(pixels, _scaled(images[i:i + 1])[0],
+                                      err_msg=f"item {i}: pixels must be uint8 / 255 in float32")
 
 
 @claim("data.dataloader-batches")
 @pytest.mark.parametrize("batch_size", [16, 64])
-def test_dataloader_batches(B, device, fashion_root, batch_size):
+def test_dataloader_batches(fashion_root, batch_size):
     n = 100  # not a multiple of 16 or 64: the last batch is smaller
     ds = Subset(FashionMNIST(root=fashion_root, train=True, download=False, transform=ToTensor()), range(n))
     images, labels = _raw(fashion_root, True)
@@ -91,14 +90,13 @@ def test_dataloader_batches(B, device, fashion_root, batch_size):
             f"batch {k}: expected float32 images [{len(y)}, 1, 28, 28], got {X.dtype} {list(X.shape)}")
         assert y.shape == (len(y),) and y.dtype == np.int64, (
             f"batch {k}: expected int64 labels [{len(y)}], got {y.dtype} {list(y.shape)}")
-        assert_close(B, B.tensor(X, device=device), _scaled(images[rows]),
-                     what=f"batch {k}: images (dataset order, items {rows.start}..{rows.stop - 1})")
-        np.testing.assert_array_equal(B.to_numpy(B.tensor(y, device=device)), labels[rows],
-                                      err_msg=f"batch {k}: labels must be in dataset order")
+        np.testing.assert_array_equal(X, _scaled(images[rows]),
+                                      err_msg=f"batch {k}: images (dataset order, items {rows.start}..{rows.stop - 1})")
+        np.testing.assert_array_equal(y, labels[rows], err_msg=f"batch {k}: labels must be in dataset order")
 
 
 @claim("data.train-test-distinct")
-def test_train_test_distinct(B, device, fashion_root):
+def test_train_test_distinct(fashion_root):
     train = FashionMNIST(root=fashion_root, train=True, download=False)
     test = FashionMNIST(root=fashion_root, train=False, download=False)
     test_images, test_labels = _raw(fashion_root, False)

@@ -16,20 +16,24 @@ def _weights():
 
 
 def _path(B, x, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
-    h = B.relu(x @ w_in + b_in)
+    h = B.relu(B.matmul(x, w_in) + b_in)
     for _ in range(uses):  # the same middle layer, reused `uses` times
-        h = B.relu(h @ w_mid + b_mid)
-    return h @ w_out + b_out
+        h = B.relu(B.matmul(h, w_mid) + b_mid)
+    return B.matmul(h, w_out) + b_out
 
 
 def _dynamic_net(B, device, weights):
+    """DynamicNet; net.depth["uses"] sets how often the next forward reuses the middle layer (004 § 8
+    draws it at random in forward; the module is called with tensors only)."""
     names = ["w_in", "b_in", "w_mid", "b_mid", "w_out", "b_out"]
     params = {n: B.parameter(B.tensor(w, device=device)) for n, w in zip(names, weights)}
+    depth = {"uses": 0}
 
-    def forward(m, x, uses):
-        return _path(B, x, uses, *(getattr(m, n) for n in names))
+    def forward(m, x):
+        return _path(B, x, depth["uses"], *(getattr(m, n) for n in names))
 
-    return B.module(forward, **params), names
+    net = B.module(forward, **params)
+    return (lambda x, uses: depth.update(uses=uses) or net(x)), net, names
 
 
 @claim("dynamic.graph-follows-control-flow")
@@ -38,12 +42,12 @@ def test_graph_follows_control_flow(B, device, uses):
     weights = _weights()
     x0, y0 = np.random.randn(N, D_IN), np.random.randn(N, D_OUT)
     x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
-    net, names = _dynamic_net(B, device, weights)
+    run, net, names = _dynamic_net(B, device, weights)
     for _ in range(2):  # two forwards with different depths: only the last one's graph counts
         B.module_zero_grad(net)
-        B.backward(B.mse_loss(net(x, 3 - uses), y, reduction="sum"))
+        B.backward(B.mse_loss(run(x, 3 - uses), y, reduction="sum"))
     B.module_zero_grad(net)
-    B.backward(B.mse_loss(net(x, uses), y, reduction="sum"))
+    B.backward(B.mse_loss(run(x, uses), y, reduction="sum"))
     _, expected = B.vjp(lambda *w: B.mse_loss(_path(B, x, uses, *w), y, reduction="sum"),
                         [B.tensor(w, device=device) for w in weights])
     for name, want in zip(names, expected):
@@ -56,9 +60,9 @@ def test_graph_follows_control_flow(B, device, uses):
 
 @claim("dynamic.unused-parameter-no-grad")
 def test_unused_parameter_no_grad(B, device):
-    net, _ = _dynamic_net(B, device, _weights())
+    run, net, _ = _dynamic_net(B, device, _weights())
     x, y = B.tensor(np.random.randn(N, D_IN), device=device), B.tensor(np.random.randn(N, D_OUT), device=device)
-    B.backward(B.mse_loss(net(x, 0), y, reduction="sum"))
+    B.backward(B.mse_loss(run(x, 0), y, reduction="sum"))
     for name in ("w_mid", "b_mid"):
         g = B.grad(getattr(net, name))
         assert g is None or not np.any(B.to_numpy(g)), f"{name} was not used and must get no gradient"
@@ -75,10 +79,10 @@ def test_weight_sharing_sums_grads(B, device):
         return B.mse_loss(_path(B, x, 3, w_in, b_in, w_mid, b_mid, w_out, b_out), y, reduction="sum")
 
     def unrolled(m1, m2, m3):  # three separate copies with the same values
-        h = B.relu(x @ w_in + b_in)
+        h = B.relu(B.matmul(x, w_in) + b_in)
         for m in (m1, m2, m3):
-            h = B.relu(h @ m + b_mid)
-        return B.mse_loss(h @ w_out + b_out, y, reduction="sum")
+            h = B.relu(B.matmul(h, m) + b_mid)
+        return B.mse_loss(B.matmul(h, w_out) + b_out, y, reduction="sum")
 
     _, (g_shared,) = B.vjp(shared, [w_mid])
     _, copies = B.vjp(unrolled, [w_mid, w_mid, w_mid])

@@ -67,15 +67,16 @@ def _lenet(B, device, trace=None):
 
 
 def _neural_network(B, device):
-    """002 In [139]: Flatten, then a Sequential 784-512-512-10 with ReLUs."""
-    stack = B.sequential(B.linear(28 * 28, 512, device=device), B.relu_layer(),
-                         B.linear(512, 512, device=device), B.relu_layer(),
-                         B.linear(512, 10, device=device))
+    """002 In [139]: Flatten, then a Sequential 784-512-512-10 with ReLUs. Returns the model and
+    its three Linear layers."""
+    linears = [B.linear(28 * 28, 512, device=device), B.linear(512, 512, device=device),
+               B.linear(512, 10, device=device)]
+    stack = B.sequential(linears[0], B.relu_layer(), linears[1], B.relu_layer(), linears[2])
 
     def forward(m, x):
         return m.linear_relu_stack(m.flatten(x))
 
-    return B.module(forward, flatten=B.flatten_layer(), linear_relu_stack=stack), stack
+    return B.module(forward, flatten=B.flatten_layer(), linear_relu_stack=stack), linears
 
 
 D_IN, H, D_OUT = 1000, 100, 10  # 004 § 5-8
@@ -109,18 +110,26 @@ def _my_liner(B, device, *, plain=(), order=("weights", "bias"), n_in=7, n_out=1
     values = {"weights": np.random.randn(n_in, n_out), "bias": np.random.randn(n_out)}
     attrs = {}
     for name in order:
-        t = B.tensor(values[name], device=device, requires_grad=name in plain and _tracks(B))
+        t = B.tensor(values[name], device=device, requires_grad=name in plain)
         attrs[name] = t if name in plain else B.parameter(t)
 
     def forward(m, x):
-        return x @ m.weights + m.bias
+        return B.matmul(x, m.weights) + m.bias
 
     return B.module(forward, **attrs)
 
 
 # ------------------------------------------------------------------------------ MyNet
 
+MYNET_PARAMS, NEURAL_NETWORK_PARAMS = 407_050, 669_706
+
+
+def _mynet_workload(batch: int) -> int:
+    return batch * (28 * 28 * 512 + 512 * 10)
+
+
 @claim("modules.mynet-param-counts")
+@pytest.mark.workload(MYNET_PARAMS)
 def test_mynet_param_counts(B, device):
     net = _mynet(B, device)
     per_layer = {"linear1": 0, "linear2": 0}
@@ -138,7 +147,7 @@ def test_mynet_param_counts(B, device):
 
 
 @claim("modules.mynet-output-shapes")
-@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("batch", [pytest.param(b, marks=pytest.mark.workload(_mynet_workload(b))) for b in (1, 16)])
 def test_mynet_output_shapes(B, device, batch):
     net = _mynet(B, device)
     x = B.tensor(np.random.rand(batch, 28, 28), device=device)
@@ -152,6 +161,7 @@ def test_mynet_output_shapes(B, device, batch):
 
 
 @claim("modules.summary-sizes")
+@pytest.mark.workload(_mynet_workload(2))
 def test_summary_sizes(B, device):
     """torchsummary (sksq96/pytorch-summary, summary_string, release 1.5.1): forward hooks on every
     sub-module except the model itself and containers record output shapes, in call order, with
@@ -188,7 +198,11 @@ def test_summary_sizes(B, device):
 
 # ------------------------------------------------------------------------------ LeNet
 
+LENET_WORKLOAD = 6 * 30 * 30 * 9 + 16 * 13 * 13 * 54 + 576 * 120 + 120 * 84 + 84 * 10
+
+
 @claim("modules.lenet-shapes")
+@pytest.mark.workload(LENET_WORKLOAD)
 def test_lenet_shapes(B, device):
     trace = []
     net = _lenet(B, device, trace)
@@ -201,6 +215,7 @@ def test_lenet_shapes(B, device):
 
 
 @claim("modules.lenet-parameters")
+@pytest.mark.workload(LENET_WORKLOAD)
 def test_lenet_parameters(B, device):
     net = _lenet(B, device)
     named = B.named_parameters(net)
@@ -218,17 +233,22 @@ def test_lenet_parameters(B, device):
 # ------------------------------------------------------------------------------ other seed models
 
 @claim("modules.neuralnetwork-parameters")
+@pytest.mark.workload(NEURAL_NETWORK_PARAMS)
 def test_neuralnetwork_parameters(B, device):
-    net, stack = _neural_network(B, device)
+    net, linears = _neural_network(B, device)
     assert _count(B, net) == 669_706, f"expected 669,706 parameters, got {_count(B, net):,}"
     params = [p for _, p in B.named_parameters(net)]
-    second_linear = [p for _, p in B.named_parameters(stack)][2:4]
     assert len(params) == 6, f"expected 6 parameter tensors, got {len(params)}"
-    assert _shape(B, params[3]) == (512,), f"parameters()[3] must have shape (512,), got {_shape(B, params[3])}"
-    assert params[3] is second_linear[1], "parameters()[3] must be the second Linear's bias"
+    # registration order: each Linear's parameters in that layer's own order (torch: weight, bias)
+    in_layer_order = [p for layer in linears for _, p in B.named_parameters(layer)]
+    assert all(p is q for p, q in zip(params, in_layer_order)), "parameters() must follow the layers' order"
+    _, second_bias = B.linear_parameters(linears[1])
+    assert _shape(B, second_bias) == (512,), f"the second Linear's bias has shape (512,), got {_shape(B, second_bias)}"
+    assert any(p is second_bias for p in params[2:4]), "parameters()[2:4] must be the second Linear's own"
 
 
 @claim("modules.two-layer-parameters")
+@pytest.mark.workload(4 * (D_IN * H + 2 * H * H + H * D_OUT))
 @pytest.mark.parametrize("model, expected", [
     ("Sequential", 101_110), ("TwoLayerNet", 101_110), ("DynamicNet", 111_210)])
 def test_two_layer_parameters(B, device, model, expected):
@@ -240,18 +260,23 @@ def test_two_layer_parameters(B, device, model, expected):
 
 
 @claim("modules.parameters-trainable")
-def test_parameters_trainable(B, device):
-    layers = {"Linear": B.linear(5, 3, device=device), "Conv2d": B.conv2d(1, 2, 3, device=device),
-              "Sequential": _two_layer_sequential(B, device)}
-    for kind, layer in layers.items():
-        named = B.named_parameters(layer)
-        assert named, f"{kind} must own parameters"
-        for name, p in named:
-            assert B.requires_grad(p), f"{kind}.{name} must require grad by default"
-    x = B.tensor(np.random.randn(4, D_IN), device=device)
-    y = B.tensor(np.random.randn(4, D_OUT), device=device)
+@pytest.mark.parametrize("kind", ["Linear", "Conv2d", "Sequential"])
+def test_parameters_trainable(B, device, kind):
+    build = {"Linear": lambda: B.linear(5, 3, device=device), "Conv2d": lambda: B.conv2d(1, 2, 3, device=device),
+             "Sequential": lambda: _two_layer_sequential(B, device)}
+    layer = build[kind]()
+    named = B.named_parameters(layer)
+    assert named, f"{kind} must own parameters"
+    for name, p in named:
+        assert B.requires_grad(p), f"{kind}.{name} must require grad by default"
+
+
+@claim("modules.parameters-trainable")
+def test_inputs_untracked_loss_tracked(B, device):
+    x = B.tensor(np.random.randn(4, 5), device=device)
+    y = B.tensor(np.random.randn(4, 3), device=device)
     assert not B.requires_grad(x) and not B.requires_grad(y), "inputs and targets are created untracked"
-    loss = B.mse_loss(layers["Sequential"](x), y, reduction="sum")
+    loss = B.mse_loss(B.linear(5, 3, device=device)(x), y, reduction="sum")
     assert B.requires_grad(loss), "the loss is tracked through the parameters alone"
 
 
@@ -319,6 +344,7 @@ def test_parameter_is_tensor_with_no_name(B, device):
 
 
 @claim("modules.flatten-single-sample")
+@pytest.mark.workload(NEURAL_NETWORK_PARAMS)
 def test_flatten_single_sample(B, device):
     image = B.tensor(np.random.rand(1, 28, 28), device=device)  # one ToTensor item, no batch axis
     flat = B.flatten_layer()(image)

@@ -19,6 +19,7 @@ claim = pytest.mark.claim
 
 N, D_IN, H, D_OUT = 64, 1000, 100, 10  # 004's two-layer nets
 STEPS = 30
+WORKLOAD = N * D_IN * H + N * H * D_OUT  # multiply-adds of one forward pass
 
 
 def _params(B, model):
@@ -38,7 +39,7 @@ def test_linreg_fits(B, device):
     x0 = np.arange(11, dtype=np.float32).reshape(-1, 1)
     x, y = B.tensor(x0, device=device), B.tensor(2 * x0 + 1, device=device)
     model = B.linear(1, 1, device=device)
-    weight, bias = _params(B, model)  # nn.Linear registers weight, then bias
+    weight, bias = B.linear_parameters(model)
     opt = B.sgd([weight, bias], lr=lr)
 
     def epoch() -> float:
@@ -104,6 +105,7 @@ def _two_layer_net(B, device):
 
 
 @claim("training.two-layer-autograd-manual")
+@pytest.mark.workload(WORKLOAD)
 def test_two_layer_autograd_manual(B, device):
     """004 § 3: randn weights, loss (relu(x w1) w2 - y)^2 summed, w -= 1e-6 grad, grad.zero_()."""
     lr = 1e-6
@@ -112,7 +114,7 @@ def test_two_layer_autograd_manual(B, device):
     w2 = B.tensor(np.random.randn(H, D_OUT), device=device, requires_grad=True)
     losses = []
     for t in range(STEPS + 1):
-        loss = B.sum((B.relu(x @ w1) @ w2 - y) ** 2)
+        loss = B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2)
         losses.append(_value(B, loss))
         if t == STEPS:
             break
@@ -125,6 +127,7 @@ def test_two_layer_autograd_manual(B, device):
 
 
 @claim("training.two-layer-functional")
+@pytest.mark.workload(WORKLOAD)
 def test_two_layer_functional(B, device):
     """004 § 3 without mutable state: gradients from B.vjp, new weights w - lr * g each step."""
     lr = 1e-6
@@ -133,7 +136,7 @@ def test_two_layer_functional(B, device):
     w2 = B.tensor(np.random.randn(H, D_OUT), device=device)
 
     def loss(w1, w2):
-        return B.sum((B.relu(x @ w1) @ w2 - y) ** 2)
+        return B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2)
 
     losses = []
     for _ in range(STEPS):
@@ -146,6 +149,7 @@ def test_two_layer_functional(B, device):
 
 
 @claim("training.two-layer-sgd")
+@pytest.mark.workload(WORKLOAD)
 @pytest.mark.parametrize("net", ["sequential", "TwoLayerNet"])
 def test_two_layer_sgd(B, device, net):
     """004 § 5 (nn.Sequential) and § 7 (TwoLayerNet): MSELoss(reduction='sum'), SGD(lr 1e-4)."""
@@ -157,6 +161,7 @@ def test_two_layer_sgd(B, device, net):
 
 
 @claim("training.two-layer-adam")
+@pytest.mark.workload(WORKLOAD)
 def test_two_layer_adam(B, device):
     """004 § 6: nn.Sequential, MSELoss(reduction='sum'), Adam(lr 1e-4)."""
     x, y = _data(B, device)
@@ -169,6 +174,7 @@ def test_two_layer_adam(B, device):
 # ------------------------------------------------------------------------ FashionMNIST MLP
 
 @claim("training.fashion-mlp-learns")
+@pytest.mark.workload(512 * (28 * 28 * 512 + 512 * 10))  # the 512-image test batch
 def test_fashion_mlp_learns(B, device, fashion_root):
     """000 In [80]-[83]: MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)), CrossEntropyLoss,
     SGD(lr 0.1), DataLoader(batch_size=16); 32 steps (512 images), then the test split."""

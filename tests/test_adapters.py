@@ -18,12 +18,14 @@ from autograd_conformance.registry import load_backend
 
 # engine name -> (module to import, distribution name, declared capabilities in the default config)
 ENGINES = {
-    "mygrad": ("mygrad", "mygrad", {C.REQUIRES_GRAD, C.GRAPH_NODES, C.BACKWARD, C.RETAIN_GRAPH, C.NO_GRAD,
+    # backward always frees the graph and cannot keep it; Tensor.constant cannot be switched
+    "mygrad": ("mygrad", "mygrad", {C.REQUIRES_GRAD, C.GRAPH_NODES, C.BACKWARD, C.FREES_GRAPH, C.NO_GRAD,
                                     C.DETACH, C.IN_PLACE, C.CUSTOM_FUNCTION, C.FLOAT64}),
     "jax": ("jax", "jax", {C.DETACH, C.CUSTOM_FUNCTION}),  # FLOAT64 only with JAX_ENABLE_X64=1
-    # no requires_grad flag, no recorded node objects, no freed graph, no no_grad in tinygrad 0.14
-    "tinygrad": ("tinygrad", "tinygrad", {C.BACKWARD, C.DETACH, C.IN_PLACE, C.MODULES, C.OPTIMIZERS,
-                                          C.CUSTOM_FUNCTION}),
+    # no requires_grad flag, no recorded node objects, no no_grad in tinygrad 0.14; the graph is
+    # never freed, so backward may run through it again
+    "tinygrad": ("tinygrad", "tinygrad", {C.BACKWARD, C.REPEAT_BACKWARD, C.DETACH, C.IN_PLACE, C.MODULES,
+                                          C.OPTIMIZERS, C.CUSTOM_FUNCTION}),
     "paddle": ("paddle", "paddlepaddle", set(C) - {C.PYTORCH_API}),
 }
 NAMES = sorted(ENGINES)
@@ -49,6 +51,12 @@ def test_declared_capabilities_are_implemented(name):
     pretended = sorted(m for cap, ms in METHODS.items() if cap not in B.capabilities for m in ms
                        if m not in declared and hasattr(B, m))
     assert not pretended, f"{name} implements {pretended} of capabilities it does not declare"
+    if C.MODULES in B.capabilities and hasattr(B, "linear"):
+        assert B.linear_layout in ("out_in", "in_out")
+        weight, bias = B.linear_parameters(B.linear(3, 2, device="cpu"))
+        n_in_first = B.to_numpy(weight).shape == (3, 2)
+        assert n_in_first == (B.linear_layout == "in_out"), f"{name}: linear_layout disagrees with the weight's shape"
+        assert B.to_numpy(bias).shape == (2,)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -7,7 +7,7 @@ import pytest
 
 from autograd_conformance.backends.torch_backend import TorchBackend
 from autograd_conformance.check import assert_close
-from autograd_conformance.claims import CLAIMS, PYTORCH, SEMANTICS, S000, S001, S002, S003, S004
+from autograd_conformance.claims import CLAIMS, PIPELINE, PYTORCH, SEMANTICS, S000, S001, S002, S003, S004
 from autograd_conformance.protocol import Capability
 
 SEEDS = {S000, S001, S002, S003, S004}
@@ -18,7 +18,10 @@ SOURCE = re.compile(r"^(?P<seed>\d{3}_[0-9a-f]{16}\.txt) (In \[(\d+|None)\]|§ .
 def test_claim_is_well_formed(cid):
     c = CLAIMS[cid]
     assert re.fullmatch(r"[a-z]+\.[a-z0-9-]+", cid), "ids are <area>.<kebab-case-name>"
-    assert c.level in (SEMANTICS, PYTORCH)
+    assert c.level in (SEMANTICS, PYTORCH, PIPELINE)
+    assert c.why, "every claim says what its tests observe (the reason for its needs)"
+    if c.level == PIPELINE:
+        assert not c.needs, "a reference-pipeline claim does not involve the engine"
     assert c.statement.endswith(".") and len(c.statement) > 30
     assert c.source, "every claim cites at least one seed cell"
     for source in c.source:

@@ -3,20 +3,17 @@
 How mygrad's concepts map onto the protocol:
 
 - tracking: mygrad's per-tensor flag is ``Tensor.constant`` (the inverse of requires_grad), fixed
-  when the tensor is made; ``requires_grad=False`` -> ``constant=True``. Float tensors made without
-  the flag are *not* constant in mygrad; the protocol's tensor() asks for an explicit flag, so this
-  adapter always passes one. ``Tensor.constant`` is read-only, so ``set_requires_grad`` cannot be
-  mapped and raises (see the expectation file).
+  when the tensor is made; ``requires_grad=False`` -> ``constant=True``, and None leaves mygrad's own
+  default (float tensors are tracked). ``Tensor.constant`` is read-only, so an existing tensor's flag
+  cannot be switched: SET_REQUIRES_GRAD is not declared.
 - graph nodes: ``Tensor.creator`` is the Operation that made a tensor, ``Operation.variables`` its
   input tensors. mygrad's graph ends in the leaf tensors themselves (no AccumulateGrad-like
   object), so a tracked leaf input is reported as its own node; constant inputs are left out,
   as torch leaves out the inputs that do not require grad.
 - backward: ``Tensor.backward(grad)`` writes ``.grad`` (a numpy array) on every non-constant tensor
   of the graph, intermediates included, replacing earlier values, and then always clears the
-  graph; there is no retain_graph argument, so ``retain_graph=True`` raises here. RETAIN_GRAPH is
-  declared all the same: mygrad has the concept of a graph that backward frees (so the claims about
-  what a graph holds and releases apply, and hold); it lacks only the option to keep it, which the
-  retain claims then show as expected failures.
+  graph: FREES_GRAPH is declared. There is no retain_graph argument (``retain_graph=True`` raises
+  Unsupported here), so neither RETAIN_GRAPH nor REPEAT_BACKWARD is.
 - no_grad: ``mg.no_autodiff``; detach: ``mg.astensor(t, constant=True)`` (a constant tensor on the
   same numpy array); ``.data``: mygrad's own ``Tensor.data``, the numpy array itself; in-place:
   mygrad's augmented assignment under ``no_autodiff`` for tensors, numpy's for arrays.
@@ -30,7 +27,7 @@ import numpy as np
 import mygrad as mg
 from mygrad.operation_base import Operation
 
-from autograd_conformance.protocol import Capability, Tolerance
+from autograd_conformance.protocol import Capability, Tolerance, Unsupported
 
 C = Capability
 
@@ -38,7 +35,7 @@ C = Capability
 class MygradBackend:
     name = "mygrad"
     version = mg.__version__
-    capabilities = frozenset({C.REQUIRES_GRAD, C.GRAPH_NODES, C.BACKWARD, C.RETAIN_GRAPH, C.NO_GRAD,
+    capabilities = frozenset({C.REQUIRES_GRAD, C.GRAPH_NODES, C.BACKWARD, C.FREES_GRAPH, C.NO_GRAD,
                               C.DETACH, C.IN_PLACE, C.CUSTOM_FUNCTION, C.FLOAT64})
     # numpy's default float: mg.tensor(1.0).dtype is float64.
     default_float = "float64"
@@ -121,10 +118,8 @@ class MygradBackend:
 
     # --- backward -------------------------------------------------------------------------
     def backward(self, out, seed=None, retain_graph=False):
-        if retain_graph:
-            raise NotImplementedError(
-                "mygrad's Tensor.backward(grad) has no retain_graph: it always clears the graph "
-                "after back-propagation")
+        if retain_graph:  # Tensor.backward(grad) always clears the graph after back-propagation
+            raise Unsupported("backward(retain_graph=True)")
         out.backward(None if seed is None else self.to_numpy(seed))
 
     def grad(self, t):
@@ -132,12 +127,6 @@ class MygradBackend:
 
     def requires_grad(self, t):
         return isinstance(t, mg.Tensor) and not t.constant  # numpy arrays act as constants
-
-    def set_requires_grad(self, t, flag):
-        raise NotImplementedError(
-            "mygrad fixes Tensor.constant when a tensor is made (a read-only property); there is "
-            "no in-place requires_grad_. A tensor with the other flag is a new one: "
-            "mg.astensor(t, constant=...)")
 
     # --- graph nodes ----------------------------------------------------------------------
     def grad_fn(self, t):

@@ -57,6 +57,7 @@ class PaddleBackend:
     version = paddle.__version__
     capabilities = frozenset(Capability) - {Capability.PYTORCH_API}
     default_float = paddle.get_default_dtype()  # "float32"
+    linear_layout = "in_out"  # paddle.nn.Linear.weight has shape (in_features, out_features)
     # float32: Paddle's CPU kernels (MKL/oneDNN matmul, its own reductions) differ from torch's in
     # summation order only; the torch adapter's figures (1e-4 relative after reductions of ~10^5
     # terms) hold for every comparison in the suite, so they are kept.
@@ -216,6 +217,9 @@ class PaddleBackend:
 
     def conv2d(self, c_in, c_out, k, *, device):
         return self._on(paddle.nn.Conv2D(c_in, c_out, k), device)
+
+    def linear_parameters(self, layer):
+        return layer.weight, layer.bias
 
     def relu_layer(self):
         return paddle.nn.ReLU()

@@ -15,8 +15,9 @@ How tinygrad's autograd maps onto the protocol
   computation itself, exists for every tensor whether or not anyone will differentiate it, and is
   replaced by a buffer when the tensor is realized. ``GRAPH_NODES`` is left out.
 - Nothing frees the graph on ``backward``: it can be differentiated any number of times, and there
-  is no ``retain_graph`` option. ``RETAIN_GRAPH`` is left out (the adapter accepts and ignores the
-  protocol's ``retain_graph`` argument, which has nothing to map to).
+  is no ``retain_graph`` option. ``REPEAT_BACKWARD`` is declared, ``FREES_GRAPH`` and
+  ``RETAIN_GRAPH`` are left out (the adapter ignores the protocol's ``retain_graph`` argument,
+  which has nothing to map to).
 - 0.14 has no ``no_grad`` context. ``NO_GRAD`` is left out.
 - ``detach`` is ``Tensor.detach`` (a DETACH view of the same buffer); in-place updates are
   ``Tensor.assign``; ``data(t)`` maps onto ``t.detach()``, the view tinygrad's own optimizers
@@ -30,7 +31,7 @@ How tinygrad's autograd maps onto the protocol
   ``nn.Linear`` keeps its weight as (out, in), like torch.
 - Optimizers are ``tinygrad.nn.optim.SGD`` / ``Adam``; ``step`` runs under ``Context(TRAINING=1)``
   (tinygrad refuses to step otherwise). ``zero_grad`` sets gradients to None; tinygrad has no
-  "fill with zeros" variant, so ``set_to_none=False`` raises NotImplementedError.
+  "fill with zeros" variant, so ``set_to_none=False`` raises Unsupported (not applicable).
 - Custom functions are ``tinygrad.function(fxn, grad_fxn=...)``: the forward's residuals are
   returned as extra outputs of the function and read back in ``grad_fxn`` from the CALL.
 - ``vjp`` uses ``Tensor.gradient`` (which writes no ``.grad``) on clones of the inputs, so that the
@@ -82,7 +83,7 @@ from tinygrad import Context, Device, Tensor, dtypes, function, nn
 from tinygrad.helpers import PARALLEL
 from tinygrad.nn.state import get_parameters, get_state_dict
 
-from autograd_conformance.protocol import Capability, Tolerance
+from autograd_conformance.protocol import Capability, Tolerance, Unsupported
 
 if "PARALLEL" not in os.environ:  # see the module docstring
     PARALLEL.value = 0
@@ -115,10 +116,11 @@ class TinygradBackend:
     name = "tinygrad"
     version = _version("tinygrad")
     capabilities = frozenset({
-        Capability.BACKWARD, Capability.DETACH, Capability.IN_PLACE, Capability.MODULES,
-        Capability.OPTIMIZERS, Capability.CUSTOM_FUNCTION,
+        Capability.BACKWARD, Capability.REPEAT_BACKWARD, Capability.DETACH, Capability.IN_PLACE,
+        Capability.MODULES, Capability.OPTIMIZERS, Capability.CUSTOM_FUNCTION,
     })
     default_float = _NAMES[dtypes.default_float]  # tinygrad's DEFAULT_FLOAT, float32 unless set
+    linear_layout = "out_in"  # nn.Linear keeps its weight as (out_features, in_features)
     # float32: tinygrad fuses kernels and orders reductions its own way (and computes exp as
     # exp2(x * log2 e)); the torch adapter's figures (1e-4 relative after reductions of ~10^5
     # terms) hold for every comparison in the suite on CPU, so they are kept.
@@ -269,6 +271,9 @@ class TinygradBackend:
         Tensor.realize(*get_parameters(layer))
         return layer
 
+    def linear_parameters(self, layer):
+        return layer.weight, layer.bias
+
     def relu_layer(self):
         return Tensor.relu
 
@@ -296,8 +301,8 @@ class TinygradBackend:
         return list(get_state_dict(m).items())
 
     def module_zero_grad(self, m, set_to_none=True):
-        if not set_to_none:
-            raise NotImplementedError("tinygrad only resets gradients to None")
+        if not set_to_none:  # tinygrad only resets gradients to None
+            raise Unsupported("module_zero_grad(set_to_none=False)")
         for p in get_parameters(m):
             p.grad = None
 
@@ -313,8 +318,8 @@ class TinygradBackend:
             opt.step()
 
     def zero_grad(self, opt, set_to_none=True):
-        if not set_to_none:
-            raise NotImplementedError("tinygrad's Optimizer.zero_grad only sets gradients to None")
+        if not set_to_none:  # tinygrad's Optimizer.zero_grad only sets gradients to None
+            raise Unsupported("zero_grad(set_to_none=False)")
         opt.zero_grad()
 
     # --- custom functions -------------------------------------------------------------------

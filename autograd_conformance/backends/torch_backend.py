@@ -20,6 +20,7 @@ class TorchBackend:
     version = torch.__version__
     capabilities = frozenset(Capability)  # the reference has every concept
     default_float = "float32"
+    linear_layout = "out_in"  # nn.Linear.weight has shape (out_features, in_features)
     # float32: results that went through reductions of up to ~10^5 terms (the seeds' 64x1000
     # two-layer net) agree with a float64 computation to about 1e-5 relative.
     tolerances = {
@@ -149,6 +150,9 @@ class TorchBackend:
 
     def conv2d(self, c_in, c_out, k, *, device):
         return nn.Conv2d(c_in, c_out, k, device=device)
+
+    def linear_parameters(self, layer):
+        return layer.weight, layer.bias
 
     def relu_layer(self):
         return nn.ReLU()

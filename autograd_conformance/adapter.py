@@ -1,0 +1,47 @@
+"""What a conformance test sees as ``B``: the backend's adapter, with optional operations that the
+adapter lacks turned into *not applicable* (``Unsupported``) instead of AttributeError, and the
+defaults for ``matmul`` and ``lt`` (the tensor's own operators)."""
+
+from __future__ import annotations
+
+from autograd_conformance.protocol import OPERATIONS, Capability, Unsupported
+
+_OPERATORS = {"matmul": ("__matmul__", "@"), "lt": ("__lt__", "<")}
+
+
+class Adapter:
+    """A thin view of a backend adapter; everything not listed here is the adapter's own."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The declared capabilities as Capability members (an adapter may declare plain strings)."""
+        return frozenset(Capability(getattr(c, "value", c)) for c in self._backend.capabilities)
+
+    def __getattr__(self, name: str):
+        try:
+            return getattr(self._backend, name)
+        except AttributeError:
+            if name in _OPERATORS:
+                return self._operator(*_OPERATORS[name])
+            if name in OPERATIONS:
+                def unsupported(*args, **kwargs):
+                    raise Unsupported(name)
+                return unsupported
+            raise
+
+    @staticmethod
+    def _operator(dunder: str, symbol: str):
+        def apply(a, b):
+            if not hasattr(type(a), dunder):
+                raise Unsupported(f"{symbol} (the tensor type has no {dunder})")
+            result = getattr(a, dunder)(b)
+            if result is NotImplemented:
+                raise Unsupported(f"{symbol} between {type(a).__name__} and {type(b).__name__}")
+            return result
+        return apply
+
+    def __repr__(self) -> str:
+        return f"Adapter({self._backend!r})"
