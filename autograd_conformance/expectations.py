@@ -148,15 +148,22 @@ def item_keys(item) -> set[str]:
     return keys
 
 
-def without_device(test: str, devices) -> str:
-    """An entry's test name with a device part removed from its id (for the stale-entry check:
-    'f.py::t[cpu-mean]' names a test that exists also when this run is on other devices)."""
+# Device names of the engines' ids (cuda:1 included) that need not exist on this machine.
+DEVICE_LIKE = re.compile(r"(cpu|cuda|gpu|mps|xpu|hip|rocm|tpu|npu|metal|opencl|vulkan|webgpu|python)"
+                         r"(:\d+)?", re.IGNORECASE)
+
+
+def device_free_names(test: str, devices=()) -> set[str]:
+    """An entry's test name, and the names it has with one device part (one of ``devices``, or a
+    usual device name) removed from its id. For the stale-entry check: 'f.py::t[cuda-b]' names a
+    test that exists (as 'f.py::t[b]') also when this run is on other devices, or this machine
+    has no such device."""
     base, bracket, ident = test.partition("[")
-    if not bracket:
-        return test
-    parts = ident[:-1].split("-")
-    for device in devices:
-        if device in parts:
-            parts.remove(device)
-            return f"{base}[{'-'.join(parts)}]" if parts else base
-    return test
+    names = {test}
+    if bracket:
+        parts = ident[:-1].split("-")
+        for i, part in enumerate(parts):
+            if part in devices or DEVICE_LIKE.fullmatch(part):
+                rest = parts[:i] + parts[i + 1:]
+                names.add(f"{base}[{'-'.join(rest)}]" if rest else base)
+    return names

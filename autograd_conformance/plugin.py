@@ -233,9 +233,10 @@ def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None
         item.user_properties.append(("expectation", entry.kind))
     if any("::" in arg for arg in config.args):
         return  # node ids select single tests: other tests of their files are not collected
+    devices = [*config.stash[backend_key].available_devices(), *config.stash[devices_key]]
     collected_files = {expectations.item_key(i).split("::")[0] for i in items}
     stale = [e for e in entries if e.test and e.test.split("::")[0] in collected_files
-             and not any((e.claim, n) in names for n in expectations.device_free_names(e.test))]
+             and not any((e.claim, n) in names for n in expectations.device_free_names(e.test, devices))]
     if stale:
         raise pytest.UsageError(
             f"--expectations {config.stash[expectations_arg_key]}: entries that match no test: "
