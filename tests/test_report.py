@@ -154,6 +154,7 @@ def test_run_report_json(suite):
     assert data["collected"] == data["finished"] == 9
     assert data["totals"]["tests"] == {"pass": 3, "fail": 1, "timeout": 1, "error": 1,
                                        "unexpected pass": 1, "expected failure": 1,
+                                       "nondeterministic": 0, "too large": 0,
                                        "skipped": 0, "not applicable": 1}
     assert data["totals"]["claims"]["fail"] == 1 and data["totals"]["claims"]["pass"] == 1
     assert [t["nodeid"] for t in data["unclaimed"]] == ["test_fake.py::test_not_a_conformance_test"]
