@@ -22,15 +22,20 @@ class Adapter:
 
     def __getattr__(self, name: str):
         try:
-            return getattr(self._backend, name)
+            value = getattr(self._backend, name)
         except AttributeError:
             if name in _OPERATORS:
-                return self._operator(*_OPERATORS[name])
+                value = self._operator(*_OPERATORS[name])
+                setattr(self, name, value)
+                return value
             if name in OPERATIONS:
                 def unsupported(*args, **kwargs):
                     raise Unsupported(name)
                 return unsupported
             raise
+        if callable(value):  # the adapter's methods: later calls skip this lookup (benchmarks)
+            setattr(self, name, value)
+        return value
 
     @staticmethod
     def _operator(dunder: str, symbol: str):
