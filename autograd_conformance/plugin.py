@@ -1,9 +1,13 @@
 """The pytest plugin: ``--backend``, ``--device``, the ``B`` and ``device`` fixtures, claim
 markers, the *not applicable* outcome, and failure messages that say how to rerun a case.
 
-It is registered through the ``pytest11`` entry point, so ``pip install`` of the project makes
-the options available in every pytest run of that environment. It acts only on tests that use
-the ``device`` or ``B`` fixtures or carry a ``claim`` marker.
+It is not auto-loaded: installing the package changes no other pytest run in the environment
+(no options, fixtures, Hypothesis profile, timeout or engine import there; the package's only
+``pytest11`` entry point, ``autoload.py``, is dormant outside a checkout of this project). It is
+loaded where a conformance run asks for it: by the checkout's root ``conftest.py``, by ``-p autograd_conformance.plugin``
+(``pytest -p autograd_conformance.plugin --pyargs autograd_conformance.suites --backend NAME``), or
+by the ``autograd-conformance`` command, which runs exactly that (``autograd_conformance.cli``).
+It brings the report writer and the ``--benchmarks`` option with it (``pytest_plugins`` below).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from autograd_conformance.adapter import Adapter
 from autograd_conformance.protocol import Capability, Unsupported
 from autograd_conformance.registry import BUILTIN, BackendError, load_backend
 
+pytest_plugins = ["autograd_conformance.report", "autograd_conformance.benchmarks"]
+
 NOT_APPLICABLE = "not applicable"
 TOO_LARGE = "too large"  # the backend's max_workload is below the test's workload
 # Report properties (item/report.user_properties) that carry why a test did not run, as data.
@@ -40,7 +46,8 @@ settings.load_profile("ci")
 
 backend_key = pytest.StashKey[object]()
 expectations_key = pytest.StashKey[list]()
-expectations_arg_key = pytest.StashKey[str | None]()  # what rerun lines pass to --expectations
+expectations_arg_key = pytest.StashKey[str | None]()
+paths_key = pytest.StashKey[dict]()  # nodeid -> the test file's path, for rerun lines  # what rerun lines pass to --expectations
 devices_key = pytest.StashKey[list]()
 
 
@@ -66,6 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "[[nondeterministic]] entries with claim, reason, optional test/device/link; see "
              "README 'Expectation files'). Default: the file a built-in backend ships "
              "(autograd_conformance/backends/NAME_expectations.toml), if any; 'none' uses no file.")
+    group.addoption(
+        "--threads", type=int, default=1, metavar="N",
+        help="intra-op threads per test process for the engine (OMP_NUM_THREADS, MKL_NUM_THREADS, "
+             "torch.set_num_threads); 0 keeps the engine's default. Default: 1, because idle "
+             "threads of a parallel engine spin and slow a run on a busy or small machine. "
+             "Benchmark runs (--benchmarks) keep the engine's default unless this is given.")
     parser.addini("conformance_timeout", f"per-test timeout in seconds (default {DEFAULT_TIMEOUT:g})")
 
 
@@ -117,6 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "workload(multiply_adds): the size of the test's largest forward pass, compared "
                    "with the backend's max_workload")
+    _limit_threads(config)
     name = config.getoption("backend")
     try:
         backend = load_backend(name)
@@ -132,6 +146,21 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the xdist controller writes the reports
         from autograd_conformance.report import ReportPlugin
         config.pluginmanager.register(ReportPlugin(config), ReportPlugin.name)
+
+
+def _limit_threads(config: pytest.Config) -> None:
+    """--threads: set before the engine is imported (and inherited by xdist workers)."""
+    threads = config.getoption("threads")
+    if threads < 0:
+        raise pytest.UsageError(f"--threads {threads}: give a number of threads >= 1, or 0 for the "
+                                "engine's default")
+    given = any(a == "--threads" or a.startswith("--threads=") for a in config.invocation_params.args)
+    if threads == 0 or (config.getoption("benchmarks", False) and not given):
+        return
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    if "torch" in sys.modules:  # imported before us: the variables came too late for it
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def _expectations_file(config: pytest.Config) -> tuple[str | None, str | None]:
@@ -200,6 +229,7 @@ def claim_of(item: pytest.Item):
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection: expectations see every collected test
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _apply_expectations(config, items)
+    config.stash[paths_key] = {item.nodeid: Path(item.path) for item in items}
     backend = config.stash[backend_key]
     for item in items:
         cid = claim_of(item)
@@ -308,13 +338,25 @@ def explain(item: pytest.Item, cid: str | None) -> str:
     return "\n".join(lines)
 
 
-def rerun_command(config: pytest.Config, nodeid: str, device: str | None) -> str:
-    args = ["pytest", "--backend", config.getoption("backend")]
+def rerun_command(config: pytest.Config, nodeid: str, device: str | None, *more: str) -> str:
+    """A command that reruns the test nodeid (and the tests in more) as this run ran them, from
+    the directory the run started in: a test as a path from there in a checkout; from an installed
+    copy (the test file outside that directory, say in site-packages) by its absolute path, with
+    the plugin named."""
+    here = config.invocation_params.dir.resolve()
+    targets, outside = [], False
+    for test in (nodeid, *more):
+        file, sep, rest = test.partition("::")
+        path = config.stash.get(paths_key, {}).get(test, config.rootpath / file).resolve()
+        outside = outside or not path.is_relative_to(here)
+        targets.append((os.path.relpath(path, here) if path.is_relative_to(here) else str(path)) + sep + rest)
+    args = ["pytest", "-p", "autograd_conformance.plugin"] if outside else ["pytest"]
+    args += ["--backend", config.getoption("backend")]
     if device:
         args += ["--device", device]
     if config.stash.get(expectations_arg_key, None):  # the file in use, or 'none' if turned off
         args += ["--expectations", config.stash[expectations_arg_key]]
-    return " ".join(shlex.quote(a) for a in args + [nodeid])
+    return " ".join(shlex.quote(a) for a in args + targets)
 
 
 def is_nondeterministic(report) -> bool:

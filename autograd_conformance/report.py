@@ -285,8 +285,7 @@ def _claim_results(tests: list[dict], devices: list[str], config) -> list[dict]:
             "source": list(claim.source) if claim else [],
             "seed_note": (claim.seed_note or None) if claim else None,
             "summary": first["summary"], "message": first["message"],
-            "rerun": " ".join([plugin.rerun_command(config, culprits[0], device),
-                               *map(shlex.quote, culprits[1:])]),
+            "rerun": plugin.rerun_command(config, culprits[0], device, *culprits[1:]),
             "tests": [{k: v for k, v in t.items() if k not in ("claim", "device")} for t in group],
         })
     return results
@@ -363,7 +362,7 @@ def to_matrix(doc: dict) -> dict:
     backend = doc["backend"]
     seen_devices = list(dict.fromkeys([*doc["devices"], *(c["device"] for c in doc["claims"])]))
     columns = [{"id": f"{backend['name']} {backend['version']} · {device}" if device else PIPELINE_COLUMN,
-                "backend": backend["name"] if device else "reference pipeline",
+                "backend": backend["name"] if device else "torchvision",
                 "version": backend["version"] if device else _version("torchvision"), "device": device,
                 "suite_version": doc["suite"]["version"], "date": doc["date"],
                 "python": doc["python"], "complete": doc["complete"],
@@ -410,6 +409,7 @@ def merge(docs: list[dict]) -> dict:
                                                 "results": {}})
             for col_id, result in c["results"].items():
                 entry["results"][rename[col_id]] = result
+    columns.sort(key=lambda c: c["device"] is None)  # the reference pipeline's column last
     order = {cid: i for i, cid in enumerate(CLAIMS)}
     ordered = sorted(claims.values(), key=lambda c: order.get(c["id"], len(order)))
     return {"schema_version": SCHEMA_VERSION, "kind": "matrix", "generated": utc_now(),
@@ -469,7 +469,7 @@ def run_markdown(run: dict, limit: int = MD_LIMIT) -> str:
         return "\n".join(head) + "\n"
     head.append(f"### Failing claims ({len(failing)})" if failing else "")
     entries = [
-        f"\n**{_code(c['id'])}** on `{c['device']}`: {SYMBOL[c['outcome']]} {c['outcome']} "
+        f"\n**{_code(c['id'])}** on `{c['device'] or 'the reference pipeline'}`: {SYMBOL[c['outcome']]} {c['outcome']} "
         f"({c['level']})\n> {_md(_one_line(c['statement'], 600))}\n\n"
         f"Seed: {_md('; '.join(c['source'])) or '-'}  \nMessage: {_code(_one_line(c['summary']))}  \n"
         f"Rerun: {_code(c['rerun'])}" for c in failing]
@@ -485,7 +485,7 @@ def matrix_markdown(matrix: dict, title: str | None = "Conformance matrix",
     head = [f"### {title}", ""] if title else []
     head += [f"_{len(cols)} column(s), generated {matrix['generated']} by "
              "`python -m autograd_conformance.report merge`._", ""]
-    header = " | ".join(f"{c['backend']} {c['version']}<br>{c['device'] or '-'}"
+    header = " | ".join(f"{c['backend']} {c['version']}<br>{c['device'] or 'reference pipeline'}"
                         + ("" if c["complete"] else " ⚠️") for c in cols)
     head += [f"| Claim | {header} |", "|---|" + ":-:|" * len(cols)]
     rows, area = [], None
@@ -600,11 +600,11 @@ def matrix_html(matrix: dict, title: str) -> str:
         machine = ", ".join(filter(None, [t["platform"], f"{t['cpu_count']} CPUs", *t["gpus"],
                                           t["cuda"] and f"CUDA {t['cuda']}"]))
         out.append(f"<tr><td>{_e(c['id'])}</td><td>{_e(c['backend'])} {_e(c['version'])}</td>"
-                   f"<td>{_e(c['device'])}</td><td>{_e(machine)}</td><td>{_e(c['python'])}</td>"
+                   f"<td>{_e(c['device'] or 'reference pipeline')}</td><td>{_e(machine)}</td><td>{_e(c['python'])}</td>"
                    f"<td>{_e(c['suite_version'])}</td><td>{_e(c['date'])}</td></tr>")
     out.append("</table><h2>Matrix</h2><table class=matrix><thead><tr><th>Claim</th>"
                "<th class=statement>Statement</th>")
-    out += [f"<th>{_e(c['backend'])}<small>{_e(c['version'])} · {_e(c['device'])}</small></th>"
+    out += [f"<th>{_e(c['backend'])}<small>{_e(c['version'])} · {_e(c['device'] or 'reference pipeline')}</small></th>"
             for c in cols]
     out.append("</tr></thead><tbody>")
     failures, area = [], None

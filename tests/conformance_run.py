@@ -1,15 +1,54 @@
-"""Running the conformance suite from the project's own tests and reading its outcome per claim."""
+"""Running the conformance suite from the project's own tests and reading its outcome per claim.
+
+Each run is a fresh process (faulty backends may patch torchvision or install hooks for the whole
+process), forked from a server process that has already imported torch, torchvision and the suite
+(multiprocessing's forkserver with preloaded modules): a run then costs the suite's own time, not
+another few seconds of importing torch. The server is single-threaded, so forking it is safe.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 600  # seconds for one whole suite run
+
+_PRELOAD = ["numpy", "torch", "torchvision.datasets", "torch.utils.data", "hypothesis", "pytest",
+            "xdist.plugin", "pytest_timeout", "autograd_conformance.plugin",
+            "autograd_conformance.backends.torch_backend"]
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload(_PRELOAD)
+
+
+def _pytest_in_child(argv: list[str], log: str) -> None:
+    """Body of a forked run: pytest on argv in ROOT, its output in the file log."""
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    import pytest
+    code = int(pytest.main(argv))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run_pytest(argv: list[str], log: Path, timeout: float = TIMEOUT) -> tuple[int, str]:
+    """(exit code, output) of pytest run on argv in ROOT, in a process of its own."""
+    child = _FORKSERVER.Process(target=_pytest_in_child, args=(argv, str(log)))
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        raise TimeoutError(f"pytest {' '.join(argv)} ran longer than {timeout} s")
+    return child.exitcode, log.read_text(errors="replace") if log.exists() else ""
 
 
 def run_suite(tmp_path: Path, *args: str, suites: str = "suites", report_dir: Path | None = None
@@ -32,11 +71,10 @@ def run_suite_cases(tmp_path: Path, *args: str, suites: str = "suites", report_d
     None, "outcome": passed/failed/error/skipped, "message": the failure or skip message,
     "properties": the test's junit properties (not_applicable, too_large, ...)}}."""
     junit = tmp_path / "junit.xml"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     report = ["--no-report"] if report_dir is None else [f"--report-dir={report_dir}"]
-    cmd = [sys.executable, "-m", "pytest", suites, "-q", "-p", "no:cacheprovider", "--no-header",
-           f"--junitxml={junit}", "-o", "junit_family=xunit2", *report, *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    argv = [suites, "-q", "-p", "no:cacheprovider", "--no-header", f"--junitxml={junit}",
+            "-o", "junit_family=xunit2", *report, *args]
+    code, output = run_pytest(argv, tmp_path / "output.txt")
     cases: dict[str, dict] = {}
     if junit.exists():
         for case in ET.parse(junit).iter("testcase"):
@@ -46,7 +84,7 @@ def run_suite_cases(tmp_path: Path, *args: str, suites: str = "suites", report_d
             cases[f"{case.get('classname')}::{case.get('name')}"] = {
                 "claim": props.get("claim"), "outcome": outcome, "properties": props,
                 "message": kinds[0].get("message", "") if kinds else ""}
-    return proc.returncode, cases, proc.stdout + proc.stderr
+    return code, cases, output
 
 
 def failing_claims(outcomes: dict[str, dict[str, str]]) -> set[str]:

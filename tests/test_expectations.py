@@ -63,7 +63,7 @@ def write(pytester: pytest.Pytester, text: str, name: str = "expect.toml") -> st
 
 
 def run(pytester: pytest.Pytester, *args: str):
-    return pytester.runpytest("-p", "no:cacheprovider", "--report-dir", "reports", *args)
+    return pytester.runpytest("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "--report-dir", "reports", *args)
 
 
 def report_tests(pytester: pytest.Pytester) -> dict[str, dict]:
@@ -110,7 +110,7 @@ def test_nondeterministic_and_one_parametrized_variant(suite, variant):
 
 
 def test_item_names_an_entry_may_use(suite):
-    items, _ = suite.inline_genitems("-p", "no:cacheprovider")
+    items, _ = suite.inline_genitems("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider")
     keys = {item.nodeid: expectations.item_keys(item) for item in items}
     assert keys["test_fake.py::test_param[cpu-b]"] == {
         "test_fake.py::test_param", "test_fake.py::test_param[b]", "test_fake.py::test_param[cpu-b]"}
@@ -252,7 +252,7 @@ def test_memory_error_fails_only_its_test(pytester):
         def test_leaf(B, device):
             assert B.grad_fn(B.tensor(np.ones(2), device=device, requires_grad=True)) is None
     """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "pythonpath=.",
+    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-o", "pythonpath=.",
                                            "--backend", "oom:OutOfMemory", "--report-dir", "reports")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*MemoryError: cannot allocate the graph*", "*1 failed, 1 passed*"])

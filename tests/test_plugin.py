@@ -65,7 +65,7 @@ def suite(pytester):
 
 
 def run(pytester, *args):
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "pythonpath=.", *args)
+    return pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-o", "pythonpath=.", *args)
 
 
 def test_options_are_in_help(pytester):
@@ -242,13 +242,49 @@ def test_capability_without_its_methods_is_a_usage_error(suite):
     suite.makepyfile(halfadapter='''
         from autograd_conformance.backends.torch_backend import TorchBackend
 
-        class NoLinear(TorchBackend):
+        class NoNamedParameters(TorchBackend):
             def __getattribute__(self, name):
-                if name == "linear":
+                if name == "named_parameters":
                     raise AttributeError(name)
                 return super().__getattribute__(name)
+
+        class StringCapabilities(TorchBackend):
+            capabilities = frozenset({"backward", "gradients_everywhere"})
     ''')
-    result = run(suite, "--backend", "halfadapter:NoLinear")
+    result = run(suite, "--backend", "halfadapter:NoNamedParameters")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*declares the capability 'modules' but lacks linear: implement them or "
-                                 "leave the capability out.*"])
+    result.stderr.fnmatch_lines(["*declares the capability 'modules' but lacks named_parameters: implement "
+                                 "them or leave the capability out.*"])
+    result = run(suite, "--backend", "halfadapter:StringCapabilities")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*declares unknown capabilities gradients_everywhere. Known: backward,*"])
+
+
+def test_missing_operation_is_not_applicable_naming_it(suite):
+    """An adapter without conv2d loses only the tests that call it, reported as not applicable."""
+    suite.makepyfile(noconv='''
+        from autograd_conformance.backends.torch_backend import TorchBackend
+
+        class NoConv(TorchBackend):
+            def __getattribute__(self, name):
+                if name == "conv2d":
+                    raise AttributeError(name)
+                return super().__getattribute__(name)
+    ''', test_ops='''
+        import numpy as np
+        import pytest
+
+        @pytest.mark.claim("modules.lenet-shapes")
+        def test_conv(B, device):
+            B.conv2d(1, 2, 3, device=device)
+
+        @pytest.mark.claim("modules.lenet-shapes")
+        def test_linear(B, device):
+            assert B.linear(2, 3, device=device) is not None
+    ''')
+    result = run(suite, "--backend", "noconv:NoConv", "--junitxml=junit.xml", "test_ops.py")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["not applicable, backend lacks conv2d: modules.lenet-shapes",
+                                 "*1 passed, 1 not applicable*"])
+    junit = (suite.path / "junit.xml").read_text()
+    assert 'name="not_applicable" value="backend lacks conv2d"' in junit

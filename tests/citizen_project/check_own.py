@@ -1,0 +1,24 @@
+from hypothesis import given, settings, strategies as st
+
+
+def test_own_device_fixture(device):
+    assert device == "this project's device"
+
+
+def test_own_backend_option(pytestconfig):
+    assert pytestconfig.getoption("backend") == "cli-backend"
+
+
+def test_hypothesis_defaults_untouched():
+    assert settings.default.max_examples == 100
+    assert settings._current_profile == "default"
+
+
+def test_no_timeout_imposed(pytestconfig):
+    timeout = pytestconfig.getoption("timeout", None)
+    assert not timeout, f"a timeout was imposed on this project's tests: {timeout}"
+
+
+@given(st.integers())
+def test_hypothesis_runs(n):
+    assert isinstance(n, int)
