@@ -10,8 +10,9 @@ def test_own_backend_option(pytestconfig):
 
 
 def test_hypothesis_defaults_untouched():
+    # Hypothesis's own profile ("default", or its built-in "ci" where CI is set): 100 examples,
+    # not the conformance suite's 12
     assert settings.default.max_examples == 100
-    assert settings._current_profile == "default"
 
 
 def test_no_timeout_imposed(pytestconfig):
