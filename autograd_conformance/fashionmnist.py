@@ -134,6 +134,30 @@ def read_idx(path: str | Path) -> np.ndarray:
     return values.reshape(shape)
 
 
+def check_root(root: str | Path) -> str | None:
+    """None if root holds the four FashionMNIST IDX files (images 3-d, labels 1-d, as many of each,
+    sizes as their headers say); else what is wrong, naming the file."""
+    folder = raw_folder(root)
+    if not folder.is_dir():
+        return f"{folder} is not a directory (expected ROOT/FashionMNIST/raw/*-ubyte)"
+    for images_file, labels_file in FILES.values():
+        shapes = []
+        for name, ndim in ((images_file, 3), (labels_file, 1)):
+            path = folder / name
+            if not path.is_file():
+                return f"{path} is missing"
+            try:
+                shape = read_idx(path).shape
+            except (ValueError, struct.error, OSError) as exc:
+                return f"{path} is not a valid IDX file: {exc}"
+            if len(shape) != ndim:
+                return f"{path} has {len(shape)} dimensions, expected {ndim}"
+            shapes.append(shape)
+        if shapes[0][0] != shapes[1][0]:
+            return f"{folder / images_file} holds {shapes[0][0]} images but {labels_file} {shapes[1][0]} labels"
+    return None
+
+
 def generate(root: str | Path, n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = SEED) -> Path:
     """Write the dataset under root/FashionMNIST/raw/ and return root."""
     folder = raw_folder(root)

@@ -16,14 +16,16 @@ import copy
 import os
 import random
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from autograd_conformance import expectations
+from autograd_conformance import expectations, fashionmnist
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.adapter import Adapter
 from autograd_conformance.protocol import Capability, Unsupported
@@ -131,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "workload(multiply_adds): the size of the test's largest forward pass, compared "
                    "with the backend's max_workload")
     _limit_threads(config)
+    _check_options(config)
     name = config.getoption("backend")
     try:
         backend = load_backend(name)
@@ -143,9 +146,47 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[expectations_key] = expectations.load(path) if path else []
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
+    _terminate_as_interrupt(config)
     if not hasattr(config, "workerinput"):  # the xdist controller writes the reports
         from autograd_conformance.report import ReportPlugin
-        config.pluginmanager.register(ReportPlugin(config), ReportPlugin.name)
+        writer = ReportPlugin(config)
+        problem = writer.check_writable()
+        if problem:
+            raise pytest.UsageError(f"--report-dir {config.getoption('report_dir')}: {problem}. Give a "
+                                    "directory this run can create and write, or --no-report.")
+        config.pluginmanager.register(writer, ReportPlugin.name)
+
+
+def _terminate_as_interrupt(config: pytest.Config) -> None:
+    """SIGTERM (a CI job's cancel or time limit) ends the run as Ctrl-C does: pytest stops, and the
+    reports are written, marked incomplete. The previous handler comes back at unconfigure."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+
+
+def _check_options(config: pytest.Config) -> None:
+    """Bad option values are usage errors that say what to give instead, before anything runs."""
+    profile = config.getoption("hypothesis_profile", None)
+    if profile is not None and profile not in settings._profiles:
+        raise pytest.UsageError(f"--hypothesis-profile {profile}: no such Hypothesis profile. The suite's "
+                                f"profiles: ci (the default), thorough; registered: {', '.join(sorted(settings._profiles))}")
+    timeout = config.getoption("timeout", None)
+    if timeout is not None and float(timeout) < 0:
+        raise pytest.UsageError(f"--timeout {timeout}: give a number of seconds >= 0 (0 switches the "
+                                "per-test timeout off)")
+    root = config.getoption("fashionmnist_root")
+    if root is not None:
+        problem = fashionmnist.check_root(Path(root).expanduser())
+        if problem:
+            raise pytest.UsageError(f"--fashionmnist-root {root}: {problem}. Point it at the directory that "
+                                    "holds FashionMNIST/raw/ (train- and t10k- images and labels), or leave "
+                                    "it out to use the suite's small dataset in the same format.")
 
 
 def _limit_threads(config: pytest.Config) -> None:
@@ -401,6 +442,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             if "claim" not in props:
                 continue
             device = props.get("device", "-")
+            if report.when == "???":  # an xdist worker died running it: a crash, not a verdict
+                outcome = "crash"
             per_device.setdefault(device, {}).setdefault(outcome, set()).add(props["claim"])
             kind = skip_kind(report)
             if kind is not None:
@@ -410,9 +453,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     terminalreporter.section(f"conformance: backend {backend.name} {backend.version}")
     for device, by_outcome in sorted(per_device.items()):
         failed = by_outcome.get("failed", set())
-        passed = by_outcome.get("passed", set()) - failed
+        passed = by_outcome.get("passed", set()) - failed - by_outcome.get("crash", set())
         parts = [f"{len(passed)} claims hold", f"{len(failed)} fail"]
-        for extra in (NOT_APPLICABLE, TOO_LARGE, "expected failure", expectations.NONDETERMINISTIC,
+        for extra in ("crash", NOT_APPLICABLE, TOO_LARGE, "expected failure", expectations.NONDETERMINISTIC,
                       "unexpected pass"):
             if by_outcome.get(extra):
                 parts.append(f"{len(by_outcome[extra] - failed - passed)} {extra}")

@@ -50,16 +50,17 @@ MD_LIMIT = 60_000  # GitHub comments and step summaries take 65,536 characters
 MESSAGE_LIMIT = 4_000
 
 PASS, FAIL, TIMEOUT, ERROR = "pass", "fail", "timeout", "error"
+CRASH = "crash"  # the process running the test died (an xdist worker): not a verdict on the claim
 XFAIL, XPASS, SKIP, NA = "expected failure", "unexpected pass", "skipped", plugin.NOT_APPLICABLE
 LARGE = plugin.TOO_LARGE  # the test's workload exceeds the backend's declared max_workload
 NONDET = expectations.NONDETERMINISTIC  # a [[nondeterministic]] entry's test, failed or passed
 # worst first; "too large" outranks pass: the claim was not checked at the seeds' size
-OUTCOMES = (FAIL, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, LARGE, PASS, SKIP, NA)
-BAD = (FAIL, TIMEOUT, ERROR, XPASS)
+OUTCOMES = (FAIL, CRASH, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, LARGE, PASS, SKIP, NA)
+BAD = (FAIL, CRASH, TIMEOUT, ERROR, XPASS)
 RANK = {o: i for i, o in enumerate(OUTCOMES)}
-SYMBOL = {PASS: "✅", FAIL: "❌", TIMEOUT: "⏱️", ERROR: "💥", XPASS: "❗", XFAIL: "🔸",
+SYMBOL = {PASS: "✅", FAIL: "❌", CRASH: "☠️", TIMEOUT: "⏱️", ERROR: "💥", XPASS: "❗", XFAIL: "🔸",
           NONDET: "🎲", LARGE: "🐘", SKIP: "⏭️", NA: "➖"}
-LABEL = {PASS: "pass", FAIL: "FAIL", TIMEOUT: "timeout", ERROR: "error", XPASS: "xpass",
+LABEL = {PASS: "pass", FAIL: "FAIL", CRASH: "crash", TIMEOUT: "timeout", ERROR: "error", XPASS: "xpass",
          XFAIL: "xfail", NONDET: "nondet", LARGE: "too large", SKIP: "skip", NA: "n/a"}
 CSS_CLASS = {o: "o-" + LABEL[o].lower().replace("/", "").replace(" ", "-") for o in OUTCOMES}
 TIMEOUT_RE = re.compile(r"Timeout \(>[^)]*\) from pytest-timeout")
@@ -80,7 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _classify(report) -> str | None:
     """The outcome one phase report implies; None for a setup/teardown that passed."""
     if report.when not in ("setup", "call", "teardown"):
-        return FAIL  # xdist's report for a test whose worker crashed (when "???")
+        return CRASH  # xdist's report for a test whose worker crashed (when "???")
     if report.failed:
         text = _failure_text(report)
         if TIMEOUT_RE.search(text):
@@ -98,6 +99,17 @@ def _classify(report) -> str | None:
     if report.when == "call":
         return XPASS if hasattr(report, "wasxfail") else PASS
     return None
+
+
+def _junit_properties(config: pytest.Config, report) -> None:
+    """--junitxml writes a test's properties from its teardown report, which a test whose worker
+    crashed never gets: add them to its junit case directly."""
+    from _pytest.junitxml import xml_key
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        case = xml.node_reporter(report)
+        for name, value in report.user_properties:
+            case.add_property(name, str(value))
 
 
 def _skip_reason(report) -> str:
@@ -161,6 +173,18 @@ class ReportPlugin:
         self.written: Path | None = None
         self.error: str | None = None
 
+    def check_writable(self) -> str | None:
+        """None if the reports can be written to self.dir (it is, or can be made, a writable
+        directory); else why not. Creates nothing."""
+        if not self.enabled:
+            return None
+        existing = next(p for p in (self.dir, *self.dir.parents) if p.exists())
+        if not existing.is_dir():
+            return f"the reports cannot be written to {self.dir}: {existing} is not a directory"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"the reports cannot be written to {self.dir}: {existing} is not writable"
+        return None
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
             if item.user_properties:
@@ -170,7 +194,11 @@ class ReportPlugin:
         if report.failed:
             self.collect_errors += 1
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes the case: give it its properties back
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "???" and not report.user_properties and report.nodeid in self.props:
+            report.user_properties = [*self.props[report.nodeid].items(), ("crash", "the worker process died")]
+            _junit_properties(self.config, report)
         worker = getattr(getattr(report, "node", None), "gateway", None)
         if report.when == "???" and getattr(worker, "id", None) in self.interrupted_workers:
             return  # xdist reports the test a Ctrl-C stopped as crashed: it just did not finish
@@ -551,7 +579,7 @@ font-size:11px;color:var(--muted);white-space:nowrap}
 .o-pass{background:#dafbe1;color:#116329}.o-fail{background:#ffcecb;color:#a40e26}
 .o-timeout{background:#ffd8b5;color:#953800}.o-error{background:#ffc2d5;color:#8a1045}
 .o-xpass{background:#f1d8ff;color:#6e40c9}.o-xfail{background:#fff1a8;color:#7d4e00}
-.o-nondet{background:#ddf4ff;color:#0550ae}.o-too-large{background:#eaeef2;color:#59636e}
+.o-nondet{background:#ddf4ff;color:#0550ae}.o-crash{background:#ffc2d5;color:#8a1045}.o-too-large{background:#eaeef2;color:#59636e}
 .o-skip{background:#eaeef2;color:#59636e}.o-na{background:#f6f8fa;color:#8c959f}
 .o-none{color:#c4ccd4}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}

@@ -152,7 +152,7 @@ def test_run_report_json(suite):
     assert data["backend"]["name"] == "nograph" and data["devices"] == ["cpu"]
     assert data["complete"] is True and data["incomplete_reason"] is None
     assert data["collected"] == data["finished"] == 9
-    assert data["totals"]["tests"] == {"pass": 3, "fail": 1, "timeout": 1, "error": 1,
+    assert data["totals"]["tests"] == {"pass": 3, "fail": 1, "crash": 0, "timeout": 1, "error": 1,
                                        "unexpected pass": 1, "expected failure": 1,
                                        "nondeterministic": 0, "too large": 0,
                                        "skipped": 0, "not applicable": 1}
@@ -266,11 +266,19 @@ def test_crashed_worker_is_incomplete(suite):
     data = load(suite.path / "reports")
     assert data["complete"] is False and "crashed" in data["incomplete_reason"]
     assert outcomes(data) == {"backward.sum-is-zero-dim": "pass",
-                              "backward.mean-of-3-squares": "fail"}
+                              "backward.mean-of-3-squares": "crash"}  # not a verdict on the claim
     crashed = next(c for c in data["claims"] if c["id"] == "backward.mean-of-3-squares")
     assert "crashed while running" in crashed["summary"]
     assert crashed["rerun"] == ("pytest --backend stubbackend:StubBackend --device cpu "
                                 "'test_crash.py::test_crashes[cpu]'")
+    # the terminal summary agrees, and the junit case keeps its properties
+    result.stdout.fnmatch_lines(["cpu: 1 claims hold, 0 fail, 1 crash*"])
+    junit_run = suite.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider",
+                                           "-n", "2", "test_crash.py", "--junitxml=junit.xml",
+                                           "--backend", "stubbackend:StubBackend", timeout=240)
+    assert junit_run.ret == 1
+    junit = (suite.path / "junit.xml").read_text()
+    assert 'name="claim" value="backward.mean-of-3-squares"' in junit and 'name="crash"' in junit
 
 
 def _two_runs(suite) -> tuple[Path, Path]:

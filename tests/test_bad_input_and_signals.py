@@ -1,0 +1,81 @@
+"""Bad option values are usage errors (exit 4) that name the problem and the fix; SIGTERM ends a
+run as Ctrl-C does, with the reports written and marked incomplete."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = """
+    import numpy as np
+    import pytest
+
+    @pytest.mark.claim("backward.chain-rule-40")
+    def test_chain(B, device):
+        _, (dw,) = B.vjp(lambda w: 10 * w ** 2 + 25, [B.tensor(2.0, device=device)])
+"""
+
+
+@pytest.fixture
+def suite(pytester):
+    pytester.makepyfile(test_sample=SAMPLE)
+    return pytester
+
+
+def run(pytester, *args):
+    return pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider",
+                                         *args)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hypothesis-profile", "nosuch"], "--hypothesis-profile nosuch: no such Hypothesis profile"),
+    (["--timeout", "-1"], "--timeout -1.0: give a number of seconds >= 0"),
+    (["--report-dir", "afile"], "--report-dir afile: the reports cannot be written to"),
+    (["--fashionmnist-root", "empty"], "--fashionmnist-root empty: *empty/FashionMNIST/raw is not a directory"),
+    (["--fashionmnist-root", "truncated"], "--fashionmnist-root truncated: *train-images-idx3-ubyte is not a valid IDX file*"),
+    (["--threads", "-2"], "--threads -2: give a number of threads >= 1, or 0*"),
+], ids=["hypothesis-profile", "timeout", "report-dir-file", "fashionmnist-empty", "fashionmnist-truncated",
+        "threads"])
+def test_bad_option_is_a_usage_error(suite, args, message):
+    (suite.path / "afile").write_text("not a directory")
+    (suite.path / "empty").mkdir()
+    raw = suite.path / "truncated" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x10")  # a header cut short
+    result = run(suite, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+def test_sigterm_writes_incomplete_reports(tmp_path):
+    (tmp_path / "slow.py").write_text(
+        "import time\nfrom autograd_conformance.backends.torch_backend import TorchBackend\n"
+        "class Slow(TorchBackend):\n"
+        "    def vjp(self, fn, inputs, seed=None):\n"
+        f"        open({str(tmp_path / 'started')!r}, 'w').close()\n"
+        "        time.sleep(0.5)\n        return super().vjp(fn, inputs, seed)\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--backend", "slow:Slow", "-p", "no:cacheprovider",
+                             "--report-dir", str(tmp_path / "reports"), "-q", "-k", "vjp or chain"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    report = tmp_path / "reports" / "conformance.json"
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the first test calls vjp
+    time.sleep(2)  # a few slow tests later
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
+    data = json.loads(report.read_text())
+    assert data["complete"] is False and "SIGTERM" in data["incomplete_reason"], data["incomplete_reason"]
+    assert 0 < data["finished"] < data["collected"]
