@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from autograd_conformance import expectations, plugin
+from autograd_conformance import expectations, plugin, record
 from autograd_conformance.claims import CLAIMS
 
 SCHEMA_VERSION = 1
@@ -166,10 +166,13 @@ class ReportPlugin:
         self.dir = Path(config.invocation_params.dir, config.getoption("report_dir", "reports"))
         self.phases: dict[str, dict[str, dict]] = {}  # nodeid -> when -> _phase()
         self.props: dict[str, dict] = {}  # nodeid -> user_properties (claim, device, backend)
+        self.reruns: dict[str, str] = {}  # nodeid -> the command that reruns it
+        self.record = record.Record(self.dir)  # every finished phase, as it comes (record.py)
         self.problems: list[str] = []  # why the run is incomplete, besides a short count
         self.collect_errors = 0
         self.interrupted_workers: set[str] = set()
         self.started = time.time()
+        self.collected = 0  # known here in a serial run; an xdist controller learns it at the end
         self.written: Path | None = None
         self.error: str | None = None
 
@@ -186,6 +189,7 @@ class ReportPlugin:
         return None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = len(session.items)
         for item in session.items:
             if item.user_properties:
                 self.props[item.nodeid] = dict(item.user_properties)
@@ -204,7 +208,11 @@ class ReportPlugin:
             return  # xdist reports the test a Ctrl-C stopped as crashed: it just did not finish
         if report.user_properties:
             self.props.setdefault(report.nodeid, {}).update(dict(report.user_properties))
-        self.phases.setdefault(report.nodeid, {})[report.when] = _phase(report)
+        phase = self.phases.setdefault(report.nodeid, {})[report.when] = _phase(report)
+        props = self.props.get(report.nodeid, {})
+        rerun = self.reruns[report.nodeid] = plugin.rerun_command(self.config, report.nodeid, props.get("device"))
+        if self.enabled and "backend" in props:  # a conformance test: on record
+            self.record.phase(report.nodeid, report.when, phase, props, rerun, self.meta)
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         if not self.interrupted_workers:  # else already said
@@ -225,6 +233,7 @@ class ReportPlugin:
         try:
             write_run(self.build(session, int(exitstatus)), self.dir)
             self.written = self.dir
+            self.record.remove()  # the reports hold all of it now
         except Exception as exc:  # a broken report must not turn the run into an internal error
             self.error = f"could not write the conformance reports to {self.dir}: {exc!r}"
 
@@ -246,52 +255,73 @@ class ReportPlugin:
         return session.testscollected > 0 or exitstatus == pytest.ExitCode.INTERRUPTED
 
     def build(self, session: pytest.Session, exitstatus: int) -> dict:
-        config = self.config
-        backend = config.stash.get(plugin.backend_key, None)
-        devices = list(config.stash.get(plugin.devices_key, []))
-        tests = []
-        for nodeid, phases in self.phases.items():
-            found = [p for p in phases.values() if p["outcome"]]
-            if not found:
-                continue  # started but never finished (interrupted)
-            decisive = min(found, key=lambda p: RANK[p["outcome"]])
-            props = self.props.get(nodeid, {})
-            tests.append({
-                "nodeid": nodeid, "claim": props.get("claim"), "device": props.get("device"),
-                "outcome": decisive["outcome"], "summary": decisive["summary"],
-                "message": decisive["message"],
-                "duration": round(sum(p["duration"] for p in phases.values()), 4),
-                "rerun": plugin.rerun_command(config, nodeid, props.get("device"))})
-        collected = max(session.testscollected, len(self.phases))
         reasons = list(dict.fromkeys(self.problems))
         if exitstatus == pytest.ExitCode.INTERRUPTED and not any("interrupt" in r for r in reasons):
             reasons.append("interrupted (exit status 2)")
         if self.collect_errors:
             reasons.append(f"{self.collect_errors} collection error(s)")
-        if len(tests) < collected:
-            reasons.append(f"only {len(tests)} of {collected} collected tests finished")
-        claims = _claim_results(tests, devices, config)
-        return {
-            "schema_version": SCHEMA_VERSION, "kind": "run",
-            "suite": {"name": "autograd-conformance", "version": suite_version()},
-            "backend": {"name": getattr(backend, "name", "?"),
-                        "version": str(getattr(backend, "version", "?"))},
-            "devices": devices, "target": execution_target(),
-            "python": platform.python_version(), "date": utc_now(),
-            "duration": round(time.time() - self.started, 2),
-            "command": shlex.join(["pytest", *config.invocation_params.args]),
-            "complete": not reasons, "incomplete_reason": "; ".join(reasons) or None,
-            "exit_status": exitstatus, "collected": collected, "finished": len(tests),
-            "totals": {"tests": _count(t["outcome"] for t in tests),
-                       "claims": _count(c["outcome"] for c in claims)},
-            "claims": claims,
-            "unclaimed": [{k: v for k, v in t.items() if k != "claim"}
-                          for t in tests if not t["claim"]],
-            "untested_claims": [cid for cid in CLAIMS if cid not in {c["id"] for c in claims}],
-        }
+        return assemble(self.meta(), self.phases, self.props, self.reruns, reasons, exitstatus,
+                        collected=session.testscollected)
+
+    def meta(self) -> dict:
+        """What a report says about the run besides its tests (also the record's first line)."""
+        config = self.config
+        backend = config.stash.get(plugin.backend_key, None)
+        return {"backend": {"name": getattr(backend, "name", "?"),
+                            "version": str(getattr(backend, "version", "?"))},
+                "devices": list(config.stash.get(plugin.devices_key, [])),
+                "target": execution_target(), "python": platform.python_version(),
+                "command": shlex.join(["pytest", *config.invocation_params.args]),
+                "started": self.started, "collected": self.collected}
 
 
-def _claim_results(tests: list[dict], devices: list[str], config) -> list[dict]:
+def assemble(meta: dict, phases: dict[str, dict[str, dict]], props: dict[str, dict],
+             reruns: dict[str, str], reasons: list[str], exitstatus: int | None, collected: int) -> dict:
+    """The run report (schema in report_schema.json) from the phases each test reported."""
+    tests = []
+    for nodeid, by_when in phases.items():
+        found = [p for p in by_when.values() if p["outcome"]]
+        if not found:
+            continue  # started but never finished (interrupted)
+        decisive = min(found, key=lambda p: RANK[p["outcome"]])
+        test_props = props.get(nodeid, {})
+        tests.append({
+            "nodeid": nodeid, "claim": test_props.get("claim"), "device": test_props.get("device"),
+            "outcome": decisive["outcome"], "summary": decisive["summary"],
+            "message": decisive["message"],
+            "duration": round(sum(p["duration"] for p in by_when.values()), 4),
+            "rerun": reruns.get(nodeid)})
+    collected = max(collected, len(phases))
+    reasons = list(reasons)
+    if len(tests) < collected:
+        reasons.append(f"only {len(tests)} of {collected} collected tests finished")
+    claims = _claim_results(tests, meta["devices"])
+    return {
+        "schema_version": SCHEMA_VERSION, "kind": "run",
+        "suite": {"name": "autograd-conformance", "version": suite_version()},
+        "backend": meta["backend"], "devices": meta["devices"], "target": meta["target"],
+        "python": meta["python"], "date": utc_now(),
+        "duration": round(time.time() - meta["started"], 2), "command": meta["command"],
+        "complete": not reasons, "incomplete_reason": "; ".join(reasons) or None,
+        "exit_status": exitstatus, "collected": collected, "finished": len(tests),
+        "totals": {"tests": _count(t["outcome"] for t in tests),
+                   "claims": _count(c["outcome"] for c in claims)},
+        "claims": claims,
+        "unclaimed": [{k: v for k, v in t.items() if k != "claim"}
+                      for t in tests if not t["claim"]],
+        "untested_claims": [cid for cid in CLAIMS if cid not in {c["id"] for c in claims}],
+    }
+
+
+def _rerun_all(tests: list[dict]) -> str | None:
+    """One command for several tests: the first one's rerun command and the others' targets."""
+    if not tests[0]["rerun"]:
+        return None
+    more = [shlex.split(t["rerun"])[-1] for t in tests[1:] if t["rerun"]]
+    return " ".join([tests[0]["rerun"], *map(shlex.quote, more)])
+
+
+def _claim_results(tests: list[dict], devices: list[str]) -> list[dict]:
     cells: dict[tuple, list[dict]] = {}
     for t in tests:
         if t["claim"]:
@@ -303,7 +333,7 @@ def _claim_results(tests: list[dict], devices: list[str], config) -> list[dict]:
             order.get(kv[0][0], len(order)), kv[0][0], dev_order.get(kv[0][1], len(dev_order)),
             str(kv[0][1]))):
         outcome = worst(t["outcome"] for t in group)
-        culprits = [t["nodeid"] for t in group if t["outcome"] == outcome]
+        culprits = [t for t in group if t["outcome"] == outcome]
         first = next(t for t in group if t["outcome"] == outcome)
         claim = CLAIMS.get(cid)
         results.append({
@@ -313,7 +343,7 @@ def _claim_results(tests: list[dict], devices: list[str], config) -> list[dict]:
             "source": list(claim.source) if claim else [],
             "seed_note": (claim.seed_note or None) if claim else None,
             "summary": first["summary"], "message": first["message"],
-            "rerun": plugin.rerun_command(config, culprits[0], device, *culprits[1:]),
+            "rerun": _rerun_all(culprits),
             "tests": [{k: v for k, v in t.items() if k not in ("claim", "device")} for t in group],
         })
     return results
@@ -697,7 +727,12 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("reports", nargs="+", type=Path, help="conformance.json files (or matrices)")
     m.add_argument("--out", type=Path, required=True, help="directory for conformance-matrix.*")
     m.add_argument("--readme", type=Path, help="README whose conformance-matrix block to replace")
+    r = sub.add_parser("rebuild", help="write the reports of a run that died from the record it left "
+                                       f"(DIR/{record.NAME})")
+    r.add_argument("dir", type=Path, help="the run's --report-dir")
     args = parser.parse_args(argv)
+    if args.command == "rebuild":
+        return rebuild(args.dir)
     try:
         matrix = merge([json.loads(p.read_text(encoding="utf-8")) for p in args.reports])
     except (OSError, ValueError, KeyError) as exc:
@@ -715,6 +750,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{args.readme} has no <!-- conformance-matrix:start --> ... "
                   "<!-- conformance-matrix:end --> markers: left unchanged", file=sys.stderr)
+    return 0
+
+
+def rebuild(directory: Path) -> int:
+    try:
+        meta, phases, props, reruns, running = record.read(directory / record.NAME)
+    except (OSError, ValueError) as exc:
+        print(f"rebuild: no record of a run to rebuild from in {directory}: {exc}", file=sys.stderr)
+        return 2
+    reason = (f"the run stopped while {running} was running (its process died: a segfault, "
+              "os._exit, SIGKILL or the OOM killer)" if running else
+              "the run stopped before it wrote its reports (its process died between tests)")
+    if running:  # its own outcome, like a test whose xdist worker died
+        phases[running]["???"] = {"outcome": CRASH, "message": reason, "summary": reason, "duration": 0.0}
+    run = assemble(meta, phases, props, reruns, [reason], None, meta.get("collected", 0))
+    write_run(run, directory)
+    print(f"rebuilt {', '.join(FILES)} in {directory} from {record.NAME}: {run['finished']} finished "
+          f"test(s); {reason}")
     return 0
 
 

@@ -79,3 +79,35 @@ def test_sigterm_writes_incomplete_reports(tmp_path):
     data = json.loads(report.read_text())
     assert data["complete"] is False and "SIGTERM" in data["incomplete_reason"], data["incomplete_reason"]
     assert 0 < data["finished"] < data["collected"]
+
+
+def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
+    """os._exit inside a test ends a serial run at once; the record it leaves rebuilds the reports,
+    incomplete, with the test that was running as a crash."""
+    (tmp_path / "dies.py").write_text(
+        "import os\nfrom autograd_conformance.backends.torch_backend import TorchBackend\n"
+        "class Dies(TorchBackend):\n"
+        "    def custom_function(self, forward, backward):\n        os._exit(3)\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    reports = tmp_path / "reports"
+    run = subprocess.run([sys.executable, "-m", "pytest", "--backend", "dies:Dies", "-p", "no:cacheprovider",
+                          "--report-dir", str(reports), "-q", "-k", "chain_rule or myrelu_equals"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 3 and not (reports / "conformance.json").exists()
+    assert (reports / "conformance.record.jsonl").exists()
+    rebuilt = subprocess.run([sys.executable, "-m", "autograd_conformance.report", "rebuild", str(reports)],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    data = json.loads((reports / "conformance.json").read_text())
+    assert data["complete"] is False and "test_myrelu_equals_relu[cpu] was running" in data["incomplete_reason"]
+    outcomes = {c["id"]: c["outcome"] for c in data["claims"]}
+    assert outcomes == {"backward.chain-rule-40": "pass", "custom.myrelu-equals-relu": "crash"}
+    assert (reports / "conformance.md").exists() and (reports / "conformance.html").exists()
+
+
+def test_record_is_removed_after_a_normal_run(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "pytest", "--backend", "torch", "-p", "no:cacheprovider", "-q",
+                    "--report-dir", str(tmp_path), "-k", "chain_rule"], cwd=ROOT, env=env, timeout=300,
+                   capture_output=True)
+    assert (tmp_path / "conformance.json").exists() and not (tmp_path / "conformance.record.jsonl").exists()
