@@ -48,8 +48,8 @@ settings.load_profile("ci")
 
 backend_key = pytest.StashKey[object]()
 expectations_key = pytest.StashKey[list]()
-expectations_arg_key = pytest.StashKey[str | None]()
-paths_key = pytest.StashKey[dict]()  # nodeid -> the test file's path, for rerun lines  # what rerun lines pass to --expectations
+expectations_arg_key = pytest.StashKey[str | None]()  # what rerun lines pass to --expectations
+paths_key = pytest.StashKey[dict]()  # nodeid -> the test file's path, for rerun lines
 devices_key = pytest.StashKey[list]()
 
 
@@ -78,7 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--threads", type=int, default=1, metavar="N",
         help="intra-op threads per test process for the engine (OMP_NUM_THREADS, MKL_NUM_THREADS, "
-             "torch.set_num_threads); 0 keeps the engine's default. Default: 1, because idle "
+             "torch.set_num_threads); 0 keeps the engine's default. Default: 1 (or OMP_NUM_THREADS "
+             "where the environment sets it), because idle "
              "threads of a parallel engine spin and slow a run on a busy or small machine. "
              "Benchmark runs (--benchmarks) keep the engine's default unless this is given.")
     parser.addini("conformance_timeout", f"per-test timeout in seconds (default {DEFAULT_TIMEOUT:g})")
@@ -190,13 +191,14 @@ def _check_options(config: pytest.Config) -> None:
 
 
 def _limit_threads(config: pytest.Config) -> None:
-    """--threads: set before the engine is imported (and inherited by xdist workers)."""
+    """--threads: set before the engine is imported (and inherited by xdist workers). Without the
+    option, an OMP_NUM_THREADS already in the environment is the user's choice and stays."""
     threads = config.getoption("threads")
     if threads < 0:
         raise pytest.UsageError(f"--threads {threads}: give a number of threads >= 1, or 0 for the "
                                 "engine's default")
     given = any(a == "--threads" or a.startswith("--threads=") for a in config.invocation_params.args)
-    if threads == 0 or (config.getoption("benchmarks", False) and not given):
+    if threads == 0 or (not given and (config.getoption("benchmarks", False) or "OMP_NUM_THREADS" in os.environ)):
         return
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)
