@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from autograd_conformance import backends, expectations
+from autograd_conformance import backends, expectations, fashionmnist
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -230,10 +230,11 @@ def test_path_options_outside_the_checkout_keep_rootdir(tmp_path):
     pyproject.toml's testpaths and collected tests/ too."""
     (tmp_path / "r").mkdir()
     (tmp_path / "x.toml").write_text("")
+    fashionmnist.generate(tmp_path / "fm", n_train=8, n_test=8)  # a valid --fashionmnist-root
     plain = _collect(ROOT, "--no-report")
     assert plain and all(line.startswith("suites/") for line in plain)
     spaced = _collect(ROOT, "--expectations", str(tmp_path / "x.toml"), "--report-dir", str(tmp_path / "r"),
-                      "--fashionmnist-root", str(tmp_path))
+                      "--fashionmnist-root", str(tmp_path / "fm"))
     assert spaced == plain
     joined = _collect(ROOT, f"--expectations={tmp_path / 'x.toml'}", f"--report-dir={tmp_path / 'r'}")
     assert joined == plain
