@@ -105,8 +105,7 @@ CASES = [
     (AdamAscends, {"training.two-layer-adam", "optim.adam-update-rule"}),
     # the suites also use sub_ for "an in-place change" and for 001's p.data.sub_ update
     (SubAdds, {"training.two-layer-autograd-manual", "manual.training-equals-autograd",
-               "optim.manual-update-equals-sgd", "~accumulation.no-zero-grad-accumulates",
-               "accumulation.zero-grad-each-step-fresh", "tracking.detach-shares-storage",
+               "optim.manual-update-equals-sgd", "tracking.detach-shares-storage",
                "tracking.data-shares-storage-untracked"}),
     # optim.manual-update-equals-sgd builds its twin models by seeding twice
     (SeedDoesNothing, {"determinism.same-seed-same-training", "determinism.manual-seed-1-golden",
