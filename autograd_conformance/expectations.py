@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograd_conformance.claims import CLAIMS
+from autograd_conformance.outcomes import NONDET, XFAIL
 
 KEYS = {"claim", "test", "device", "reason", "link"}
-EXPECTED_FAILURE, NONDETERMINISTIC = "expected failure", "nondeterministic"
+EXPECTED_FAILURE, NONDETERMINISTIC = XFAIL, NONDET  # the outcomes their tests come to
 TABLES = {"expected_failure": EXPECTED_FAILURE, "nondeterministic": NONDETERMINISTIC}  # table -> kind
 TEST_NAME = re.compile(r"[^:\[\]]+::[^:\[\]]+(\[.+\])?")
 

@@ -25,18 +25,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from autograd_conformance import expectations, fashionmnist
+from autograd_conformance import expectations, fashionmnist, outcomes
 from autograd_conformance.claims import CLAIMS
+from autograd_conformance.outcomes import LARGE, NA, NA_PROPERTY, TOO_LARGE_PROPERTY
 from autograd_conformance.adapter import Adapter
 from autograd_conformance.protocol import Capability, Unsupported
 from autograd_conformance.registry import BUILTIN, BackendError, load_backend
 
-pytest_plugins = ["autograd_conformance.report", "autograd_conformance.benchmarks"]
+pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.report.collect",
+                  "autograd_conformance.benchmarks.hooks"]
 
-NOT_APPLICABLE = "not applicable"
-TOO_LARGE = "too large"  # the backend's max_workload is below the test's workload
-# Report properties (item/report.user_properties) that carry why a test did not run, as data.
-NA_PROPERTY, TOO_LARGE_PROPERTY = "not_applicable", "too_large"
 DEFAULT_TIMEOUT = 120.0  # seconds per test unless --timeout, PYTEST_TIMEOUT or ini timeout is given
 SEED = 0
 
@@ -148,9 +146,12 @@ def pytest_configure(config: pytest.Config) -> None:
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
     _terminate_as_interrupt(config)
-    if not hasattr(config, "workerinput"):  # the xdist controller writes the reports
-        from autograd_conformance.report import ReportPlugin
-        writer = ReportPlugin(config)
+    from autograd_conformance.benchmarks.hooks import run_key
+    config.stash[run_key] = (backend, config.stash[devices_key])  # for the benchmarks' JSON
+    if not hasattr(config, "workerinput") and not config.getoption("benchmarks", False):
+        # the xdist controller writes the reports; a benchmark run checks no claim and writes none
+        from autograd_conformance.report.collect import ReportPlugin
+        writer = ReportPlugin(config, backend, config.stash[devices_key], rerun_command)
         problem = writer.check_writable()
         if problem:
             raise pytest.UsageError(f"--report-dir {config.getoption('report_dir')}: {problem}. Give a "
@@ -341,13 +342,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if lacking:
         reason = f"backend lacks {', '.join(lacking)}"
         item.user_properties.append((NA_PROPERTY, reason))
-        pytest.skip(f"{NOT_APPLICABLE}: {reason} (needed by {cid or item.name})")
+        pytest.skip(f"{NA}: {reason} (needed by {cid or item.name})")
     marker = item.get_closest_marker("workload")
     limit = getattr(backend, "max_workload", None)
     if marker and limit is not None and marker.args[0] > limit:
         reason = f"workload of {marker.args[0]:,} multiply-adds > the backend's max_workload {limit:,}"
         item.user_properties.append((TOO_LARGE_PROPERTY, reason))
-        pytest.skip(f"{TOO_LARGE}: {reason}")
+        pytest.skip(f"{LARGE}: {reason}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -357,7 +358,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         reason = f"backend lacks {call.excinfo.value.operation}"
         report.user_properties.append((NA_PROPERTY, reason))
         item.user_properties.append((NA_PROPERTY, reason))  # junit writes the teardown report's
-        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {NOT_APPLICABLE}: {reason}")
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {NA}: {reason}")
     if call.when == "call":  # failed tests' frames (huge graphs, after a MemoryError) go now
         sys.last_type = sys.last_value = sys.last_traceback = None
         if hasattr(sys, "last_exc"):
@@ -402,67 +403,48 @@ def rerun_command(config: pytest.Config, nodeid: str, device: str | None, *more:
     return " ".join(shlex.quote(a) for a in args + targets)
 
 
-def is_nondeterministic(report) -> bool:
-    """A report of a test a [[nondeterministic]] entry matched, whether it failed or passed."""
-    return hasattr(report, "wasxfail") and (report.skipped or report.when == "call") and \
-        dict(getattr(report, "user_properties", ())).get("expectation") == expectations.NONDETERMINISTIC
-
-
-def skip_kind(report) -> tuple[str, str] | None:
-    """(NOT_APPLICABLE or TOO_LARGE, reason) for a report of a test that did not run for one of
-    those reasons, from the report's properties; None otherwise."""
-    if not report.skipped:
-        return None
-    props = dict(getattr(report, "user_properties", ()))
-    for key, kind in ((NA_PROPERTY, NOT_APPLICABLE), (TOO_LARGE_PROPERTY, TOO_LARGE)):
-        if key in props:
-            return kind, props[key]
-    return None
-
-
 def pytest_report_teststatus(report, config):
-    if is_nondeterministic(report):
-        return expectations.NONDETERMINISTIC, "~", "NONDETERMINISTIC"
-    kind = skip_kind(report)
+    if outcomes.is_nondeterministic(report):
+        return outcomes.NONDET, "~", "NONDETERMINISTIC"
+    kind = outcomes.skip_kind(report)
     if kind is not None:
-        return kind[0], "n" if kind[0] == NOT_APPLICABLE else "L", kind[0].upper()
+        return kind[0], "n" if kind[0] == NA else "L", kind[0].upper()
+    if report.failed and outcomes.classify(report) in (outcomes.TIMEOUT, outcomes.CRASH):
+        return "failed", "T" if outcomes.classify(report) == outcomes.TIMEOUT else "C", outcomes.classify(report).upper()
     return None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Per device: how many claims hold, fail, crash, time out, do not apply...: each claim counted
+    once, under the worst outcome of its tests there (outcomes.py), as in the reports."""
     backend = config.stash.get(backend_key, None)
     if backend is None:
         return
-    per_device: dict[str, dict[str, set]] = {}
-    missing: dict[str, set] = {}  # "backend lacks X" -> claims not applicable or too large for it
-    outcomes = {"passed": "passed", "failed": "failed", NOT_APPLICABLE: NOT_APPLICABLE,
-                TOO_LARGE: TOO_LARGE, "error": "failed", "xfailed": "expected failure",
-                "xpassed": "unexpected pass", expectations.NONDETERMINISTIC: expectations.NONDETERMINISTIC}
-    for key, outcome in outcomes.items():
-        for report in terminalreporter.stats.get(key, []):
-            props = dict(getattr(report, "user_properties", ()))
-            if "claim" not in props:
+    worst: dict[str, dict[str, str]] = {}  # device -> claim -> outcome
+    missing: dict[str, set] = {}  # "not applicable, backend lacks X" -> claims
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            props = outcomes.properties(report)
+            outcome = outcomes.classify(report) if "claim" in props and hasattr(report, "when") else None
+            if outcome is None:
                 continue
-            device = props.get("device", "-")
-            if report.when == "???":  # an xdist worker died running it: a crash, not a verdict
-                outcome = "crash"
-            per_device.setdefault(device, {}).setdefault(outcome, set()).add(props["claim"])
-            kind = skip_kind(report)
+            by_claim = worst.setdefault(props.get("device", "-"), {})
+            by_claim[props["claim"]] = outcomes.worst([outcome, by_claim.get(props["claim"], outcome)])
+            kind = outcomes.skip_kind(report)
             if kind is not None:
                 missing.setdefault(f"{kind[0]}, {kind[1]}", set()).add(props["claim"])
-    if not per_device:
+    if not worst:
         return
     terminalreporter.section(f"conformance: backend {backend.name} {backend.version}")
-    for device, by_outcome in sorted(per_device.items()):
-        failed = by_outcome.get("failed", set())
-        passed = by_outcome.get("passed", set()) - failed - by_outcome.get("crash", set())
-        parts = [f"{len(passed)} claims hold", f"{len(failed)} fail"]
-        for extra in ("crash", NOT_APPLICABLE, TOO_LARGE, "expected failure", expectations.NONDETERMINISTIC,
-                      "unexpected pass"):
-            if by_outcome.get(extra):
-                parts.append(f"{len(by_outcome[extra] - failed - passed)} {extra}")
+    for device, by_claim in sorted(worst.items()):
+        counts = {o: sorted(c for c, w in by_claim.items() if w == o) for o in outcomes.OUTCOMES}
+        held, failed = counts.pop(outcomes.PASS), counts.pop(outcomes.FAIL)
+        parts = [f"{len(held)} claims hold", f"{len(failed)} fail"]
+        parts += [f"{len(claims)} {o}" for o, claims in counts.items() if claims]
         terminalreporter.write_line(f"{device}: " + ", ".join(parts))
-        for cid in sorted(failed):
-            terminalreporter.write_line(f"  FAILED claim {cid}: {CLAIMS[cid].statement if cid in CLAIMS else ''}")
+        for o in (outcomes.FAIL, outcomes.CRASH, outcomes.TIMEOUT, outcomes.ERROR, outcomes.XPASS):
+            for cid in (failed if o == outcomes.FAIL else counts.get(o, [])):
+                statement = CLAIMS[cid].statement if cid in CLAIMS else ""
+                terminalreporter.write_line(f"  {outcomes.LABEL[o].upper()} claim {cid}: {statement}")
     for reason, claims in sorted(missing.items()):
         terminalreporter.write_line(f"{reason}: {', '.join(sorted(claims))}")

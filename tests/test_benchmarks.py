@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograd_conformance.benchmarks import mlp_forward_flops, mlp_step_flops
+from autograd_conformance.benchmarks.workloads import mlp_forward_flops, mlp_step_flops
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["--benchmark-min-rounds=1", "--benchmark-max-time=0.000001", "--benchmark-warmup=off"]

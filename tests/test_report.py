@@ -12,10 +12,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from autograd_conformance import report
+from autograd_conformance.report import __main__ as report_cli, document, markdown
 from autograd_conformance.claims import CLAIMS
 
-SCHEMA = json.loads(report.SCHEMA_PATH.read_text(encoding="utf-8"))
+SCHEMA = json.loads(document.SCHEMA_PATH.read_text(encoding="utf-8"))
 CHROMIUM = Path("/usr/bin/chromium")
 
 # The reference adapter without graph nodes: claims that need them are not applicable.
@@ -189,8 +189,8 @@ def test_run_report_markdown_and_html(suite):
     for cid in ("backward.mean-of-3-squares", "backward.vjp-linear-in-seed",
                 "backward.matmul-vector-shape"):
         assert f"`{cid}`" in failing_part
-        assert report._md(CLAIMS[cid].statement[:60]) in failing_part  # Markdown-escaped
-        assert report._md(CLAIMS[cid].source[0]) in failing_part
+        assert markdown._md(CLAIMS[cid].statement[:60]) in failing_part  # Markdown-escaped
+        assert markdown._md(CLAIMS[cid].source[0]) in failing_part
     for cid in ("backward.sum-is-zero-dim", "graph.leaf-has-no-node", "backward.chain-rule-40"):
         assert cid not in failing_part
     assert "AssertionError: deliberately broken: expected 3" in failing_part
@@ -208,7 +208,7 @@ def test_markdown_stays_under_the_comment_limit(suite):
     data = load(out)
     data["claims"] = data["claims"] * 3000
     data["claims"][0] = dict(data["claims"][0], summary="x" * 100_000)
-    md = report.run_markdown(data)
+    md = markdown.run_markdown(data)
     assert len(md) < 65_000
     assert "more failures not shown" in md
 
@@ -293,7 +293,7 @@ def test_merge(suite):
     readme.write_text("# Project\n\n<!-- conformance-matrix:start -->\nold table\n"
                       "<!-- conformance-matrix:end -->\n\nMore text.\n", encoding="utf-8")
     out = suite.path / "merged"
-    assert report.main(["merge", str(a), str(b), str(a), "--out", str(out),
+    assert report_cli.main(["merge", str(a), str(b), str(a), "--out", str(out),
                         "--readme", str(readme)]) == 0
     matrix = json.loads((out / "conformance-matrix.json").read_text(encoding="utf-8"))
     jsonschema.validate(matrix, SCHEMA)
@@ -333,7 +333,7 @@ def test_merge(suite):
 def test_html_renders_in_chromium(suite, tmp_path):
     a, b = _two_runs(suite)
     out = suite.path / "merged"
-    assert report.main(["merge", str(a), str(b), "--out", str(out)]) == 0
+    assert report_cli.main(["merge", str(a), str(b), "--out", str(out)]) == 0
     png = tmp_path / "matrix.png"
     subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",

@@ -5,7 +5,7 @@ output and the input gradient) are read back, so lazy engines compute both."""
 import numpy as np
 import pytest
 
-from autograd_conformance.benchmarks import describe
+from autograd_conformance.benchmarks.workloads import describe
 from autograd_conformance.protocol import Capability
 
 from ..test_custom_function import my_relu

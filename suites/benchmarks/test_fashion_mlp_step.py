@@ -5,7 +5,7 @@ Cross-entropy loss; order as in the seeds: forward, loss, zero_grad, backward, s
 import numpy as np
 import pytest
 
-from autograd_conformance.benchmarks import describe, mlp_step_flops
+from autograd_conformance.benchmarks.workloads import describe, mlp_step_flops
 from autograd_conformance.protocol import Capability
 
 ARCHS = {"784-512-10": ((784, 512, 10), 1e-1), "784-512-512-10": ((784, 512, 512, 10), 1e-4)}

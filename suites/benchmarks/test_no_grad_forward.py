@@ -5,7 +5,7 @@ with trainable weights, forward only."""
 import numpy as np
 import pytest
 
-from autograd_conformance.benchmarks import describe, graph_memory, mlp_forward_flops
+from autograd_conformance.benchmarks.workloads import describe, graph_memory, mlp_forward_flops
 from autograd_conformance.protocol import Capability
 
 N, D_IN, H, D_OUT = 64, 1000, 100, 10

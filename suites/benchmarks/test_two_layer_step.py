@@ -9,7 +9,7 @@ and is measured once per run, on the backend's first (host) device.
 import numpy as np
 import pytest
 
-from autograd_conformance.benchmarks import describe, mlp_step_flops
+from autograd_conformance.benchmarks.workloads import describe, mlp_step_flops
 from autograd_conformance.protocol import Capability
 
 N, D_IN, H, D_OUT = 64, 1000, 100, 10

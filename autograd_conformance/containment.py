@@ -1,0 +1,150 @@
+"""Containment: a test that hangs, crashes or kills its process costs that test, never the run.
+
+- **Timeouts end the test, whatever wraps it.** For conformance tests this module keeps
+  pytest-timeout's per-test timeout (``--timeout``, the ``timeout`` marker or ini value; the suite's
+  default is 120 s) with its own timer: SIGALRM raises ``TestTimeout``, a BaseException, so neither
+  an engine's ``except Exception`` nor Hypothesis (which replays a failing example, again and again)
+  keeps it, and it is raised again every second until the test gives up. The test's outcome is
+  *timeout* (the report property ``timeout``), not a failure of its claim.
+- **The watchdog ends a hang in native code.** Native code that holds the GIL (a busy loop or a
+  deadlock in an engine's C++) never lets a Python signal handler run. A C thread
+  (``faulthandler.dump_traceback_later(exit=True)``) therefore writes every thread's stack to the
+  watchdog file and ends the process ``GRACE`` seconds after the timeout.
+- **Worker processes contain crashes.** Under pytest-xdist (``-n 1``, ``-n auto``: the way to run
+  a new or untrusted engine), a test that kills its worker (segfault, ``os._exit``, the watchdog,
+  the OOM killer) is reported as a *crash*, or a *timeout* when the watchdog's file says so, and
+  xdist starts a new worker for the remaining tests. Such crashes do not count against xdist's cap
+  on worker restarts (``--max-worker-restart``, meant for crashes outside tests), unless the cap was
+  given on the command line. In a serial run, the dying process takes the run with it, and the
+  report sentinel (report/sentinel.py) rebuilds the reports from the run's record.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from autograd_conformance.outcomes import CRASH_PROPERTY, TIMEOUT_PROPERTY
+
+GRACE = 5.0  # seconds past the timeout before the watchdog ends the process
+REPEAT = 1.0  # seconds between further TestTimeout exceptions once the timeout has passed
+WATCHDOG_DIR = "AUTOGRAD_CONFORMANCE_WATCHDOG_DIR"  # environment: the directory of watchdog files
+_file_key = pytest.StashKey[object]()
+
+
+class TestTimeout(BaseException):
+    """Raised in a conformance test that ran past its timeout."""
+
+    __test__ = False  # not a test class, whatever its name says
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def watchdog_file(worker: str | None = None) -> Path | None:
+    """The file the watchdog of worker ("main" in a serial run) writes before it ends a process."""
+    directory = os.environ.get(WATCHDOG_DIR)
+    return Path(directory, f"{worker or _worker()}.txt") if directory else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or WATCHDOG_DIR in os.environ:
+        return  # an xdist worker uses its controller's directory (inherited with the environment)
+    directory = tempfile.mkdtemp(prefix="autograd-conformance-watchdog-")
+    os.environ[WATCHDOG_DIR] = directory
+
+    def remove():
+        os.environ.pop(WATCHDOG_DIR, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    config.add_cleanup(remove)
+
+
+def _is_conformance(item: pytest.Item) -> bool:
+    return any(name == "backend" for name, _ in item.user_properties)  # set by plugin.py
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool | None:
+    """Our timer and watchdog for conformance tests; other tests keep pytest-timeout's method."""
+    if not _is_conformance(item) or threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "SIGALRM"):
+        return None
+    seconds = float(settings.timeout)
+
+    def expired(signum, frame):
+        raise TestTimeout(f"ran longer than its timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT)
+    watch = _arm_watchdog(item.nodeid, seconds + GRACE)
+
+    def cancel():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if watch is not None:
+            faulthandler.cancel_dump_traceback_later()
+            watch.close()
+
+    item.cancel_timeout = cancel  # pytest-timeout's cancel hook calls it
+    return True
+
+
+def _arm_watchdog(nodeid: str, seconds: float):
+    """Start the watchdog; its file names the test first, then gets the stacks if it fires."""
+    path = watchdog_file()
+    if path is None or not path.parent.is_dir():
+        return None
+    watch = open(path, "w", encoding="utf-8")
+    watch.write(nodeid + "\n")
+    watch.flush()
+    faulthandler.dump_traceback_later(seconds, exit=True, file=watch)
+    return watch
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(TestTimeout):
+        signal.setitimer(signal.ITIMER_REAL, 0)  # it gave up: no more TestTimeouts (the watchdog stays)
+        reason = str(call.excinfo.value)
+        report.user_properties.append((TIMEOUT_PROPERTY, reason))
+        item.user_properties.append((TIMEOUT_PROPERTY, reason))  # junit writes the item's
+    return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report, sched) -> None:
+    """xdist (controller): the worker running crashitem died. Say how, and keep the restart."""
+    worker = report.node.gateway.id
+    path = watchdog_file(worker)
+    text = path.read_text(encoding="utf-8", errors="replace") if path and path.is_file() else ""
+    first, _, stacks = text.partition("\n")
+    if first == crashitem and "Timeout (" in stacks:
+        reason = "ran past its timeout; the watchdog ended its worker process (a hang in native code)"
+        report.user_properties.append((TIMEOUT_PROPERTY, reason))
+        report.longrepr = f"{report.longrepr}: it {reason}\n\n{stacks.strip()}"
+    else:
+        report.user_properties.append((CRASH_PROPERTY, f"worker {worker} died running the test"))
+    if path is not None:
+        path.unlink(missing_ok=True)
+    _spare_the_restart_cap(report.node.config)
+
+
+def _spare_the_restart_cap(config: pytest.Config) -> None:
+    """A crash inside a test costs that test: raise xdist's restart cap by one for it, unless the
+    user set the cap (--max-worker-restart). xdist keeps the cap in its DSession object."""
+    if config.getoption("maxworkerrestart", None) is not None:
+        return
+    dsession = config.pluginmanager.getplugin("dsession")
+    cap = getattr(dsession, "_max_worker_restart", None)
+    if isinstance(cap, int):
+        dsession._max_worker_restart = cap + 1
