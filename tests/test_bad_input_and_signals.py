@@ -82,8 +82,8 @@ def test_sigterm_writes_incomplete_reports(tmp_path):
 
 
 def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
-    """os._exit inside a test ends a serial run at once; the record it leaves rebuilds the reports,
-    incomplete, with the test that was running as a crash."""
+    """os._exit inside a test ends a serial run at once; the record it leaves rebuilds the reports
+    (python -m autograd_conformance.report rebuild), incomplete, with the running test a crash."""
     (tmp_path / "dies.py").write_text(
         "import os\nfrom autograd_conformance.backends.torch_backend import TorchBackend\n"
         "class Dies(TorchBackend):\n"
@@ -93,8 +93,10 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
     run = subprocess.run([sys.executable, "-m", "pytest", "--backend", "dies:Dies", "-p", "no:cacheprovider",
                           "--report-dir", str(reports), "-q", "-k", "chain_rule or myrelu_equals"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 3 and not (reports / "conformance.json").exists()
-    assert (reports / "conformance.record.jsonl").exists()
+    assert run.returncode == 3 and (reports / "conformance.record.jsonl").exists()
+    assert "Reports rebuilt from the record" in run.stderr  # by the sentinel (test_containment.py)
+    for name in ("conformance.json", "conformance.md", "conformance.html"):
+        (reports / name).unlink()  # and once more by hand:
     rebuilt = subprocess.run([sys.executable, "-m", "autograd_conformance.report", "rebuild", str(reports)],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert rebuilt.returncode == 0, rebuilt.stderr

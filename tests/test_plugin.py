@@ -168,7 +168,8 @@ def test_declared_capability_broken_fails(suite):
 def test_hanging_backend_times_out(suite):
     result = run(suite, "--backend", "fakebackends:Hangs", "--timeout", "2")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*Timeout (>2.0s) from pytest-timeout*", "*1 failed, 1 passed*"])
+    result.stdout.fnmatch_lines(["*TestTimeout: ran longer than its timeout of 2 s*", "*1 timeout*",
+                                 "TIMEOUT test_sample.py::test_chain*", "*1 failed, 1 passed*"])
 
 
 def test_crashing_backend_costs_one_test_under_xdist(suite):
