@@ -260,6 +260,13 @@ def B(request: pytest.FixtureRequest):
     return Adapter(backend)
 
 
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """The test's own random generator, the same in every run: no test order and no other plugin
+    (pytest-randomly reseeds numpy's global generator before each test) changes what it draws."""
+    return np.random.default_rng(SEED)
+
+
 def declared(backend) -> frozenset[Capability]:
     """The backend's capabilities as Capability members (an adapter may declare plain strings)."""
     return frozenset(Capability(getattr(c, "value", c)) for c in backend.capabilities)

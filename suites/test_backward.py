@@ -75,9 +75,9 @@ def test_vjp_seed_vector_backward(B, device):
 
 
 @claim("backward.vjp-linear-in-seed")
-def test_vjp_linear_in_seed(B, device):
-    x = B.tensor(np.random.randn(4), device=device)
-    u, v = np.random.randn(4), np.random.randn(4)
+def test_vjp_linear_in_seed(B, device, rng):
+    x = B.tensor(rng.standard_normal(4), device=device)
+    u, v = rng.standard_normal(4), rng.standard_normal(4)
 
     def f(x):
         return B.exp(x) * x
@@ -114,9 +114,9 @@ def _sigmoid(z):
 
 
 @claim("backward.bce-rows-equal-bias-grad")
-def test_bce_rows_equal_bias_grad(B, device):
+def test_bce_rows_equal_bias_grad(B, device, rng):
     x, y = B.tensor(np.ones(5), device=device), B.tensor(np.zeros(3), device=device)
-    w0, b0 = np.random.randn(5, 3), np.random.randn(3)
+    w0, b0 = rng.standard_normal((5, 3)), rng.standard_normal(3)
     w, b = B.tensor(w0, device=device), B.tensor(b0, device=device)
     loss, (dw, db) = B.vjp(lambda w, b: B.bce_with_logits(B.matmul(x, w) + b, y), [w, b])
     dw, db = B.to_numpy(dw), B.to_numpy(db)
@@ -127,15 +127,15 @@ def test_bce_rows_equal_bias_grad(B, device):
 
 
 @claim("backward.matmul-vector-shape")
-def test_matmul_vector_shape(B, device):
-    z = B.matmul(B.tensor(np.ones(5), device=device), B.tensor(np.random.randn(5, 3), device=device))
+def test_matmul_vector_shape(B, device, rng):
+    z = B.matmul(B.tensor(np.ones(5), device=device), B.tensor(rng.standard_normal((5, 3)), device=device))
     assert B.to_numpy(z).shape == (3,), "ones(5) @ (5, 3) must be a length-3 vector"
 
 
 @claim("backward.mse-loss")
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_mse_loss(B, device, reduction):
-    out0, t0 = np.random.randn(1, 10), np.random.randn(1, 10)
+def test_mse_loss(B, device, rng, reduction):
+    out0, t0 = rng.standard_normal((1, 10)), rng.standard_normal((1, 10))
     t = B.tensor(t0, device=device)
     loss, (d,) = B.vjp(lambda o: B.mse_loss(o, t, reduction=reduction), [B.tensor(out0, device=device)])
     n = 10 if reduction == "mean" else 1
@@ -144,8 +144,8 @@ def test_mse_loss(B, device, reduction):
 
 
 @claim("backward.cross-entropy")
-def test_cross_entropy(B, device):
-    logits0, labels0 = np.random.randn(16, 10), np.random.randint(0, 10, 16)
+def test_cross_entropy(B, device, rng):
+    logits0, labels0 = rng.standard_normal((16, 10)), rng.integers(0, 10, 16)
     labels = B.tensor(labels0, device=device, dtype="int64")
     loss, (d,) = B.vjp(lambda z: B.cross_entropy(z, labels), [B.tensor(logits0, device=device)])
     p = np.exp(logits0 - logits0.max(1, keepdims=True))
@@ -156,17 +156,17 @@ def test_cross_entropy(B, device):
 
 
 @claim("backward.sum-is-zero-dim")
-def test_sum_is_zero_dim(B, device):
-    y_pred = B.tensor(np.random.randn(64, 10), device=device)
-    y = B.tensor(np.random.randn(64, 10), device=device)
+def test_sum_is_zero_dim(B, device, rng):
+    y_pred = B.tensor(rng.standard_normal((64, 10)), device=device)
+    y = B.tensor(rng.standard_normal((64, 10)), device=device)
     loss = B.sum((y_pred - y) ** 2)
     assert B.to_numpy(loss).shape == (), "sum() must give a 0-dimensional tensor, not shape (1,)"
 
 
 @claim("backward.relu-dead-units-zero-grad")
-def test_relu_dead_units_zero_grad(B, device):
-    x0 = np.abs(np.random.randn(8, 4)) + 0.1  # positive inputs
-    w1_0, b1_0, w2_0 = np.random.randn(4, 6), np.random.randn(6), np.random.randn(6, 3)
+def test_relu_dead_units_zero_grad(B, device, rng):
+    x0 = np.abs(rng.standard_normal((8, 4))) + 0.1  # positive inputs
+    w1_0, b1_0, w2_0 = rng.standard_normal((4, 6)), rng.standard_normal(6), rng.standard_normal((6, 3))
     dead = np.array([True, False, False, True, False, False])
     w1_0[:, dead], b1_0[dead] = -np.abs(w1_0[:, dead]), -1.0  # units 0 and 3 never fire
     w1_0[:, ~dead], b1_0[~dead] = np.abs(w1_0[:, ~dead]), 1.0  # the others always do
@@ -185,10 +185,10 @@ def test_relu_dead_units_zero_grad(B, device):
 
 
 @claim("backward.module-vjp-fills-param-grads")
-def test_module_vjp_fills_param_grads(B, device):
+def test_module_vjp_fills_param_grads(B, device, rng):
     first, second = B.linear(12, 8, device=device), B.linear(8, 10, device=device)
     net = B.sequential(first, B.relu_layer(), second)
-    x0, v0 = np.random.randn(1, 12), np.random.randn(1, 10)
+    x0, v0 = rng.standard_normal((1, 12)), rng.standard_normal((1, 10))
     B.module_zero_grad(net)
     B.backward(net(B.tensor(x0, device=device)), B.tensor(v0, device=device))
     named = B.named_parameters(net)

@@ -28,9 +28,9 @@ def _two_layer_loss(B, relu, x, y):
 
 
 @claim("custom.myrelu-equals-relu")
-def test_myrelu_equals_relu(B, device):
-    x = B.tensor(np.random.randn(64, 100), device=device)
-    v = B.tensor(np.random.randn(64, 100), device=device)
+def test_myrelu_equals_relu(B, device, rng):
+    x = B.tensor(rng.standard_normal((64, 100)), device=device)
+    v = B.tensor(rng.standard_normal((64, 100)), device=device)
     out, (dx,) = B.vjp(my_relu(B), [x], v)
     ref_out, (ref_dx,) = B.vjp(B.relu, [x], v)
     assert_close(B, out, ref_out, what="MyReLU forward vs built-in relu")
@@ -38,7 +38,7 @@ def test_myrelu_equals_relu(B, device):
 
 
 @claim("custom.backward-rule-is-used")
-def test_backward_rule_is_used(B, device):
+def test_backward_rule_is_used(B, device, rng):
     # The forward is relu (derivative 0 or 1); the backward rule says 3. Only an engine that
     # calls the custom backward, rather than differentiating the forward, gives 3 * v.
     def forward(x):
@@ -48,14 +48,14 @@ def test_backward_rule_is_used(B, device):
         return (grad_output * 3,)
 
     f = B.custom_function(forward, backward)
-    x = B.tensor(np.random.randn(5), device=device)
-    v = np.random.randn(5)
+    x = B.tensor(rng.standard_normal(5), device=device)
+    v = rng.standard_normal(5)
     _, (dx,) = B.vjp(f, [x], B.tensor(v, device=device))
     assert_close(B, dx, 3 * v, what="gradient of a function whose backward returns 3 * grad_output")
 
 
 @claim("custom.residuals-reach-backward")
-def test_residuals_reach_backward(B, device):
+def test_residuals_reach_backward(B, device, rng):
     received = []
 
     def forward(x):
@@ -66,7 +66,7 @@ def test_residuals_reach_backward(B, device):
         x, twice = saved
         return (grad_output * twice,)
 
-    x0 = np.random.randn(4)
+    x0 = rng.standard_normal(4)
     _, (dx,) = B.vjp(B.custom_function(forward, backward), [B.tensor(x0, device=device)],
                      B.tensor(np.ones(4), device=device))
     assert len(received) == 1, "backward must be called exactly once"
@@ -77,9 +77,9 @@ def test_residuals_reach_backward(B, device):
 
 @claim("custom.training-matches-builtin")
 @pytest.mark.workload(64 * 100 * 50 + 64 * 50 * 10)
-def test_training_matches_builtin(B, device):
-    x0, y0 = np.random.randn(64, 100), np.random.randn(64, 10)
-    w1_0, w2_0 = np.random.randn(100, 50), np.random.randn(50, 10)
+def test_training_matches_builtin(B, device, rng):
+    x0, y0 = rng.standard_normal((64, 100)), rng.standard_normal((64, 10))
+    w1_0, w2_0 = rng.standard_normal((100, 50)), rng.standard_normal((50, 10))
     finals = []
     for relu in (my_relu(B), B.relu):
         x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)

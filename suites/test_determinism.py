@@ -26,9 +26,9 @@ def _seeded_run(B, device, seed, x, labels):
 
 @claim("determinism.same-seed-same-training")
 @pytest.mark.workload(16 * (28 * 28 * 64 + 64 * 10))
-def test_same_seed_same_training(B, device):
-    x = B.tensor(np.random.rand(16, 1, 28, 28), device=device)
-    labels = B.tensor(np.random.randint(0, 10, size=16).astype(np.int64), device=device)
+def test_same_seed_same_training(B, device, rng):
+    x = B.tensor(rng.random((16, 1, 28, 28)), device=device)
+    labels = B.tensor(rng.integers(0, 10, size=16).astype(np.int64), device=device)
     init_a, trained_a = _seeded_run(B, device, 1234, x, labels)
     init_b, trained_b = _seeded_run(B, device, 1234, x, labels)
     for k, (a, b) in enumerate(zip(init_a, init_b)):

@@ -11,8 +11,9 @@ D_IN, H, D_OUT, N = 20, 8, 3, 16
 
 
 def _weights():
+    rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
     shapes = [(D_IN, H), (H,), (H, H), (H,), (H, D_OUT), (D_OUT,)]
-    return [np.random.randn(*s) * 0.3 for s in shapes]
+    return [rng.standard_normal(s) * 0.3 for s in shapes]
 
 
 def _path(B, x, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
@@ -38,9 +39,9 @@ def _dynamic_net(B, device, weights):
 
 @claim("dynamic.graph-follows-control-flow")
 @pytest.mark.parametrize("uses", [0, 1, 2, 3])
-def test_graph_follows_control_flow(B, device, uses):
+def test_graph_follows_control_flow(B, device, rng, uses):
     weights = _weights()
-    x0, y0 = np.random.randn(N, D_IN), np.random.randn(N, D_OUT)
+    x0, y0 = rng.standard_normal((N, D_IN)), rng.standard_normal((N, D_OUT))
     x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
     run, net, names = _dynamic_net(B, device, weights)
     for _ in range(2):  # two forwards with different depths: only the last one's graph counts
@@ -59,9 +60,9 @@ def test_graph_follows_control_flow(B, device, uses):
 
 
 @claim("dynamic.unused-parameter-no-grad")
-def test_unused_parameter_no_grad(B, device):
+def test_unused_parameter_no_grad(B, device, rng):
     run, net, _ = _dynamic_net(B, device, _weights())
-    x, y = B.tensor(np.random.randn(N, D_IN), device=device), B.tensor(np.random.randn(N, D_OUT), device=device)
+    x, y = B.tensor(rng.standard_normal((N, D_IN)), device=device), B.tensor(rng.standard_normal((N, D_OUT)), device=device)
     B.backward(B.mse_loss(run(x, 0), y, reduction="sum"))
     for name in ("w_mid", "b_mid"):
         g = B.grad(getattr(net, name))
@@ -70,10 +71,10 @@ def test_unused_parameter_no_grad(B, device):
 
 
 @claim("dynamic.weight-sharing-sums-grads")
-def test_weight_sharing_sums_grads(B, device):
+def test_weight_sharing_sums_grads(B, device, rng):
     w_in, b_in, w_mid, b_mid, w_out, b_out = [B.tensor(w, device=device) for w in _weights()]
-    x = B.tensor(np.random.randn(N, D_IN), device=device)
-    y = B.tensor(np.random.randn(N, D_OUT), device=device)
+    x = B.tensor(rng.standard_normal((N, D_IN)), device=device)
+    y = B.tensor(rng.standard_normal((N, D_OUT)), device=device)
 
     def shared(w_mid):
         return B.mse_loss(_path(B, x, 3, w_in, b_in, w_mid, b_mid, w_out, b_out), y, reduction="sum")

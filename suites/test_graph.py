@@ -28,10 +28,10 @@ def test_result_has_node_leading_back(B, device):
 
 
 @claim("graph.untracked-input-has-no-node")
-def test_untracked_input_has_no_node_functional(B, device):
+def test_untracked_input_has_no_node_functional(B, device, rng):
     """The same with the engine's reshape as the flatten and a parameter leaf as the first layer."""
-    x = B.tensor(np.random.rand(4, 1, 28, 28), device=device, requires_grad=False)
-    w = B.tensor(np.random.randn(28 * 28, 8), device=device, requires_grad=True)
+    x = B.tensor(rng.random((4, 1, 28, 28)), device=device, requires_grad=False)
+    w = B.tensor(rng.standard_normal((28 * 28, 8)), device=device, requires_grad=True)
     flat = B.reshape(x, (4, 28 * 28))
     assert B.grad_fn(x) is None, "an input that does not require grad has no node"
     assert B.grad_fn(flat) is None, "reshaping an untracked input must not create a node"
@@ -40,9 +40,9 @@ def test_untracked_input_has_no_node_functional(B, device):
 
 @claim("graph.untracked-input-has-no-node")
 @pytest.mark.requires(Capability.MODULES.value)
-def test_untracked_input_has_no_node(B, device):
+def test_untracked_input_has_no_node(B, device, rng):
     flatten, linear = B.flatten_layer(), B.linear(28 * 28, 8, device=device)
-    x = B.tensor(np.random.rand(4, 1, 28, 28), device=device, requires_grad=False)
+    x = B.tensor(rng.random((4, 1, 28, 28)), device=device, requires_grad=False)
     flat = flatten(x)
     assert B.grad_fn(x) is None, "an input that does not require grad has no node"
     assert B.grad_fn(flat) is None, "flattening an untracked input must not create a node"
@@ -50,8 +50,8 @@ def test_untracked_input_has_no_node(B, device):
 
 
 @claim("graph.tracked-after-requires-grad")
-def test_tracked_after_requires_grad(B, device):
-    a = B.tensor(np.random.randn(2, 2), device=device, requires_grad=False)
+def test_tracked_after_requires_grad(B, device, rng):
+    a = B.tensor(rng.standard_normal((2, 2)), device=device, requires_grad=False)
     a = (a * 3) / (a - 1)
     assert B.grad_fn(B.sum(a * a)) is None, "before requires_grad_, nothing is recorded"
     B.set_requires_grad(a, True)
@@ -72,17 +72,17 @@ def test_basic_node_names(B, device):
 
 
 @claim("graph.layer-node-names")
-def test_layer_node_names(B, device):
+def test_layer_node_names(B, device, rng):
     linear, relu = B.linear(784, 16, device=device), B.relu_layer()
-    h = linear(B.tensor(np.random.rand(2, 784), device=device))
+    h = linear(B.tensor(rng.random((2, 784)), device=device))
     assert _names(B, h, relu(h)) == ["AddmmBackward0", "ReluBackward0"]
 
 
 @claim("graph.loss-node-names")
-def test_loss_node_names(B, device):
+def test_loss_node_names(B, device, rng):
     x = B.tensor(np.ones(5), device=device)
-    w = B.tensor(np.random.randn(5, 3), device=device, requires_grad=True)
-    b = B.tensor(np.random.randn(3), device=device, requires_grad=True)
+    w = B.tensor(rng.standard_normal((5, 3)), device=device, requires_grad=True)
+    b = B.tensor(rng.standard_normal(3), device=device, requires_grad=True)
     z = B.matmul(x, w) + b
     loss = B.bce_with_logits(z, B.tensor(np.zeros(3), device=device))
     mse = B.mse_loss(z, B.tensor(np.zeros(3), device=device))
@@ -91,10 +91,10 @@ def test_loss_node_names(B, device):
 
 
 @claim("graph.next-functions-chain")
-def test_next_functions_chain(B, device):
+def test_next_functions_chain(B, device, rng):
     fc2, fc3 = B.linear(4, 4, device=device), B.linear(4, 10, device=device)
-    out = fc3(B.relu(fc2(B.tensor(np.random.rand(1, 4), device=device))))
-    loss = B.mse_loss(out, B.tensor(np.random.rand(1, 10), device=device))
+    out = fc3(B.relu(fc2(B.tensor(rng.random((1, 4)), device=device))))
+    loss = B.mse_loss(out, B.tensor(rng.random((1, 10)), device=device))
     node = B.grad_fn(loss)
     chain = [B.node_name(node)]
     for _ in range(2):

@@ -107,7 +107,8 @@ def _dynamic_net(B, device):
 def _my_liner(B, device, *, plain=(), order=("weights", "bias"), n_in=7, n_out=12):
     """003 § custom layer: x @ weights + bias. Names in `plain` are plain tensors (the seed's
     commented-out Tensor(...) variant), the others B.parameter."""
-    values = {"weights": np.random.randn(n_in, n_out), "bias": np.random.randn(n_out)}
+    rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
+    values = {"weights": rng.standard_normal((n_in, n_out)), "bias": rng.standard_normal(n_out)}
     attrs = {}
     for name in order:
         t = B.tensor(values[name], device=device, requires_grad=name in plain)
@@ -148,21 +149,21 @@ def test_mynet_param_counts(B, device):
 
 @claim("modules.mynet-output-shapes")
 @pytest.mark.parametrize("batch", [pytest.param(b, marks=pytest.mark.workload(_mynet_workload(b))) for b in (1, 16)])
-def test_mynet_output_shapes(B, device, batch):
+def test_mynet_output_shapes(B, device, rng, batch):
     net = _mynet(B, device)
-    x = B.tensor(np.random.rand(batch, 28, 28), device=device)
+    x = B.tensor(rng.random((batch, 28, 28)), device=device)
     shapes = []
     for _, layer in _mynet_layers(net):
         x = layer(x)
         shapes.append(_shape(B, x))
     assert shapes == [(batch, 784), (batch, 512), (batch, 512), (batch, 10)], \
         f"expected [B, 784], [B, 512], [B, 512], [B, 10] for B = {batch}, got {shapes}"
-    assert _shape(B, net(B.tensor(np.random.rand(batch, 28, 28), device=device))) == (batch, 10)
+    assert _shape(B, net(B.tensor(rng.random((batch, 28, 28)), device=device))) == (batch, 10)
 
 
 @claim("modules.summary-sizes")
 @pytest.mark.workload(_mynet_workload(2))
-def test_summary_sizes(B, device):
+def test_summary_sizes(B, device, rng):
     """torchsummary (sksq96/pytorch-summary, summary_string, release 1.5.1): forward hooks on every
     sub-module except the model itself and containers record output shapes, in call order, with
     the batch axis replaced by batch_size = -1; then
@@ -172,7 +173,7 @@ def test_summary_sizes(B, device):
     each printed with %0.2f. It feeds a batch of 2; |batch -1| makes every count per sample."""
     net = _mynet(B, device)
     input_size = (28, 28)
-    x = B.tensor(np.random.rand(2, *input_size), device=device)  # torchsummary's batch of 2
+    x = B.tensor(rng.random((2, *input_size)), device=device)  # torchsummary's batch of 2
     output_elements = 0
     for kind, layer in _mynet_layers(net):
         x = layer(x)
@@ -203,10 +204,10 @@ LENET_WORKLOAD = 6 * 30 * 30 * 9 + 16 * 13 * 13 * 54 + 576 * 120 + 120 * 84 + 84
 
 @claim("modules.lenet-shapes")
 @pytest.mark.workload(LENET_WORKLOAD)
-def test_lenet_shapes(B, device):
+def test_lenet_shapes(B, device, rng):
     trace = []
     net = _lenet(B, device, trace)
-    out = net(B.tensor(np.random.randn(1, 1, 32, 32), device=device))
+    out = net(B.tensor(rng.standard_normal((1, 1, 32, 32)), device=device))
     assert trace == [("conv1", (1, 6, 30, 30)), ("pool1", (1, 6, 15, 15)),
                      ("conv2", (1, 16, 13, 13)), ("pool2", (1, 16, 6, 6))], \
         f"expected 6@30x30, 6@15x15, 16@13x13, 16@6x6 for a 32x32 input, got {trace}"
@@ -251,10 +252,10 @@ def test_neuralnetwork_parameters(B, device):
 @pytest.mark.workload(4 * (D_IN * H + 2 * H * H + H * D_OUT))
 @pytest.mark.parametrize("model, expected", [
     ("Sequential", 101_110), ("TwoLayerNet", 101_110), ("DynamicNet", 111_210)])
-def test_two_layer_parameters(B, device, model, expected):
+def test_two_layer_parameters(B, device, rng, model, expected):
     build = {"Sequential": _two_layer_sequential, "TwoLayerNet": _two_layer_net, "DynamicNet": _dynamic_net}
     net = build[model](B, device)
-    out = net(B.tensor(np.random.randn(4, D_IN), device=device))
+    out = net(B.tensor(rng.standard_normal((4, D_IN)), device=device))
     assert _shape(B, out) == (4, D_OUT)
     assert _count(B, net) == expected, f"expected {model} to have {expected:,} parameters, got {_count(B, net):,}"
 
@@ -272,9 +273,9 @@ def test_parameters_trainable(B, device, kind):
 
 
 @claim("modules.parameters-trainable")
-def test_inputs_untracked_loss_tracked(B, device):
-    x = B.tensor(np.random.randn(4, 5), device=device)
-    y = B.tensor(np.random.randn(4, 3), device=device)
+def test_inputs_untracked_loss_tracked(B, device, rng):
+    x = B.tensor(rng.standard_normal((4, 5)), device=device)
+    y = B.tensor(rng.standard_normal((4, 3)), device=device)
     assert not B.requires_grad(x) and not B.requires_grad(y), "inputs and targets are created untracked"
     loss = B.mse_loss(B.linear(5, 3, device=device)(x), y, reduction="sum")
     assert B.requires_grad(loss), "the loss is tracked through the parameters alone"
@@ -297,7 +298,7 @@ def test_parameter_registered(B, device, order):
 
 @claim("modules.plain-tensor-not-registered")
 @pytest.mark.requires(Capability.BACKWARD.value)
-def test_plain_tensor_not_registered(B, device):
+def test_plain_tensor_not_registered(B, device, rng):
     only_plain = _my_liner(B, device, plain=("weights", "bias"))
     assert B.named_parameters(only_plain) == [], "a module holding only plain tensors has no parameters"
 
@@ -307,7 +308,7 @@ def test_plain_tensor_not_registered(B, device):
         f"only the parameter (bias) may be registered, got {[n for n, _ in named]}"
     weights0, bias0 = B.to_numpy(layer.weights).copy(), B.to_numpy(layer.bias).copy()
     opt = B.sgd([p for _, p in named], lr=0.1)
-    x = B.tensor(np.random.randn(5, 7), device=device)
+    x = B.tensor(rng.standard_normal((5, 7)), device=device)
     B.backward(B.sum(layer(x) * layer(x)))
     B.step(opt)
     np.testing.assert_array_equal(B.to_numpy(layer.weights), weights0,
@@ -317,9 +318,9 @@ def test_plain_tensor_not_registered(B, device):
 
 
 @claim("modules.custom-layer-forward-only")
-def test_custom_layer_forward_only(B, device):
+def test_custom_layer_forward_only(B, device, rng):
     layer = _my_liner(B, device)
-    x0, g0 = np.random.randn(5, 7), np.random.randn(5, 12)
+    x0, g0 = rng.standard_normal((5, 7)), rng.standard_normal((5, 12))
     x = B.tensor(x0, device=device)
     out = layer(x)
     assert _shape(B, out) == (5, 12), f"MyLiner(7, 12) maps (5, 7) to (5, 12), got {_shape(B, out)}"
@@ -345,8 +346,8 @@ def test_parameter_is_tensor_with_no_name(B, device):
 
 @claim("modules.flatten-single-sample")
 @pytest.mark.workload(NEURAL_NETWORK_PARAMS)
-def test_flatten_single_sample(B, device):
-    image = B.tensor(np.random.rand(1, 28, 28), device=device)  # one ToTensor item, no batch axis
+def test_flatten_single_sample(B, device, rng):
+    image = B.tensor(rng.random((1, 28, 28)), device=device)  # one ToTensor item, no batch axis
     flat = B.flatten_layer()(image)
     assert _shape(B, flat) == (1, 784), f"Flatten of [1, 28, 28] must give [1, 784], got {_shape(B, flat)}"
     net, _ = _neural_network(B, device)

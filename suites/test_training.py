@@ -76,8 +76,9 @@ def test_linreg_fits(B, device):
 # ------------------------------------------------------------------------ 004's two-layer nets
 
 def _data(B, device):
-    x = B.tensor(np.random.randn(N, D_IN), device=device)
-    y = B.tensor(np.random.randn(N, D_OUT), device=device)
+    rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
+    x = B.tensor(rng.standard_normal((N, D_IN)), device=device)
+    y = B.tensor(rng.standard_normal((N, D_OUT)), device=device)
     return x, y
 
 
@@ -106,12 +107,12 @@ def _two_layer_net(B, device):
 
 @claim("training.two-layer-autograd-manual")
 @pytest.mark.workload(WORKLOAD)
-def test_two_layer_autograd_manual(B, device):
+def test_two_layer_autograd_manual(B, device, rng):
     """004 § 3: randn weights, loss (relu(x w1) w2 - y)^2 summed, w -= 1e-6 grad, grad.zero_()."""
     lr = 1e-6
     x, y = _data(B, device)
-    w1 = B.tensor(np.random.randn(D_IN, H), device=device, requires_grad=True)
-    w2 = B.tensor(np.random.randn(H, D_OUT), device=device, requires_grad=True)
+    w1 = B.tensor(rng.standard_normal((D_IN, H)), device=device, requires_grad=True)
+    w2 = B.tensor(rng.standard_normal((H, D_OUT)), device=device, requires_grad=True)
     losses = []
     for t in range(STEPS + 1):
         loss = B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2)
@@ -128,12 +129,12 @@ def test_two_layer_autograd_manual(B, device):
 
 @claim("training.two-layer-functional")
 @pytest.mark.workload(WORKLOAD)
-def test_two_layer_functional(B, device):
+def test_two_layer_functional(B, device, rng):
     """004 § 3 without mutable state: gradients from B.vjp, new weights w - lr * g each step."""
     lr = 1e-6
     x, y = _data(B, device)
-    w1 = B.tensor(np.random.randn(D_IN, H), device=device)
-    w2 = B.tensor(np.random.randn(H, D_OUT), device=device)
+    w1 = B.tensor(rng.standard_normal((D_IN, H)), device=device)
+    w2 = B.tensor(rng.standard_normal((H, D_OUT)), device=device)
 
     def loss(w1, w2):
         return B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2)

@@ -64,3 +64,13 @@ def test_reference_backend_passes_every_claim(tmp_path):
     assert not untested, f"claims without a conformance test: {untested}"
     unknown = sorted(set(outcomes) - set(CLAIMS))
     assert not unknown, f"tests name claims that are not in the registry: {unknown}"
+
+
+@pytest.mark.timeout(600)
+def test_verdicts_do_not_depend_on_test_order_or_global_seeds(tmp_path):
+    """pytest-randomly shuffles the tests and reseeds numpy's global generator before each one;
+    the tests draw from their own generators (the rng fixture), so every verdict stays."""
+    pytest.importorskip("pytest_randomly")
+    for seed in ("1", "2"):
+        code, outcomes, output = run_suite(tmp_path, "-p", "randomly", f"--randomly-seed={seed}")
+        assert code == 0 and not failing_claims(outcomes), output[-3000:]

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.benchmark(group="fashion_mlp_step"),
 
 @pytest.mark.parametrize("batch", [16, 64], ids=lambda b: f"b{b}")
 @pytest.mark.parametrize("arch", list(ARCHS))
-def test_fashion_mlp_step(B, device, benchmark, arch, batch):
+def test_fashion_mlp_step(B, device, rng, benchmark, arch, batch):
     dims, lr = ARCHS[arch]
     layers = [B.flatten_layer()]
     for i, (a, b) in enumerate(zip(dims, dims[1:])):
@@ -25,9 +25,9 @@ def test_fashion_mlp_step(B, device, benchmark, arch, batch):
         layers.append(B.linear(a, b, device=device))
     model = B.sequential(*layers)
     opt = B.sgd([p for _, p in B.named_parameters(model)], lr=lr)
-    images = B.tensor(np.random.rand(batch, 1, 28, 28), device=device,  # ToTensor's range [0, 1]
+    images = B.tensor(rng.random((batch, 1, 28, 28)), device=device,  # ToTensor's range [0, 1]
                       requires_grad=False)
-    labels = B.tensor(np.random.randint(0, 10, batch), device=device, dtype="int64", requires_grad=False)
+    labels = B.tensor(rng.integers(0, 10, batch), device=device, dtype="int64", requires_grad=False)
 
     def step():
         loss = B.cross_entropy(model(images), labels)
