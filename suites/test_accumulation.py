@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close
-from autograd_conformance.models import as_in_out, linear_values
+from autograd_conformance.check import as_in_out, linear_values, assert_close
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim

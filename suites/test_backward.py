@@ -6,8 +6,7 @@ Gradient values are checked twice where the backend allows: through the function
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close
-from autograd_conformance.models import as_in_out
+from autograd_conformance.check import as_in_out, assert_close
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim

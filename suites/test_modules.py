@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
+from autograd_conformance import models
 from autograd_conformance.check import assert_close
+from autograd_conformance.models import D_IN, D_OUT, H
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
@@ -27,112 +29,15 @@ def _tracks(B) -> bool:
     return Capability.REQUIRES_GRAD in B.capabilities
 
 
-# ------------------------------------------------------------------------------ seed models
-
-def _mynet(B, device):
-    """000 In [80]: attributes in the seed's order (flatten, linear1, linear2, relu)."""
-    def forward(m, x):
-        return m.linear2(m.relu(m.linear1(m.flatten(x))))
-
-    return B.module(forward, flatten=B.flatten_layer(), linear1=B.linear(28 * 28, 512, device=device),
-                    linear2=B.linear(512, 10, device=device), relu=B.relu_layer())
-
-
-def _mynet_layers(m):
-    """The layers in the order MyNet's forward calls them (the rows of torchsummary's table)."""
-    return [("Flatten", m.flatten), ("Linear", m.linear1), ("ReLU", m.relu), ("Linear", m.linear2)]
-
-
-def _lenet(B, device, trace=None):
-    """001 In [48]: conv(1, 6, 3), conv(6, 16, 3), fc 576-120-84-10, max-pool 2 after each conv."""
-    def forward(m, x):
-        def seen(name, t):
-            if trace is not None:
-                trace.append((name, _shape(B, t)))
-            return t
-
-        x = seen("conv1", m.conv1(x))
-        x = seen("pool1", B.max_pool2d(B.relu(x), 2))
-        x = seen("conv2", m.conv2(x))
-        x = seen("pool2", B.max_pool2d(B.relu(x), 2))
-        shape = _shape(B, x)
-        x = B.reshape(x, (shape[0], math.prod(shape[1:])))  # x.view(-1, num_flat_features(x))
-        x = B.relu(m.fc1(x))
-        x = B.relu(m.fc2(x))
-        return m.fc3(x)
-
-    return B.module(forward, conv1=B.conv2d(1, 6, 3, device=device), conv2=B.conv2d(6, 16, 3, device=device),
-                    fc1=B.linear(16 * 6 * 6, 120, device=device), fc2=B.linear(120, 84, device=device),
-                    fc3=B.linear(84, 10, device=device))
-
-
-def _neural_network(B, device):
-    """002 In [139]: Flatten, then a Sequential 784-512-512-10 with ReLUs. Returns the model and
-    its three Linear layers."""
-    linears = [B.linear(28 * 28, 512, device=device), B.linear(512, 512, device=device),
-               B.linear(512, 10, device=device)]
-    stack = B.sequential(linears[0], B.relu_layer(), linears[1], B.relu_layer(), linears[2])
-
-    def forward(m, x):
-        return m.linear_relu_stack(m.flatten(x))
-
-    return B.module(forward, flatten=B.flatten_layer(), linear_relu_stack=stack), linears
-
-
-D_IN, H, D_OUT = 1000, 100, 10  # 004 § 5-8
-
-
-def _two_layer_sequential(B, device):
-    return B.sequential(B.linear(D_IN, H, device=device), B.relu_layer(), B.linear(H, D_OUT, device=device))
-
-
-def _two_layer_net(B, device):
-    def forward(m, x):
-        return m.linear2(B.relu(m.linear1(x)))  # .clamp(min=0)
-
-    return B.module(forward, linear1=B.linear(D_IN, H, device=device), linear2=B.linear(H, D_OUT, device=device))
-
-
-def _dynamic_net(B, device):
-    def forward(m, x, uses=2):
-        h = B.relu(m.input_linear(x))
-        for _ in range(uses):  # the same middle layer reused: its parameters count once
-            h = B.relu(m.middle_linear(h))
-        return m.output_linear(h)
-
-    return B.module(forward, input_linear=B.linear(D_IN, H, device=device),
-                    middle_linear=B.linear(H, H, device=device), output_linear=B.linear(H, D_OUT, device=device))
-
-
-def _my_liner(B, device, *, plain=(), order=("weights", "bias"), n_in=7, n_out=12):
-    """003 § custom layer: x @ weights + bias. Names in `plain` are plain tensors (the seed's
-    commented-out Tensor(...) variant), the others B.parameter."""
-    rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
-    values = {"weights": rng.standard_normal((n_in, n_out)), "bias": rng.standard_normal(n_out)}
-    attrs = {}
-    for name in order:
-        t = B.tensor(values[name], device=device, requires_grad=name in plain)
-        attrs[name] = t if name in plain else B.parameter(t)
-
-    def forward(m, x):
-        return B.matmul(x, m.weights) + m.bias
-
-    return B.module(forward, **attrs)
-
-
 # ------------------------------------------------------------------------------ MyNet
 
 MYNET_PARAMS, NEURAL_NETWORK_PARAMS = 407_050, 669_706
 
 
-def _mynet_workload(batch: int) -> int:
-    return batch * (28 * 28 * 512 + 512 * 10)
-
-
 @claim("modules.mynet-param-counts")
 @pytest.mark.workload(MYNET_PARAMS)
 def test_mynet_param_counts(B, device):
-    net = _mynet(B, device)
+    net = models.mynet(B, device)
     per_layer = {"linear1": 0, "linear2": 0}
     for name, p in B.named_parameters(net):
         layer = name.split(".", 1)[0]
@@ -148,12 +53,12 @@ def test_mynet_param_counts(B, device):
 
 
 @claim("modules.mynet-output-shapes")
-@pytest.mark.parametrize("batch", [pytest.param(b, marks=pytest.mark.workload(_mynet_workload(b))) for b in (1, 16)])
+@pytest.mark.parametrize("batch", [pytest.param(b, marks=pytest.mark.workload(models.mynet_workload(b))) for b in (1, 16)])
 def test_mynet_output_shapes(B, device, rng, batch):
-    net = _mynet(B, device)
+    net = models.mynet(B, device)
     x = B.tensor(rng.random((batch, 28, 28)), device=device)
     shapes = []
-    for _, layer in _mynet_layers(net):
+    for _, layer in models.mynet_layers(net):
         x = layer(x)
         shapes.append(_shape(B, x))
     assert shapes == [(batch, 784), (batch, 512), (batch, 512), (batch, 10)], \
@@ -162,7 +67,7 @@ def test_mynet_output_shapes(B, device, rng, batch):
 
 
 @claim("modules.summary-sizes")
-@pytest.mark.workload(_mynet_workload(2))
+@pytest.mark.workload(models.mynet_workload(2))
 def test_summary_sizes(B, device, rng):
     """torchsummary (sksq96/pytorch-summary, summary_string, release 1.5.1): forward hooks on every
     sub-module except the model itself and containers record output shapes, in call order, with
@@ -171,11 +76,11 @@ def test_summary_sizes(B, device, rng):
       fwd/bw = |2 * sum over layers of prod(output_shape)| * 4 / 1024**2   ("x2 for gradients")
       params = total_params * 4 / 1024**2,  total = input + fwd/bw + params (unrounded),
     each printed with %0.2f. It feeds a batch of 2; |batch -1| makes every count per sample."""
-    net = _mynet(B, device)
+    net = models.mynet(B, device)
     input_size = (28, 28)
     x = B.tensor(rng.random((2, *input_size)), device=device)  # torchsummary's batch of 2
     output_elements = 0
-    for kind, layer in _mynet_layers(net):
+    for kind, layer in models.mynet_layers(net):
         x = layer(x)
         out = B.to_numpy(x)
         assert out.shape[0] == 2, f"{kind} must keep the batch axis, got shape {out.shape}"
@@ -206,7 +111,7 @@ LENET_WORKLOAD = 6 * 30 * 30 * 9 + 16 * 13 * 13 * 54 + 576 * 120 + 120 * 84 + 84
 @pytest.mark.workload(LENET_WORKLOAD)
 def test_lenet_shapes(B, device, rng):
     trace = []
-    net = _lenet(B, device, trace)
+    net = models.lenet(B, device, trace)
     out = net(B.tensor(rng.standard_normal((1, 1, 32, 32)), device=device))
     assert trace == [("conv1", (1, 6, 30, 30)), ("pool1", (1, 6, 15, 15)),
                      ("conv2", (1, 16, 13, 13)), ("pool2", (1, 16, 6, 6))], \
@@ -218,7 +123,7 @@ def test_lenet_shapes(B, device, rng):
 @claim("modules.lenet-parameters")
 @pytest.mark.workload(LENET_WORKLOAD)
 def test_lenet_parameters(B, device):
-    net = _lenet(B, device)
+    net = models.lenet(B, device)
     named = B.named_parameters(net)
     assert len(named) == 10, f"expected 10 parameter tensors (weight and bias of 5 layers), got {len(named)}"
     layers = [name.split(".", 1)[0] for name, _ in named]
@@ -236,7 +141,7 @@ def test_lenet_parameters(B, device):
 @claim("modules.neuralnetwork-parameters")
 @pytest.mark.workload(NEURAL_NETWORK_PARAMS)
 def test_neuralnetwork_parameters(B, device):
-    net, linears = _neural_network(B, device)
+    net, linears = models.neural_network(B, device)
     assert _count(B, net) == 669_706, f"expected 669,706 parameters, got {_count(B, net):,}"
     params = [p for _, p in B.named_parameters(net)]
     assert len(params) == 6, f"expected 6 parameter tensors, got {len(params)}"
@@ -253,7 +158,7 @@ def test_neuralnetwork_parameters(B, device):
 @pytest.mark.parametrize("model, expected", [
     ("Sequential", 101_110), ("TwoLayerNet", 101_110), ("DynamicNet", 111_210)])
 def test_two_layer_parameters(B, device, rng, model, expected):
-    build = {"Sequential": _two_layer_sequential, "TwoLayerNet": _two_layer_net, "DynamicNet": _dynamic_net}
+    build = {"Sequential": models.two_layer_sequential, "TwoLayerNet": models.two_layer_net, "DynamicNet": models.dynamic_net}
     net = build[model](B, device)
     out = net(B.tensor(rng.standard_normal((4, D_IN)), device=device))
     assert _shape(B, out) == (4, D_OUT)
@@ -264,7 +169,7 @@ def test_two_layer_parameters(B, device, rng, model, expected):
 @pytest.mark.parametrize("kind", ["Linear", "Conv2d", "Sequential"])
 def test_parameters_trainable(B, device, kind):
     build = {"Linear": lambda: B.linear(5, 3, device=device), "Conv2d": lambda: B.conv2d(1, 2, 3, device=device),
-             "Sequential": lambda: _two_layer_sequential(B, device)}
+             "Sequential": lambda: models.two_layer_sequential(B, device)}
     layer = build[kind]()
     named = B.named_parameters(layer)
     assert named, f"{kind} must own parameters"
@@ -285,8 +190,8 @@ def test_inputs_untracked_loss_tracked(B, device, rng):
 
 @claim("modules.parameter-registered")
 @pytest.mark.parametrize("order", [("weights", "bias"), ("bias", "weights")], ids=["weights-first", "bias-first"])
-def test_parameter_registered(B, device, order):
-    layer = _my_liner(B, device, order=order)
+def test_parameter_registered(B, device, rng, order):
+    layer = models.my_liner(B, device, rng, order=order)
     named = B.named_parameters(layer)
     assert [name for name, _ in named] == list(order), \
         f"expected parameters {list(order)} in assignment order, got {[n for n, _ in named]}"
@@ -299,10 +204,10 @@ def test_parameter_registered(B, device, order):
 @claim("modules.plain-tensor-not-registered")
 @pytest.mark.requires(Capability.BACKWARD.value)
 def test_plain_tensor_not_registered(B, device, rng):
-    only_plain = _my_liner(B, device, plain=("weights", "bias"))
+    only_plain = models.my_liner(B, device, rng, plain=("weights", "bias"))
     assert B.named_parameters(only_plain) == [], "a module holding only plain tensors has no parameters"
 
-    layer = _my_liner(B, device, plain=("weights",))  # weights plain (tracked), bias a parameter
+    layer = models.my_liner(B, device, rng, plain=("weights",))  # weights plain (tracked), bias a parameter
     named = B.named_parameters(layer)
     assert [name for name, _ in named] == ["bias"], \
         f"only the parameter (bias) may be registered, got {[n for n, _ in named]}"
@@ -319,7 +224,7 @@ def test_plain_tensor_not_registered(B, device, rng):
 
 @claim("modules.custom-layer-forward-only")
 def test_custom_layer_forward_only(B, device, rng):
-    layer = _my_liner(B, device)
+    layer = models.my_liner(B, device, rng)
     x0, g0 = rng.standard_normal((5, 7)), rng.standard_normal((5, 12))
     x = B.tensor(x0, device=device)
     out = layer(x)
@@ -333,9 +238,9 @@ def test_custom_layer_forward_only(B, device, rng):
 
 
 @claim("modules.parameter-is-tensor-with-no-name")
-def test_parameter_is_tensor_with_no_name(B, device):
+def test_parameter_is_tensor_with_no_name(B, device, rng):
     tensor_type = type(B.tensor(np.zeros(1), device=device))
-    layer = _my_liner(B, device)
+    layer = models.my_liner(B, device, rng)
     regression = B.module(lambda m, x: m.linear(x), linear=B.linear(1, 1, device=device))  # 003 LinearRegression
     for model in (layer, regression):
         for name, p in B.named_parameters(model):
@@ -350,7 +255,7 @@ def test_flatten_single_sample(B, device, rng):
     image = B.tensor(rng.random((1, 28, 28)), device=device)  # one ToTensor item, no batch axis
     flat = B.flatten_layer()(image)
     assert _shape(B, flat) == (1, 784), f"Flatten of [1, 28, 28] must give [1, 784], got {_shape(B, flat)}"
-    net, _ = _neural_network(B, device)
+    net, _ = models.neural_network(B, device)
     logits = net(image)
     assert _shape(B, logits) == (1, 10), f"the single image must give logits [1, 10], got {_shape(B, logits)}"
     loss = B.to_numpy(B.cross_entropy(logits, B.tensor([3], device=device, dtype="int64")))

@@ -12,8 +12,8 @@ elements with zero gradient is bit-exact: x - lr * 0 is x under any rounding."""
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close
-from autograd_conformance.models import linear_forward
+from autograd_conformance import models
+from autograd_conformance.check import linear_forward, assert_close
 
 claim = pytest.mark.claim
 
@@ -40,15 +40,6 @@ def _new_grads(B, opt, params, loss_fn):
     return [_np(B, g) for g in grads]
 
 
-def _mynet(B, device):
-    """000 In [80], narrowed to 32 hidden units to keep the test fast."""
-    def forward(m, x):
-        return m.linear2(m.relu(m.linear1(m.flatten(x))))
-
-    return B.module(forward, flatten=B.flatten_layer(), linear1=B.linear(28 * 28, 32, device=device),
-                    linear2=B.linear(32, 10, device=device), relu=B.relu_layer())
-
-
 def _batch(B, device, n=16):
     """A DataLoader-shaped batch (000 In [83]): images [n, 1, 28, 28] and integer labels."""
     rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
@@ -56,13 +47,13 @@ def _batch(B, device, n=16):
     return x, B.tensor(rng.integers(0, 10, n), device=device, dtype="int64")
 
 
-MYNET_WORKLOAD = 16 * (28 * 28 * 32 + 32 * 10)
+MYNET_WORKLOAD = models.mynet_workload(16, hidden=32)  # 000 In [80], narrowed to stay fast
 
 
 @claim("optim.step-updates-model-weights")
 @pytest.mark.workload(MYNET_WORKLOAD)
 def test_step_updates_model_weights(B, device):
-    model = _mynet(B, device)
+    model = models.mynet(B, device, hidden=32)
     named = B.named_parameters(model)
     watched = B.linear_parameters(model.linear2)[0]  # the seed prints model.linear2.weight[0, 0]
     before = {name: _np(B, p) for name, p in named}
@@ -90,7 +81,7 @@ def test_step_updates_model_weights(B, device):
 @claim("optim.step-in-place")
 @pytest.mark.workload(MYNET_WORKLOAD)
 def test_step_in_place(B, device):
-    model = _mynet(B, device)
+    model = models.mynet(B, device, hidden=32)
     named = B.named_parameters(model)
     aliases = [B.data(p) for _, p in named]
     before = [_np(B, a) for a in aliases]
@@ -152,13 +143,13 @@ def test_zero_grad_element_unchanged(B, device, rng):
 
 
 def _twin_models(B, device):
-    models = []
+    twins = []
     for _ in range(2):
         B.seed(0)  # the engine's own initialisation, twice from the same seed
-        models.append(B.sequential(B.linear(10, 8, device=device), B.relu_layer(), B.linear(8, 3, device=device)))
-    for (name, p), (_, q) in zip(*(B.named_parameters(m) for m in models)):
+        twins.append(B.sequential(B.linear(10, 8, device=device), B.relu_layer(), B.linear(8, 3, device=device)))
+    for (name, p), (_, q) in zip(*(B.named_parameters(m) for m in twins)):
         np.testing.assert_array_equal(B.to_numpy(p), B.to_numpy(q), err_msg=f"{name}: twins start equal")
-    return models
+    return twins
 
 
 @claim("optim.manual-update-equals-sgd")

@@ -1,6 +1,6 @@
 """Property-based tests: the seeds' claims generalised over random shapes and values (hypothesis).
 
-Profiles (registered by the plugin): "ci" (default, few examples, derandomised) and "thorough";
+Profiles (registered by the plugin): "conformance" (default, few examples, derandomised) and "thorough";
 pick one with --hypothesis-profile=thorough."""
 
 import numpy as np

@@ -13,13 +13,13 @@ from torch.utils.data import DataLoader, Subset
 from torchvision.datasets import FashionMNIST
 from torchvision.transforms import ToTensor
 
+from autograd_conformance import models
 from autograd_conformance.check import assert_close, tolerance_for
+from autograd_conformance.models import D_IN, D_OUT, H, N, TWO_LAYER_WORKLOAD as WORKLOAD
 
 claim = pytest.mark.claim
 
-N, D_IN, H, D_OUT = 64, 1000, 100, 10  # 004's two-layer nets
 STEPS = 30
-WORKLOAD = N * D_IN * H + N * H * D_OUT  # multiply-adds of one forward pass
 
 
 def _params(B, model):
@@ -95,16 +95,6 @@ def _losses(B, model, opt, x, y, steps=STEPS) -> list[float]:
         B.step(opt)
 
 
-def _sequential(B, device):
-    return B.sequential(B.linear(D_IN, H, device=device), B.relu_layer(), B.linear(H, D_OUT, device=device))
-
-
-def _two_layer_net(B, device):
-    """004 § 7 TwoLayerNet: linear1, clamp(min=0), linear2."""
-    return B.module(lambda m, x: m.linear2(B.relu(m.linear1(x))),
-                    linear1=B.linear(D_IN, H, device=device), linear2=B.linear(H, D_OUT, device=device))
-
-
 @claim("training.two-layer-autograd-manual")
 @pytest.mark.workload(WORKLOAD)
 def test_two_layer_autograd_manual(B, device, rng):
@@ -155,7 +145,7 @@ def test_two_layer_functional(B, device, rng):
 def test_two_layer_sgd(B, device, net):
     """004 § 5 (nn.Sequential) and § 7 (TwoLayerNet): MSELoss(reduction='sum'), SGD(lr 1e-4)."""
     x, y = _data(B, device)
-    model = (_sequential if net == "sequential" else _two_layer_net)(B, device)
+    model = (models.two_layer_sequential if net == "sequential" else models.two_layer_net)(B, device)
     losses = _losses(B, model, B.sgd(_params(B, model), lr=1e-4), x, y)
     assert losses[-1] < losses[0] / 2, (
         f"{net} with SGD: {STEPS} steps must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
@@ -166,7 +156,7 @@ def test_two_layer_sgd(B, device, net):
 def test_two_layer_adam(B, device):
     """004 § 6: nn.Sequential, MSELoss(reduction='sum'), Adam(lr 1e-4)."""
     x, y = _data(B, device)
-    model = _sequential(B, device)
+    model = models.two_layer_sequential(B, device)
     losses = _losses(B, model, B.adam(_params(B, model), lr=1e-4), x, y)
     assert losses[-1] < 0.75 * losses[0], (
         f"Adam: {STEPS} steps must cut the loss by a quarter: {losses[0]:.4g} -> {losses[-1]:.4g}")
@@ -188,8 +178,7 @@ def test_fashion_mlp_learns(B, device, fashion_root):
         X, y = next(iter(DataLoader(Subset(ds, range(n)), batch_size=n)))
         return B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
 
-    model = B.sequential(B.flatten_layer(), B.linear(28 * 28, 512, device=device), B.relu_layer(),
-                         B.linear(512, 10, device=device))
+    model = models.mynet(B, device)
     opt = B.sgd(_params(B, model), lr=0.1)
     x_fit, y_fit = batch(train, 128)
     before = _value(B, B.cross_entropy(model(x_fit), y_fit))

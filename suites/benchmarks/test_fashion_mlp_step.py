@@ -1,10 +1,11 @@
-"""One training step of the FashionMNIST MLPs on random data: 784-512-10 (000 In [80], SGD lr 0.1,
-batch 16) and 784-512-512-10 (002 In [300], SGD lr 1e-4, batch 64), each at batch 16 and 64.
+"""One training step of the FashionMNIST MLPs on random data: MyNet 784-512-10 (000 In [80], SGD lr
+0.1, batch 16) and NeuralNetwork 784-512-512-10 (002 In [139], [300], SGD lr 1e-4, batch 64), each at batch 16 and 64.
 Cross-entropy loss; order as in the seeds: forward, loss, zero_grad, backward, step."""
 
 import numpy as np
 import pytest
 
+from autograd_conformance import models
 from autograd_conformance.benchmarks.workloads import describe, mlp_step_flops
 from autograd_conformance.protocol import Capability
 
@@ -19,11 +20,7 @@ pytestmark = [pytest.mark.benchmark(group="fashion_mlp_step"),
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_fashion_mlp_step(B, device, rng, benchmark, arch, batch):
     dims, lr = ARCHS[arch]
-    layers = [B.flatten_layer()]
-    for i, (a, b) in enumerate(zip(dims, dims[1:])):
-        layers += [B.relu_layer()] if i else []
-        layers.append(B.linear(a, b, device=device))
-    model = B.sequential(*layers)
+    model = models.mynet(B, device) if arch == "784-512-10" else models.neural_network(B, device)[0]
     opt = B.sgd([p for _, p in B.named_parameters(model)], lr=lr)
     images = B.tensor(rng.random((batch, 1, 28, 28)), device=device,  # ToTensor's range [0, 1]
                       requires_grad=False)

@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 
 from autograd_conformance.benchmarks.workloads import describe, graph_memory, mlp_forward_flops
+from autograd_conformance.models import D_IN, D_OUT, H, N, two_layer_arrays
 from autograd_conformance.protocol import Capability
 
-N, D_IN, H, D_OUT = 64, 1000, 100, 10
 FLOPS = mlp_forward_flops(N, (D_IN, H, D_OUT))  # 2*N*D_in*H + 2*N*H*D_out = 12.93 MFLOP
 
 pytestmark = pytest.mark.benchmark(group="two_layer_forward")
 
 
 def _net(B, device):
-    rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
-    x = B.tensor(rng.standard_normal((N, D_IN)), device=device, requires_grad=False)
-    w1 = B.tensor(rng.standard_normal((D_IN, H)), device=device, requires_grad=True)
-    w2 = B.tensor(rng.standard_normal((H, D_OUT)), device=device, requires_grad=True)
-    return (x, w1, w2), lambda: B.relu(x @ w1) @ w2
+    x0, _, w1_0, w2_0 = two_layer_arrays(np.random.default_rng(0))
+    x = B.tensor(x0, device=device, requires_grad=False)
+    w1 = B.tensor(w1_0, device=device, requires_grad=True)
+    w2 = B.tensor(w2_0, device=device, requires_grad=True)
+    return (x, w1, w2), lambda: B.matmul(B.relu(B.matmul(x, w1)), w2)
 
 
 def test_forward_tracked(B, device, benchmark):

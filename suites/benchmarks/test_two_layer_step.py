@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from autograd_conformance.benchmarks.workloads import describe, mlp_step_flops
+from autograd_conformance.models import D_IN, D_OUT, H, N, two_layer_arrays, two_layer_sequential
+from autograd_conformance.models import numpy_two_layer_grads
 from autograd_conformance.protocol import Capability
 
-N, D_IN, H, D_OUT = 64, 1000, 100, 10
 FLOPS = mlp_step_flops(N, (D_IN, H, D_OUT))  # 4*N*D_in*H + 6*N*H*D_out = 25.98 MFLOP
 LR_MANUAL = 1e-6  # 004 §§ 1-4
 LR_NN = 1e-4  # 004 §§ 5-6
@@ -20,15 +21,8 @@ LR_NN = 1e-4  # 004 §§ 5-6
 pytestmark = pytest.mark.benchmark(group="two_layer_step")
 
 
-def _arrays(dtype):
-    rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
-    x, y = rng.standard_normal((N, D_IN)), rng.standard_normal((N, D_OUT))
-    w1, w2 = rng.standard_normal((D_IN, H)), rng.standard_normal((H, D_OUT))
-    return [a.astype(dtype) for a in (x, y, w1, w2)]
-
-
 def _tensors(B, device):
-    x0, y0, w1_0, w2_0 = _arrays(np.float64)
+    x0, y0, w1_0, w2_0 = two_layer_arrays(np.random.default_rng(0), np.float64)
     return (B.tensor(x0, device=device, requires_grad=False),
             B.tensor(y0, device=device, requires_grad=False),
             B.tensor(w1_0, device=device, requires_grad=True),
@@ -50,18 +44,10 @@ def test_manual_numpy(B, device, benchmark):
     """004 § 1: forward and hand-written backward in numpy, in the backend's default float."""
     if device != B.available_devices()[0]:
         pytest.skip("numpy runs on the host: measured once, on the backend's first device")
-    x, y, w1, w2 = _arrays(np.dtype(B.default_float))
+    x, y, w1, w2 = two_layer_arrays(np.random.default_rng(0), np.dtype(B.default_float))
 
     def step():
-        h = x.dot(w1)
-        h_relu = np.maximum(h, 0)
-        y_pred = h_relu.dot(w2)
-        loss = np.square(y_pred - y).sum()
-        grad_y_pred = 2.0 * (y_pred - y)
-        grad_w2 = h_relu.T.dot(grad_y_pred)
-        grad_h = grad_y_pred.dot(w2.T)
-        grad_h[h < 0] = 0
-        grad_w1 = x.T.dot(grad_h)
+        loss, grad_w1, grad_w2 = numpy_two_layer_grads(x, y, w1, w2)  # the same code manual.* checks
         w1[...] -= LR_MANUAL * grad_w1  # in place, as the seed's w1 -= ...
         w2[...] -= LR_MANUAL * grad_w2
         return loss
@@ -74,7 +60,7 @@ def test_manual_numpy(B, device, benchmark):
 
 def test_vjp_functional(B, device, benchmark):
     """The gradient through the functional vjp (every engine has it), weights replaced, not mutated."""
-    x0, y0, w1_0, w2_0 = _arrays(np.float64)
+    x0, y0, w1_0, w2_0 = two_layer_arrays(np.random.default_rng(0), np.float64)
     x, y = _constants(B, device, x0, y0)
     # plain (untracked) tensors: vjp differentiates with respect to them without any flag, and the
     # update w - lr * g builds no graph
@@ -137,15 +123,10 @@ def test_direct_torch(B, device, benchmark):
     _run(benchmark, step)
 
 
-def _sequential(B, device):
-    return B.sequential(B.linear(D_IN, H, device=device), B.relu_layer(),
-                        B.linear(H, D_OUT, device=device))
-
-
 def _module_step(B, device, benchmark, make_optimizer, workload, comparison):
-    x0, y0, _, _ = _arrays(np.float64)
+    x0, y0, _, _ = two_layer_arrays(np.random.default_rng(0), np.float64)
     x, y = _constants(B, device, x0, y0)
-    model = _sequential(B, device)
+    model = two_layer_sequential(B, device)
     opt = make_optimizer([p for _, p in B.named_parameters(model)])
 
     def step():  # 004 § 6: forward, loss, zero_grad, backward, step
