@@ -8,12 +8,15 @@ another few seconds of importing torch. The server is single-threaded, so forkin
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
+
+from autograd_conformance.outcomes import BAD
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 600  # seconds for one whole suite run
@@ -55,8 +58,8 @@ def run_suite(tmp_path: Path, *args: str, suites: str = "suites", report_dir: Pa
               ) -> tuple[int, dict[str, dict[str, str]], str]:
     """Run pytest on the suites in a subprocess; return (exit code, {claim: {test id: outcome}}, output).
 
-    Outcomes come from the run's --junitxml: passed, failed, error or skipped. The run writes no
-    conformance report unless report_dir is given."""
+    Outcomes are those of the suite's own outcome model (autograd_conformance.outcomes: pass, fail,
+    not applicable, timeout, crash, ...), as the run's conformance.json records them."""
     code, cases, output = run_suite_cases(tmp_path, *args, suites=suites, report_dir=report_dir)
     outcomes: dict[str, dict[str, str]] = defaultdict(dict)
     for test_id, case in cases.items():
@@ -67,25 +70,34 @@ def run_suite(tmp_path: Path, *args: str, suites: str = "suites", report_dir: Pa
 
 def run_suite_cases(tmp_path: Path, *args: str, suites: str = "suites", report_dir: Path | None = None
                     ) -> tuple[int, dict[str, dict], str]:
-    """Like run_suite, but return every test case of the junit XML: {test id: {"claim": claim or
-    None, "outcome": passed/failed/error/skipped, "message": the failure or skip message,
-    "properties": the test's junit properties (not_applicable, too_large, ...)}}."""
+    """Like run_suite, but return every test: {test id ("suites.test_x::test_y[cpu]"): {"claim":
+    claim or None, "outcome": its outcome in conformance.json, "message": its summary there (the
+    failure or skip message), "properties": its junit properties (not_applicable, too_large,
+    workload, ...)}}."""
     junit = tmp_path / "junit.xml"
-    report = ["--no-report"] if report_dir is None else [f"--report-dir={report_dir}"]
+    report_dir = report_dir or tmp_path / "reports"
     argv = [suites, "-q", "-p", "no:cacheprovider", "--no-header", f"--junitxml={junit}",
-            "-o", "junit_family=xunit2", *report, *args]
+            "-o", "junit_family=xunit2", f"--report-dir={report_dir}", *args]
     code, output = run_pytest(argv, tmp_path / "output.txt")
-    cases: dict[str, dict] = {}
+    report = report_dir / "conformance.json"
+    if not report.exists():
+        return code, {}, output
+    run = json.loads(report.read_text(encoding="utf-8"))
+    tests = {t["nodeid"]: {**t, "claim": c["id"]} for c in run["claims"] for t in c["tests"]}
+    tests.update({t["nodeid"]: {**t, "claim": None} for t in run["unclaimed"]})
+    properties = {}
     if junit.exists():
         for case in ET.parse(junit).iter("testcase"):
-            props = {p.get("name"): p.get("value") for p in case.iter("property")}
-            kinds = [child for child in case if child.tag in ("failure", "error", "skipped")]
-            outcome = {"failure": "failed"}.get(kinds[0].tag, kinds[0].tag) if kinds else "passed"
-            cases[f"{case.get('classname')}::{case.get('name')}"] = {
-                "claim": props.get("claim"), "outcome": outcome, "properties": props,
-                "message": kinds[0].get("message", "") if kinds else ""}
+            properties[f"{case.get('classname')}::{case.get('name')}"] = {
+                p.get("name"): p.get("value") for p in case.iter("property")}
+    cases: dict[str, dict] = {}
+    for nodeid, test in tests.items():
+        module, _, name = nodeid.partition("::")
+        test_id = f"{module.removesuffix('.py').replace('/', '.')}::{name}"
+        cases[test_id] = {"claim": test["claim"], "outcome": test["outcome"],
+                          "message": test["summary"] or "", "properties": properties.get(test_id, {})}
     return code, cases, output
 
 
 def failing_claims(outcomes: dict[str, dict[str, str]]) -> set[str]:
-    return {c for c, tests in outcomes.items() if any(o in ("failed", "error") for o in tests.values())}
+    return {c for c, tests in outcomes.items() if any(o in BAD for o in tests.values())}

@@ -9,6 +9,7 @@ import pkgutil
 import pytest
 
 from autograd_conformance.claims import CLAIMS
+from autograd_conformance.outcomes import PASS
 from tests import faulty
 from tests.conformance_run import failing_claims, run_suite
 
@@ -39,7 +40,7 @@ def test_faulty_backend_is_caught(tmp_path, backend, expected):
     assert failed == whole | side_effects, (
         f"{backend}: claims that should fail but pass: {sorted((whole | side_effects) - failed)}; "
         f"claims that fail unexpectedly: {sorted(failed - whole - side_effects)}")
-    still_passing = {c: [t for t, o in outcomes[c].items() if o == "passed"] for c in whole}
+    still_passing = {c: [t for t, o in outcomes[c].items() if o == PASS] for c in whole}
     still_passing = {c: t for c, t in still_passing.items() if t}
     assert not still_passing, f"{backend} breaks these claims, yet some of their tests pass: {still_passing}"
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance.claims import CLAIMS
+from autograd_conformance.outcomes import FAIL, LARGE, NA, PASS
 from autograd_conformance.protocol import Capability
 from tests import toy_engine as toy
 from tests.conformance_run import run_suite_cases
@@ -123,14 +124,8 @@ def test_modules_register_parameters_in_assignment_order_and_sgd_momentum():
 # ============================================================================ the suite on it
 
 def _not_applicable(case) -> str:
-    """Why a test was not applicable ('' if it was): the junit property not_applicable, or, for an
-    operation found missing while the test ran (Unsupported), the skip message; junit writes only
-    the properties of a test's teardown report, and the plugin adds that one to the call report."""
-    if case["outcome"] != "skipped":
-        return ""
-    prefix = "not applicable: "
-    return case["properties"].get("not_applicable") or \
-        (case["message"][len(prefix):] if case["message"].startswith(prefix) else "")
+    """Why a test was not applicable ('' if it was), from its report property."""
+    return case["properties"].get("not_applicable", "") if case["outcome"] == NA else ""
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +143,7 @@ def test_second_backward_adds_fails_on_the_toy_engine(toy_run):
     assert code == 1, "claims fail on the toy engine, so pytest must exit 1"
     mine = {t: c for t, c in cases.items() if c["claim"] == "accumulation.second-backward-adds"}
     assert mine, "accumulation.second-backward-adds has no test"
-    assert all(c["outcome"] == "failed" for c in mine.values()), \
+    assert all(c["outcome"] == FAIL for c in mine.values()), \
         f"the toy engine's second backward gives 22.5, not 9: every test must fail, got {mine}"
     assert all("22.5" in c["message"] for c in mine.values()), mine
 
@@ -167,10 +162,10 @@ def test_module_claims_run_unless_they_need_conv_or_pooling(toy_run):
     for test_id, case in cases.items():
         if case["claim"] not in module_claims:
             continue
-        if case["outcome"] in ("passed", "failed"):
+        if case["outcome"] in (PASS, FAIL):
             continue
         reason = _not_applicable(case)
-        assert case["outcome"] == "skipped" and re.search(r"\b(conv2d|max_pool2d|adam)\b", reason), \
+        assert case["outcome"] == NA and re.search(r"\b(conv2d|max_pool2d|adam)\b", reason), \
             f"{test_id} ({case['claim']}) must run on the toy engine, got {case['outcome']} " \
             f"({reason or case['message']})"
         not_run[test_id] = reason
@@ -179,7 +174,7 @@ def test_module_claims_run_unless_they_need_conv_or_pooling(toy_run):
     for cid, operation in without.items():
         tests = {t: r for t, r in not_run.items() if cases[t]["claim"] == cid}
         assert tests and all(r == f"backend lacks {operation}" for r in tests.values()), (cid, tests)
-    ran = {c["claim"] for c in cases.values() if c["claim"] in module_claims and c["outcome"] != "skipped"}
+    ran = {c["claim"] for c in cases.values() if c["claim"] in module_claims and c["outcome"] != NA}
     assert ran == module_claims - set(without)
 
 
@@ -197,10 +192,10 @@ def test_workloads_above_max_workload_are_too_large(tmp_path):
     assert too_large == big, (f"too large: {sorted(too_large - big)} are not marked above {LIMIT:,}; "
                               f"{sorted(big - too_large)} are, yet ran")
     for t in too_large:
-        assert cases[t]["outcome"] == "skipped" and "not_applicable" not in cases[t]["properties"]
+        assert cases[t]["outcome"] == LARGE and "not_applicable" not in cases[t]["properties"]
         assert f"max_workload {LIMIT:,}" in cases[t]["properties"]["too_large"]
     small = {t for t, n in marked.items() if n <= LIMIT and not _not_applicable(cases[t])}
-    assert all(cases[t]["outcome"] in ("passed", "failed") for t in small), "tests within the limit run"
+    assert all(cases[t]["outcome"] in (PASS, FAIL) for t in small), "tests within the limit run"
 
     run = json.loads((reports / "conformance.json").read_text())
     recorded = {t["nodeid"]: t for c in run["claims"] for t in c["tests"]}
