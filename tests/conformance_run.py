@@ -54,7 +54,7 @@ def run_pytest(argv: list[str], log: Path, timeout: float = TIMEOUT) -> tuple[in
     return child.exitcode, log.read_text(errors="replace") if log.exists() else ""
 
 
-def run_suite(tmp_path: Path, *args: str, suites: str = "suites", report_dir: Path | None = None
+def run_suite(tmp_path: Path, *args: str, suites: str | list[str] = "suites", report_dir: Path | None = None
               ) -> tuple[int, dict[str, dict[str, str]], str]:
     """Run pytest on the suites in a subprocess; return (exit code, {claim: {test id: outcome}}, output).
 
@@ -68,15 +68,17 @@ def run_suite(tmp_path: Path, *args: str, suites: str = "suites", report_dir: Pa
     return code, dict(outcomes), output
 
 
-def run_suite_cases(tmp_path: Path, *args: str, suites: str = "suites", report_dir: Path | None = None
+def run_suite_cases(tmp_path: Path, *args: str, suites: str | list[str] = "suites", report_dir: Path | None = None
                     ) -> tuple[int, dict[str, dict], str]:
     """Like run_suite, but return every test: {test id ("suites.test_x::test_y[cpu]"): {"claim":
-    claim or None, "outcome": its outcome in conformance.json, "message": its summary there (the
+    claim or None, "outcome": its outcome in conformance.json, "message": its message there (the
     failure or skip message), "properties": its junit properties (not_applicable, too_large,
     workload, ...)}}."""
     junit = tmp_path / "junit.xml"
     report_dir = report_dir or tmp_path / "reports"
-    argv = [suites, "-q", "-p", "no:cacheprovider", "--no-header", f"--junitxml={junit}",
+    # pytest-randomly (in the test extra) shuffles only where a test asks for it with "-p randomly"
+    order = [] if any("randomly" in a for a in args) else ["-p", "no:randomly"]
+    argv = [*([suites] if isinstance(suites, str) else suites), *order, "-q", "-p", "no:cacheprovider", "--no-header", f"--junitxml={junit}",
             "-o", "junit_family=xunit2", f"--report-dir={report_dir}", *args]
     code, output = run_pytest(argv, tmp_path / "output.txt")
     report = report_dir / "conformance.json"
@@ -95,7 +97,8 @@ def run_suite_cases(tmp_path: Path, *args: str, suites: str = "suites", report_d
         module, _, name = nodeid.partition("::")
         test_id = f"{module.removesuffix('.py').replace('/', '.')}::{name}"
         cases[test_id] = {"claim": test["claim"], "outcome": test["outcome"],
-                          "message": test["summary"] or "", "properties": properties.get(test_id, {})}
+                          "message": test["message"] or test["summary"] or "",
+                          "properties": properties.get(test_id, {})}
     return code, cases, output
 
 

@@ -29,7 +29,7 @@ def suite(pytester):
 
 
 def run(pytester, *args):
-    return pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider",
+    return pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
                                          *args)
 
 
@@ -65,7 +65,7 @@ def test_sigterm_writes_incomplete_reports(tmp_path):
         f"        open({str(tmp_path / 'started')!r}, 'w').close()\n"
         "        time.sleep(0.5)\n        return super().vjp(fn, inputs, seed)\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--backend", "slow:Slow", "-p", "no:cacheprovider",
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--backend", "slow:Slow", "-p", "no:cacheprovider", "-p", "no:randomly",
                              "--report-dir", str(tmp_path / "reports"), "-q", "-k", "vjp or chain"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     report = tmp_path / "reports" / "conformance.json"
@@ -90,7 +90,7 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
         "    def custom_function(self, forward, backward):\n        os._exit(3)\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     reports = tmp_path / "reports"
-    run = subprocess.run([sys.executable, "-m", "pytest", "--backend", "dies:Dies", "-p", "no:cacheprovider",
+    run = subprocess.run([sys.executable, "-m", "pytest", "--backend", "dies:Dies", "-p", "no:cacheprovider", "-p", "no:randomly",
                           "--report-dir", str(reports), "-q", "-k", "chain_rule or myrelu_equals"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 3 and (reports / "conformance.record.jsonl").exists()
@@ -109,7 +109,7 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
 
 def test_record_is_removed_after_a_normal_run(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "pytest", "--backend", "torch", "-p", "no:cacheprovider", "-q",
+    subprocess.run([sys.executable, "-m", "pytest", "--backend", "torch", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
                     "--report-dir", str(tmp_path), "-k", "chain_rule"], cwd=ROOT, env=env, timeout=300,
                    capture_output=True)
     assert (tmp_path / "conformance.json").exists() and not (tmp_path / "conformance.record.jsonl").exists()

@@ -27,7 +27,7 @@ WORKLOADS = {
 
 
 def pytest_run(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--no-header", *args]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", *args]
     # Under `pytest tests -n 2` this process is an xdist worker; pytest-benchmark in the child would
     # see PYTEST_XDIST_WORKER, believe it runs under xdist and disable itself.
     base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
@@ -85,9 +85,9 @@ def test_benchmark_json_option_wins(tmp_path):
 
 def test_other_benchmarks_are_left_alone_and_xdist_is_refused(pytester):
     pytester.makepyfile(test_theirs="def test_theirs(benchmark):\n    benchmark(sum, [1, 2])\n")
-    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "--no-report")
+    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-report")
     result.assert_outcomes(passed=1)
-    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "--benchmarks", "-n", "2")
+    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmarks", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--benchmarks cannot be combined with xdist*"])
 

@@ -63,7 +63,7 @@ def write(pytester: pytest.Pytester, text: str, name: str = "expect.toml") -> st
 
 
 def run(pytester: pytest.Pytester, *args: str):
-    return pytester.runpytest("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "--report-dir", "reports", *args)
+    return pytester.runpytest("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--report-dir", "reports", *args)
 
 
 def report_tests(pytester: pytest.Pytester) -> dict[str, dict]:
@@ -110,7 +110,7 @@ def test_nondeterministic_and_one_parametrized_variant(suite, variant):
 
 
 def test_item_names_an_entry_may_use(suite):
-    items, _ = suite.inline_genitems("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider")
+    items, _ = suite.inline_genitems("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly")
     keys = {item.nodeid: expectations.item_keys(item) for item in items}
     assert keys["test_fake.py::test_param[cpu-b]"] == {
         "test_fake.py::test_param", "test_fake.py::test_param[b]", "test_fake.py::test_param[cpu-b]"}
@@ -218,7 +218,7 @@ def test_bad_expectations_are_usage_errors(suite, content, message):
 def _collect(cwd: Path, *args: str) -> list[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "--backend", "torch", *args,
-                           "--collect-only", "-q", "-p", "no:cacheprovider"],
+                           "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return [line for line in proc.stdout.splitlines() if "::" in line]
@@ -253,7 +253,7 @@ def test_memory_error_fails_only_its_test(pytester):
         def test_leaf(B, device):
             assert B.grad_fn(B.tensor(np.ones(2), device=device, requires_grad=True)) is None
     """)
-    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-o", "pythonpath=.",
+    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "pythonpath=.",
                                            "--backend", "oom:OutOfMemory", "--report-dir", "reports")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*MemoryError: cannot allocate the graph*", "*1 failed, 1 passed*"])

@@ -1,16 +1,23 @@
 """Proof that every conformance test can fail: each faulty backend (the reference with one
 behaviour broken, tests/faulty/*.py) must make exactly its expected claims fail, with no test of
 those claims passing (except side effects written "~claim", which fail in some of their tests);
-and every claim must be broken whole, every test of it failing, by at least one faulty backend."""
+and every claim must be broken whole, every test of it failing, by at least one faulty backend.
+
+Each faulty backend runs on the tests that call a method it overrides (tests/method_use.py, from
+one recorded run of the reference that also proves the reference passes everything); the other
+tests run the reference's own code."""
 
 import importlib
+import json
+import os
 import pkgutil
 
 import pytest
+from filelock import FileLock
 
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.outcomes import PASS
-from tests import faulty
+from tests import faulty, method_use
 from tests.conformance_run import failing_claims, run_suite
 
 
@@ -27,13 +34,47 @@ def _discover():
 CASES = _discover()
 
 
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory) -> dict:
+    """The recorded reference run, once for all xdist workers: {"code", "outcomes" (claim -> test id
+    -> outcome), "claims" (nodeid -> claim), "used" (nodeid -> adapter methods it called), "output"}."""
+    base = tmp_path_factory.getbasetemp()  # under xdist, each worker's: their parent is the session's
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "reference-run"
+    with FileLock(f"{shared}.lock"):
+        result = shared / "result.json"
+        if not result.exists():
+            shared.mkdir(exist_ok=True)
+            code, outcomes, output = run_suite(shared, "-p", "tests.method_use", "--backend",
+                                               "tests.method_use:Recording", "--method-use",
+                                               str(shared / "used.json"), report_dir=shared / "reports")
+            run = json.loads((shared / "reports" / "conformance.json").read_text())
+            claims = {t["nodeid"]: c["id"] for c in run["claims"] for t in c["tests"]}
+            used = json.loads((shared / "used.json").read_text()) if (shared / "used.json").exists() else {}
+            result.write_text(json.dumps({"code": code, "outcomes": outcomes, "claims": claims,
+                                          "used": used, "output": output[-3000:]}))
+        return json.loads(result.read_text())
+
+
+def _tests_to_run(backend: str, expected: frozenset, reference: dict) -> list[str]:
+    """The suite's tests the faulty backend can change, and every test of its expected claims;
+    ["suites"] (everything) if it overrides more than methods."""
+    module, _, name = backend.partition(":")
+    changed = method_use.overridden(getattr(importlib.import_module(module), name))
+    if changed is None:
+        return ["suites"]
+    claims = set().union(*_split(expected))
+    return sorted(nodeid for nodeid, used in reference["used"].items()
+                  if changed & set(used) or reference["claims"].get(nodeid) in claims)
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(("backend", "expected"), CASES)
-def test_faulty_backend_is_caught(tmp_path, backend, expected):
-    code, outcomes, output = run_suite(tmp_path, "--backend", backend)
-    assert outcomes, f"the suite produced no results on {backend}:\n{output[-3000:]}"
+def test_faulty_backend_is_caught(tmp_path, backend, expected, reference_run):
     unknown = set().union(*_split(expected)) - set(CLAIMS)
     assert not unknown, f"CASES names unknown claims: {sorted(unknown)}"
+    code, outcomes, output = run_suite(tmp_path, "--backend", backend,
+                                       suites=_tests_to_run(backend, expected, reference_run))
+    assert outcomes, f"the suite produced no results on {backend}:\n{output[-3000:]}"
     whole, side_effects = _split(expected)
     failed = failing_claims(outcomes)
     assert code == 1, f"pytest must exit 1 when claims fail, got {code}"
@@ -57,14 +98,16 @@ def test_every_claim_is_broken_by_some_faulty_backend():
 
 
 @pytest.mark.timeout(600)
-def test_reference_backend_passes_every_claim(tmp_path):
-    code, outcomes, output = run_suite(tmp_path, "--backend", "torch", "--device", "cpu")
-    assert code == 0, output[-3000:]
+def test_reference_backend_passes_every_claim(reference_run):
+    code, outcomes = reference_run["code"], reference_run["outcomes"]
+    assert code == 0, reference_run["output"]
     assert not failing_claims(outcomes)
     untested = sorted(set(CLAIMS) - set(outcomes))
     assert not untested, f"claims without a conformance test: {untested}"
     unknown = sorted(set(outcomes) - set(CLAIMS))
     assert not unknown, f"tests name claims that are not in the registry: {unknown}"
+    assert len(reference_run["used"]) >= sum(len(t) for t in outcomes.values()), \
+        "every test's adapter methods were recorded"
 
 
 @pytest.mark.timeout(600)

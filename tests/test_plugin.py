@@ -65,7 +65,7 @@ def suite(pytester):
 
 
 def run(pytester, *args):
-    return pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-o", "pythonpath=.", *args)
+    return pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "pythonpath=.", *args)
 
 
 def test_options_are_in_help(pytester):

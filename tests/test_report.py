@@ -124,7 +124,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 
 
 def run(pytester, *args, backend="fakebackend:NoGraphBackend", report_dir="reports", **kwargs):
-    result = pytester.runpytest("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "--backend", backend,
+    result = pytester.runpytest("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--backend", backend,
                                 "--report-dir", report_dir, *args, **kwargs)
     return result, pytester.path / report_dir
 
@@ -217,7 +217,7 @@ def test_no_report_and_non_conformance_runs(suite):
     _, out = run(suite, "-k", "passes", "--no-report")
     assert not out.exists()
     suite.makepyfile(test_plain="def test_plain():\n    pass\n")
-    result = suite.runpytest("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "test_plain.py")
+    result = suite.runpytest("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "test_plain.py")
     assert result.ret == 0 and not (suite.path / "reports").exists()
 
 
@@ -262,7 +262,7 @@ def test_crashed_worker_costs_its_test(suite):
         def test_crashes(B, device):
             os._exit(1)
     """)
-    result = suite.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-n", "2", "test_crash.py",
+    result = suite.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2", "test_crash.py",
                                         "--backend", "stubbackend:StubBackend", timeout=240)
     assert result.ret == 1
     data = load(suite.path / "reports")
@@ -275,7 +275,7 @@ def test_crashed_worker_costs_its_test(suite):
                                 "'test_crash.py::test_crashes[cpu]'")
     # the terminal summary agrees, and the junit case keeps its properties
     result.stdout.fnmatch_lines(["cpu: 1 claims hold, 0 fail, 1 crash*"])
-    junit_run = suite.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider",
+    junit_run = suite.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
                                            "-n", "2", "test_crash.py", "--junitxml=junit.xml",
                                            "--backend", "stubbackend:StubBackend", timeout=240)
     assert junit_run.ret == 1
