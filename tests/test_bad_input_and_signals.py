@@ -57,7 +57,8 @@ def test_bad_option_is_a_usage_error(suite, args, message):
     assert "Traceback" not in output and "INTERNALERROR" not in output
 
 
-def test_sigterm_writes_incomplete_reports(tmp_path):
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_sigterm_writes_incomplete_reports(tmp_path, parallel):
     (tmp_path / "slow.py").write_text(
         "import time\nfrom autograd_conformance.backends.torch_backend import TorchBackend\n"
         "class Slow(TorchBackend):\n"
@@ -66,7 +67,7 @@ def test_sigterm_writes_incomplete_reports(tmp_path):
         "        time.sleep(0.5)\n        return super().vjp(fn, inputs, seed)\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "--backend", "slow:Slow", "-p", "no:cacheprovider", "-p", "no:randomly",
-                             "--report-dir", str(tmp_path / "reports"), "-q", "-k", "vjp or chain"],
+                             "--report-dir", str(tmp_path / "reports"), "-q", "-k", "vjp or chain", *parallel],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     report = tmp_path / "reports" / "conformance.json"
     deadline = time.monotonic() + 120
