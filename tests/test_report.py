@@ -221,6 +221,26 @@ def test_no_report_and_non_conformance_runs(suite):
     assert result.ret == 0 and not (suite.path / "reports").exists()
 
 
+def test_ctrl_c_during_collection_still_writes_reports(suite):
+    """Ctrl-C while files are being collected: nothing ran, and the report says so."""
+    suite.makepyfile(test_a="""
+        import pytest
+
+        @pytest.mark.claim("backward.sum-is-zero-dim")
+        def test_collected(B, device):
+            pass
+    """, test_b="def test_other():\n    pass\n", conftest="""
+        def pytest_collectreport(report):
+            if report.nodeid == "test_a.py":
+                raise KeyboardInterrupt  # Ctrl-C after the first file's items were collected
+    """)
+    result, out = run(suite, "test_a.py", "test_b.py", backend="torch", no_reraise_ctrlc=True)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    data = load(out)
+    assert data["complete"] is False and "interrupted" in data["incomplete_reason"]
+    assert data["finished"] == 0 and data["claims"] == []
+
+
 def test_interrupted_run_is_incomplete(suite):
     suite.makepyfile(test_interrupt="""
         import pytest

@@ -199,8 +199,11 @@ class ReportPlugin:
     def _is_conformance_run(self, session, exitstatus) -> bool:
         if any("backend" in p for p in self.props.values()):
             return True
-        if self.phases or session.items:
+        if self.phases:
             return False  # tests ran, but none of them is a conformance test
+        if session.items:  # collected (perhaps partly: Ctrl-C during collection), none run
+            return any("B" in getattr(i, "fixturenames", ()) or i.get_closest_marker("claim")
+                       for i in session.items)
         return session.testscollected > 0 or exitstatus == pytest.ExitCode.INTERRUPTED
 
     def build(self, session: pytest.Session, exitstatus: int) -> dict:
