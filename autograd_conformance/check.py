@@ -46,6 +46,8 @@ def assert_close(backend, actual, expected, *, what: str, dtype: str | None = No
     carries the rounding error of its large terms.
     ``scale`` widens both rtol and atol for comparisons whose error grows with the length of a
     computation (e.g. many training steps); tests that use it say why."""
+    if actual is None:  # B.grad of a tensor that got no gradient, typically
+        raise AssertionError(f"{what}: expected {_short(values(backend, expected))}, got None")
     got = values(backend, actual)
     want = values(backend, expected)  # computed by the test in float64 from the engine's own inputs
     if dtype is None:  # the precision the engine computed in: the looser of its result's and default's
