@@ -2,12 +2,16 @@
 running the conformance suites), and a proof that the suites' explicit-gradient paths (record,
 value_and_grad, apply_gradients, load_parameters) hold on the reference and catch faults there.
 
-Each engine's tests are skipped when the engine is not installed."""
+Each engine's tests are skipped when the engine is not installed. The TensorFlow tests run in a
+process of their own (test_tensorflow_tests_in_their_own_process): importing PaddlePaddle, or triton,
+after TensorFlow 2.21 segfaults, and the project's tests share worker processes."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -37,7 +41,12 @@ ENGINES = {
 NAMES = sorted(ENGINES)
 
 
+TF_CHILD = "AUTOGRAD_CONFORMANCE_TF_CHILD"  # set in the process that runs the TensorFlow tests
+
+
 def _backend(name):
+    if name == "tensorflow" and os.environ.get(TF_CHILD) != "1":
+        pytest.skip("runs in its own process (test_tensorflow_tests_in_their_own_process)")
     # find_spec, not importorskip: the adapter must be what imports TensorFlow (it imports triton
     # first; triton imported after TensorFlow segfaults, see tensorflow_backend's docstring)
     if importlib.util.find_spec(ENGINES[name][0].split(".")[0]) is None:
@@ -195,6 +204,21 @@ def test_expectations_name_only_applicable_claims(name):
 
 
 # ------------------------------------------------------------------------------ TensorFlow
+
+@pytest.mark.timeout(600)
+def test_tensorflow_tests_in_their_own_process():
+    if os.environ.get(TF_CHILD) == "1":
+        pytest.skip("this is that process")
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(Path(__file__).relative_to(root)), "-q", "-p", "no:cacheprovider",
+         "-k", "(tensorflow or tf_) and not own_process", "-W", "ignore::DeprecationWarning"],
+        cwd=root, env={**os.environ, TF_CHILD: "1"}, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1], run.stdout[-2000:]
+
 
 def test_tf_record_non_persistent_answers_once(tf_backend):
     B = tf_backend
