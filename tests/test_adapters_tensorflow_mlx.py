@@ -33,7 +33,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 # engine name -> (module to import, distribution name, declared capabilities)
 ENGINES = {
     # gradients from tapes: no stored .grad, no flag, no nodes, no t.data alias
-    "tensorflow": ("tensorflow", "tensorflow-cpu", {C.FREES_GRAPH, C.RETAIN_GRAPH, C.NO_GRAD, C.DETACH,
+    "tensorflow": ("tensorflow", "tensorflow-cpu", {C.FREES_GRAPH, C.RETAIN_GRAPH, C.REPEAT_BACKWARD, C.NO_GRAD, C.DETACH,
                                                     C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION, C.FLOAT64}),
     # function transformations only; float64 on the CPU
     "mlx": ("mlx.core", "mlx", {C.DETACH, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION, C.FLOAT64}),

@@ -7,7 +7,8 @@ How TensorFlow's concepts map onto the protocol
   zero_grad, ``.grad`` of leaves) is left out. Gradient values come from ``vjp`` (a tape around
   ``fn``), and a backward that a tape computes is ``record`` (see the protocol): a
   non-persistent tape answers one ``gradient()`` call and raises RuntimeError on the second
-  (FREES_GRAPH); ``GradientTape(persistent=True)`` is ``retain_graph=True`` (RETAIN_GRAPH).
+  (FREES_GRAPH); ``GradientTape(persistent=True)`` is ``retain_graph=True`` (RETAIN_GRAPH, and
+  with it REPEAT_BACKWARD: a kept recording may be pulled back again).
 - There is no requires_grad flag on a tensor and no graph node: a tape records what it watches
   (trainable Variables automatically). REQUIRES_GRAD, SET_REQUIRES_GRAD and GRAPH_NODES are left
   out. ``tensor(requires_grad=True)`` makes a ``tf.Variable`` (the object TensorFlow
@@ -74,7 +75,8 @@ class _Optimizer:
 class TensorflowBackend:
     name = "tensorflow"
     version = tf.__version__
-    capabilities = frozenset({Capability.FREES_GRAPH, Capability.RETAIN_GRAPH, Capability.NO_GRAD,
+    capabilities = frozenset({Capability.FREES_GRAPH, Capability.RETAIN_GRAPH, Capability.REPEAT_BACKWARD,
+                              Capability.NO_GRAD,
                               Capability.DETACH, Capability.MODULES, Capability.OPTIMIZERS,
                               Capability.CUSTOM_FUNCTION, Capability.FLOAT64})
     default_float = "float32"
