@@ -1,6 +1,8 @@
 """What a conformance test sees as ``B``: the backend's adapter, with optional operations that the
-adapter lacks turned into *not applicable* (``Unsupported``) instead of AttributeError, and the
-defaults for ``matmul`` and ``lt`` (the tensor's own operators)."""
+adapter lacks turned into *not applicable* (``Unsupported``) instead of AttributeError, the
+defaults for ``matmul`` and ``lt`` (the tensor's own operators), and optimizers made from a module
+(``B.sgd(model, ...)``) handed the module's parameters, in named_parameters order, unless the
+adapter's optimizers step modules themselves (``optimizes_modules``)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,20 @@ class Adapter:
     def capabilities(self) -> frozenset[Capability]:
         """The declared capabilities as Capability members (an adapter may declare plain strings)."""
         return frozenset(Capability(getattr(c, "value", c)) for c in self._backend.capabilities)
+
+    def sgd(self, params, *args, **kwargs):
+        return self._backend.sgd(self._optimized(params), *args, **kwargs)
+
+    def adam(self, params, *args, **kwargs):
+        if not hasattr(self._backend, "adam"):
+            raise Unsupported("adam")
+        return self._backend.adam(self._optimized(params), *args, **kwargs)
+
+    def _optimized(self, params):
+        """A list or tuple of tensors as given; a module as the adapter takes it."""
+        if isinstance(params, (list, tuple)) or getattr(self._backend, "optimizes_modules", False):
+            return params
+        return [p for _, p in self._backend.named_parameters(params)]
 
     def __getattr__(self, name: str):
         try:

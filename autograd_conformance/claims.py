@@ -228,16 +228,18 @@ CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- retain_graph
     _claim("retain.second-backward-errors",
            "A second backward through a graph whose nodes saved tensors for backward raises an "
-           "error once the first backward has freed them.", f"{S002} In [5]", (BW, FG),
-           why='a second backward through a graph that backward freed'),
+           "error once the first backward has freed them.", f"{S002} In [5]", (FG,),
+           why='a second backward through a graph that backward freed: backward from an output '
+               '(BACKWARD), or a second pullback of a recording (record)'),
     _claim("retain.error-names-retain-graph",
            "The freed-graph error is a RuntimeError that tells the user to pass "
            "retain_graph=True.", f"{S002} In [5]", (BW, FG), PYTORCH,
            why='the message of the freed-graph error'),
     _claim("retain.retain-graph-allows-second",
            "backward(retain_graph=True) keeps the graph so that a second backward succeeds.",
-           f"{S002} In [9]", (BW, RT),
-           why='backward(retain_graph=True), then backward again'),
+           f"{S002} In [9]", (RT,),
+           why='backward(retain_graph=True), then backward again (its .grad doubles), or a '
+               'retained recording pulled back twice (the same gradients)'),
     _claim("retain.second-backward-without-saved-tensors",
            "A graph that saved no tensors for backward ((x + 2).sum()) can be backpropagated "
            "twice without retain_graph, and the gradients add.",
@@ -366,37 +368,40 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("optim.step-updates-model-weights",
            "optimizer.step() updates the weights the model itself holds: the model's parameter "
            "objects are the ones changed, and the next forward sees the new values.",
-           (f"{S000} In [83]", f"{S000} § Test 1 Conclusion"), (MOD, OPT, BW),
-           why="the model's own parameter objects after optimizer.step"),
+           (f"{S000} In [83]", f"{S000} § Test 1 Conclusion"), (MOD, OPT),
+           why="the model's own parameter objects after optimizer.step, from stored gradients "
+               "(backward) or from gradients given explicitly (value_and_grad, apply_gradients)"),
     _claim("optim.step-in-place",
            "step() mutates parameter storage in place: an alias taken before the step sees the "
            "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, BW, IP),
            why='an alias (t.data) taken before optimizer.step'),
     _claim("optim.sgd-update-rule",
            "Plain SGD updates p <- p - lr * grad.", (f"{S000} In [83]", f"{S001} In [62]"),
-           (OPT, BW),
-           why='parameter values after SGD steps from stored gradients'),
+           (OPT,),
+           why='parameter values after SGD steps, from stored gradients or from vjp gradients given '
+               'explicitly (apply_gradients)'),
     _claim("optim.zero-grad-element-unchanged",
            "Under plain SGD an element whose gradient is exactly zero stays bit-identical.",
-           f"{S000} In [83]", (MOD, OPT, BW),
+           f"{S000} In [83]", (MOD, OPT),
            seed_note="ORDER 5 of the seed's output shows the same weight before and after step.",
-           why='elements with zero stored gradient across an SGD step'),
+           why='elements with zero gradient (stored, or given explicitly) across an SGD step'),
     _claim("optim.manual-update-equals-sgd",
            "Updating every parameter by p.data -= lr * p.grad (or under no_grad) gives the same "
            "weights as optim.SGD(lr).step().",
-           (f"{S001} In [61]", f"{S001} In [62]", f"{S004} § 5. nn 모듈"), (MOD, OPT, BW, IP),
-           why='manual in-place updates against SGD steps'),
+           (f"{S001} In [61]", f"{S001} In [62]", f"{S004} § 5. nn 모듈"), (MOD, OPT),
+           why='manual updates against SGD steps: p.data -= lr * p.grad where the engine stores '
+               'gradients and updates in place, else value_and_grad and load_parameters'),
     _claim("optim.sgd-momentum-rule",
            "SGD with momentum m keeps a buffer b <- m b + grad (b = grad at the first step) and "
            "updates p <- p - lr * b.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (OPT, BW),
-           why='parameter values after SGD-with-momentum steps'),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (OPT,),
+           why='parameter values after SGD-with-momentum steps (stored or explicit gradients)'),
     _claim("optim.adam-update-rule",
            "Adam updates p <- p - lr * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
            "(betas 0.9, 0.999, eps 1e-8); its first step moves each weight whose gradient is "
            "well above eps by about lr, against the gradient.",
-           f"{S004} § 6. Optimizer", (OPT, BW),
-           why='parameter values after Adam steps'),
+           f"{S004} § 6. Optimizer", (OPT,),
+           why='parameter values after Adam steps (stored or explicit gradients)'),
 
     # ---------------------------------------------------------------- custom functions
     _claim("custom.myrelu-equals-relu",

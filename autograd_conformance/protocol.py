@@ -33,11 +33,21 @@ The contracts, in one place
   in scalar multiply-adds of one forward pass, the engine can run here; bigger tests end as
   *too large* rather than exhausting the machine.
 - **Tolerances** (optional): per dtype name; ``check.DEFAULT_TOLERANCES`` fills in the rest.
+- **Where gradients live.** A stateful engine stores them (BACKWARD: ``backward`` then ``grad``).
+  An engine whose gradients are returned (a tape, a function transformation) computes them with
+  ``record`` (a backward that a tape or closure computes, for the freed/retained-graph claims)
+  and ``value_and_grad`` (a module's parameter gradients), and its optimizers step with gradients
+  given explicitly (``apply_gradients``). Tests take the stored path where the backend declares
+  BACKWARD and the explicit one otherwise; ``ONE_OF`` lists the capabilities either path serves.
 
 Engines fit as follows (see ``backends/`` and the README for complete adapters):
 - stateful engines (PyTorch, PaddlePaddle, mygrad, tinygrad) implement ``backward``/``grad``;
 - functional engines (JAX) leave out ``Capability.BACKWARD`` and still answer every claim about
   gradient *values* through ``vjp``, which every backend implements;
+- tape engines (TensorFlow) leave out BACKWARD and declare FREES_GRAPH/RETAIN_GRAPH through
+  ``record`` (a non-persistent tape answers once, a persistent one again); engines whose
+  optimizers take gradients explicitly (TensorFlow/Keras, MLX) declare OPTIMIZERS through
+  ``apply_gradients`` and ``value_and_grad``;
 - an engine that never frees its graph declares REPEAT_BACKWARD and neither FREES_GRAPH nor
   RETAIN_GRAPH; one that always frees it and cannot keep it declares only FREES_GRAPH.
 """
@@ -63,15 +73,18 @@ class Capability(str, enum.Enum):
     REQUIRES_GRAD = "requires_grad"  # tensor(requires_grad=False) is untracked; requires_grad(t) tells
     SET_REQUIRES_GRAD = "set_requires_grad"  # an existing tensor's flag can be switched in place
     GRAPH_NODES = "graph_nodes"  # a recorded result exposes the node that made it, and its inputs
-    FREES_GRAPH = "frees_graph"  # backward releases what the graph saved (a graph is run once)
-    RETAIN_GRAPH = "retain_graph"  # backward(retain_graph=True) keeps a graph backward would free
+    FREES_GRAPH = "frees_graph"  # backward (or record's pullback) releases what the graph saved:
+    #                              a graph is run backward once
+    RETAIN_GRAPH = "retain_graph"  # retain_graph=True (to backward, or to record) keeps a graph
+    #                                that backward would free
     REPEAT_BACKWARD = "repeat_backward"  # backward may run again through a graph the engine still
     #                                      has (kept with retain_graph=True, or never freed)
     NO_GRAD = "no_grad"  # a context in which operations are not recorded
     DETACH = "detach"  # a tensor with t's values that gradients do not flow through
     IN_PLACE = "in_place"  # tensors are mutable in place (t.data, sub_, zero_), unrecorded
     MODULES = "modules"  # modules that own registered parameters
-    OPTIMIZERS = "optimizers"  # optimizer objects that step the parameters they were given
+    OPTIMIZERS = "optimizers"  # optimizer objects that step the parameters they were given, from
+    #                            stored gradients (step) or from gradients given (apply_gradients)
     CUSTOM_FUNCTION = "custom_function"  # user-defined forward/backward pairs
     FLOAT64 = "float64"  # double-precision tensors (B.tensor(..., dtype="float64"))
     PYTORCH_API = "pytorch_api"  # PyTorch's own names and conventions (node class names, ...)
@@ -84,15 +97,23 @@ METHODS = {
     Capability.REQUIRES_GRAD: ("requires_grad",),
     Capability.SET_REQUIRES_GRAD: ("set_requires_grad",),
     Capability.GRAPH_NODES: ("grad_fn", "node_name", "node_inputs"),
-    Capability.FREES_GRAPH: ("backward",),
-    Capability.RETAIN_GRAPH: ("backward",),
-    Capability.REPEAT_BACKWARD: ("backward",),
+    Capability.FREES_GRAPH: (),  # backward or record: see ONE_OF
+    Capability.RETAIN_GRAPH: (),
+    Capability.REPEAT_BACKWARD: (),
     Capability.NO_GRAD: ("no_grad",),
     Capability.DETACH: ("detach",),
     Capability.IN_PLACE: ("data", "sub_", "zero_"),
     Capability.MODULES: ("parameter", "module", "named_parameters"),
-    Capability.OPTIMIZERS: ("sgd", "step"),
+    Capability.OPTIMIZERS: ("sgd",),  # and step or apply_gradients: see ONE_OF
     Capability.CUSTOM_FUNCTION: ("custom_function",),
+}
+# Capabilities whose tests run through either of two paths (stored gradients, or gradients that a
+# tape or transformation returns): the backend needs at least one method of each group.
+ONE_OF = {
+    Capability.FREES_GRAPH: ("backward", "record"),
+    Capability.RETAIN_GRAPH: ("backward", "record"),
+    Capability.REPEAT_BACKWARD: ("backward", "record"),
+    Capability.OPTIMIZERS: ("step", "apply_gradients"),
 }
 # Operations a test may call; each is optional (see "Operations are optional one by one").
 OPERATIONS = ("sum", "mean", "relu", "exp", "where", "reshape", "matmul", "lt", "max_pool2d",
@@ -101,7 +122,9 @@ OPERATIONS = ("sum", "mean", "relu", "exp", "where", "reshape", "matmul", "lt", 
               "linear", "linear_parameters", "conv2d", "relu_layer", "flatten_layer", "sequential",
               "module_zero_grad",
               # optimizers (Capability.OPTIMIZERS)
-              "adam", "zero_grad")
+              "adam", "zero_grad",
+              # gradients that are returned rather than stored (see "Where gradients live")
+              "record", "value_and_grad", "apply_gradients", "load_parameters")
 
 
 class Unsupported(pytest.skip.Exception):
@@ -192,6 +215,16 @@ class Backward(Protocol):
     def requires_grad(self, t: T) -> bool:
         """Whether operations on t are recorded (Capability.REQUIRES_GRAD)."""
 
+    def record(self, fn: Callable[..., T], inputs: Sequence[T], retain_graph: bool = False
+               ) -> tuple[T, Callable[..., tuple[T, ...]]]:
+        """A backward that a tape or closure computes (optional; for engines without BACKWARD):
+        run fn(*inputs) once, recording, and return (out, pullback). pullback(seed=None) returns
+        the gradient of out with respect to each of inputs (the objects given: tensors or
+        parameters), zeros where out does not depend on one, and stores nothing. With
+        FREES_GRAPH a second pullback call raises unless retain_graph=True (RETAIN_GRAPH keeps
+        the recording); torch: autograd.grad(out, inputs, seed, retain_graph=...); TensorFlow:
+        GradientTape(persistent=retain_graph)."""
+
     def set_requires_grad(self, t: T, flag: bool) -> T:
         """Switch the flag of the tensor t itself (torch: requires_grad_); returns t."""
 
@@ -240,15 +273,38 @@ class Modules(Protocol):
     def flatten_layer(self) -> Module: ...
     def sequential(self, *layers: Module) -> Module: ...
     def module_zero_grad(self, m: Module, set_to_none: bool = True) -> None: ...
+    def value_and_grad(self, m: Module, loss_fn: Callable[[], T]) -> tuple[T, tuple[T, ...]]:
+        """(loss_fn(), its gradient with respect to each of m's registered parameters, in
+        named_parameters order), computed the engine's way for a module (a tape over the
+        module's trainable variables, nn.value_and_grad(model, fn)); loss_fn takes no
+        arguments and calls m. Stores nothing (optional: the explicit-gradient path)."""
+    def load_parameters(self, m: Module, values: Sequence[T]) -> None:
+        """Write values (tensors of the same shapes, in named_parameters order) into m's
+        parameters, unrecorded, the engine's way of setting a model's weights (Keras:
+        Variable.assign; MLX: Module.update). Optional: the explicit-gradient path's manual
+        update."""
 
 
 class Optimizers(Protocol):
-    """Capability.OPTIMIZERS; adam and zero_grad optional."""
+    """Capability.OPTIMIZERS; adam and zero_grad optional; step (stored gradients) or
+    apply_gradients (gradients given explicitly), or both.
 
-    def sgd(self, params: Iterable[T], lr: float, momentum: float = 0.0) -> Optimizer: ...
-    def adam(self, params: Iterable[T], lr: float) -> Optimizer: ...
+    ``params`` is a list of tensors, or a module when the adapter sets ``optimizes_modules =
+    True`` (an engine whose optimizers step a model, as MLX's Optimizer.update(model, grads));
+    for other adapters the suite's ``B`` passes a module's parameters in named_parameters order."""
+
+    optimizes_modules: bool  # optional, default False
+
+    def sgd(self, params: Iterable[T] | Module, lr: float, momentum: float = 0.0) -> Optimizer: ...
+    def adam(self, params: Iterable[T] | Module, lr: float) -> Optimizer: ...
     def step(self, opt: Optimizer) -> None:
         """Update the parameters the optimizer was given from their stored gradients."""
+    def apply_gradients(self, opt: Optimizer, grads: Sequence[T]) -> list[T]:
+        """Step with gradients given explicitly, one per parameter the optimizer was given (a
+        module's: in named_parameters order), the functional engines' way. Returns the
+        parameters after the step: the same objects where the engine updates them in place,
+        the new arrays where its optimizers return new ones (a module's optimizer puts them into
+        the module as the engine does, so named_parameters(m) gives them too)."""
     def zero_grad(self, opt: Optimizer, set_to_none: bool = True) -> None: ...
 
 

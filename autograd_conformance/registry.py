@@ -11,7 +11,7 @@ import importlib
 import traceback
 from importlib.metadata import entry_points
 
-from autograd_conformance.protocol import EVERY_BACKEND, METHODS, Capability
+from autograd_conformance.protocol import EVERY_BACKEND, METHODS, ONE_OF, Capability
 
 ENTRY_POINT_GROUP = "autograd_conformance.backends"
 
@@ -21,6 +21,8 @@ BUILTIN = {
     "mygrad": "autograd_conformance.backends.mygrad_backend:MygradBackend",
     "paddle": "autograd_conformance.backends.paddle_backend:PaddleBackend",
     "jax": "autograd_conformance.backends.jax_backend:JaxBackend",
+    "tensorflow": "autograd_conformance.backends.tensorflow_backend:TensorflowBackend",
+    "mlx": "autograd_conformance.backends.mlx_backend:MlxBackend",
 }
 
 
@@ -88,6 +90,9 @@ def load_backend(name: str):
         if capability is Capability.MODULES and hasattr(backend, "linear_parameters") \
                 and getattr(backend, "linear_layout", None) not in ("out_in", "in_out"):
             lacking.append("linear_layout ('out_in' or 'in_out')")
+        either = ONE_OF.get(capability, ())
+        if either and not any(hasattr(backend, m) for m in either):
+            lacking.append(" or ".join(either))
         if lacking:
             raise BackendError(
                 f"backend {name!r} declares the capability {capability.value!r} but lacks "

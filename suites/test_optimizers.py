@@ -7,13 +7,22 @@ lr and orders p - lr * g is its own business (torch's float32 SGD step differs i
 numpy's float32 p - lr * g for several percent of elements, with or without rounding lr * g first).
 Each test takes lr large enough that lr * g is of the order of p, so a different rule (no
 momentum, weight decay, no bias correction) is far outside that tolerance. Only the claim about
-elements with zero gradient is bit-exact: x - lr * 0 is x under any rounding."""
+elements with zero gradient is bit-exact: x - lr * 0 is x under any rounding.
+
+Where gradients live: on an engine that stores them (Capability.BACKWARD) a step is the seeds'
+zero_grad / backward / step(); on one whose gradients are returned (a tape, a function
+transformation) it is the engine's own way: the gradients from ``B.vjp`` (leaves) or
+``B.value_and_grad`` (a module's parameters), then ``B.apply_gradients``, which returns the
+parameters after the step (the same objects where the engine updates them in place, new arrays where
+its optimizers return them). The claims are the same on both paths; an engine without the
+operations of its path is not applicable, naming them."""
 
 import numpy as np
 import pytest
 
 from autograd_conformance import models
-from autograd_conformance.check import linear_forward, assert_close
+from autograd_conformance.check import assert_close, linear_forward
+from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
 
@@ -22,14 +31,18 @@ def _np(B, t) -> np.ndarray:
     return np.array(B.to_numpy(t), dtype=np.float64)
 
 
+def _stores_grads(B) -> bool:
+    return Capability.BACKWARD in B.capabilities
+
+
 def _leaves(B, device, n_in=5, n_out=3):
-    """w, b as trainable leaves; a loss closure over fixed data (the seeds' x @ w + b)."""
+    """w, b as trainable leaves; the loss as a function of them over fixed data (the seeds' x @ w + b)."""
     rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
     w = B.tensor(rng.standard_normal((n_in, n_out)), device=device, requires_grad=True)
     b = B.tensor(rng.standard_normal(n_out), device=device, requires_grad=True)
     x = B.tensor(rng.standard_normal((8, n_in)), device=device)
     y = B.tensor(rng.standard_normal((8, n_out)), device=device)
-    return [w, b], lambda: B.mse_loss(B.matmul(x, w) + b, y)
+    return [w, b], lambda w, b: B.mse_loss(B.matmul(x, w) + b, y)
 
 
 def _new_grads(B, opt, params, loss_fn):
@@ -38,6 +51,41 @@ def _new_grads(B, opt, params, loss_fn):
     grads = [B.grad(p) for p in params]
     assert all(g is not None for g in grads), "backward must give every parameter a gradient"
     return [_np(B, g) for g in grads]
+
+
+def _leaf_step(B, opt, params, loss, zero_grad=True):
+    """One optimizer step on the leaves params from the gradient of loss(*params) at their current
+    values (after opt's zero_grad where gradients are stored and zero_grad is True). Returns (the
+    gradients as numpy, the parameters after the step)."""
+    if _stores_grads(B):
+        if zero_grad:
+            grads = _new_grads(B, opt, params, lambda: loss(*params))
+        else:
+            B.backward(loss(*params))
+            grads = [_np(B, B.grad(p)) for p in params]
+        B.step(opt)
+        return grads, params
+    _, grads = B.vjp(loss, params)
+    numpy_grads = [_np(B, g) for g in grads]
+    return numpy_grads, list(B.apply_gradients(opt, list(grads)))
+
+
+def _module_step(B, opt, model, loss_fn, zero_grad=True):
+    """One optimizer step on model's parameters from the gradient of loss_fn() (which calls model),
+    after opt's zero_grad where gradients are stored and zero_grad is True. Returns the gradients
+    as numpy, by parameter name."""
+    names = [name for name, _ in B.named_parameters(model)]
+    if _stores_grads(B):
+        if zero_grad:
+            B.zero_grad(opt)
+        B.backward(loss_fn())
+        grads = {name: B.to_numpy(B.grad(p)) for name, p in B.named_parameters(model)}
+        B.step(opt)
+        return grads
+    _, grads = B.value_and_grad(model, loss_fn)
+    numpy_grads = {name: B.to_numpy(g) for name, g in zip(names, grads)}
+    B.apply_gradients(opt, list(grads))
+    return numpy_grads
 
 
 def _batch(B, device, n=16):
@@ -53,16 +101,14 @@ MYNET_WORKLOAD = models.mynet_workload(16, hidden=32)  # 000 In [80], narrowed t
 @claim("optim.step-updates-model-weights")
 @pytest.mark.workload(MYNET_WORKLOAD)
 def test_step_updates_model_weights(B, device):
-    model = models.mynet(B, device, hidden=32)
+    model = models.mynet(B, device, hidden=32, flatten=False)
     named = B.named_parameters(model)
     watched = B.linear_parameters(model.linear2)[0]  # the seed prints model.linear2.weight[0, 0]
     before = {name: _np(B, p) for name, p in named}
-    opt = B.sgd([p for _, p in named], lr=0.1)
+    opt = B.sgd(model, lr=0.1)  # torch: SGD(model.parameters()); MLX steps the model itself
     x, labels = _batch(B, device)
     out_before = _np(B, model(x))
-    B.zero_grad(opt)
-    B.backward(B.cross_entropy(model(x), labels))
-    B.step(opt)
+    _module_step(B, opt, model, lambda: B.cross_entropy(model(x), labels))
 
     after = B.named_parameters(model)
     assert [n for n, _ in after] == [n for n, _ in named], "step must not change the model's parameter list"
@@ -81,7 +127,7 @@ def test_step_updates_model_weights(B, device):
 @claim("optim.step-in-place")
 @pytest.mark.workload(MYNET_WORKLOAD)
 def test_step_in_place(B, device):
-    model = models.mynet(B, device, hidden=32)
+    model = models.mynet(B, device, hidden=32, flatten=False)
     named = B.named_parameters(model)
     aliases = [B.data(p) for _, p in named]
     before = [_np(B, a) for a in aliases]
@@ -99,11 +145,10 @@ def test_step_in_place(B, device):
 @claim("optim.sgd-update-rule")
 def test_sgd_update_rule(B, device):
     lr = 0.5
-    params, loss_fn = _leaves(B, device)
+    params, loss = _leaves(B, device)
     opt = B.sgd(params, lr=lr)
     old = [_np(B, p) for p in params]
-    grads = _new_grads(B, opt, params, loss_fn)
-    B.step(opt)
+    grads, params = _leaf_step(B, opt, params, loss)
     for name, p, p0, g in zip(("w", "b"), params, old, grads):
         assert not np.allclose(_np(B, p), p0), f"{name}: the step must move the weights"
         assert_close(B, p, p0 - lr * g, what=f"{name} after SGD(lr={lr}).step() vs p - lr * grad")
@@ -124,11 +169,9 @@ def test_zero_grad_element_unchanged(B, device, rng):
     x = B.tensor(rng.random((10, 6)), device=device)
     labels = B.tensor(rng.integers(0, 3, 10), device=device, dtype="int64")
     lr = 0.5
-    opt = B.sgd([p for _, p in B.named_parameters(net)], lr=lr)
+    opt = B.sgd(net, lr=lr)
     before = {name: B.to_numpy(p).copy() for name, p in B.named_parameters(net)}
-    B.backward(B.cross_entropy(net(x), labels))
-    grads = {name: B.to_numpy(B.grad(p)) for name, p in B.named_parameters(net)}
-    B.step(opt)
+    grads = _module_step(B, opt, net, lambda: B.cross_entropy(net(x), labels), zero_grad=False)
     zero_elements = 0
     for name, p in B.named_parameters(net):
         zero = grads[name] == 0
@@ -152,22 +195,31 @@ def _twin_models(B, device):
     return twins
 
 
+def _manual_update(B, model, loss_fn, lr):
+    """p <- p - lr * grad for every parameter of model, by hand: on an engine with stored gradients
+    and in-place updates the seeds' p.data -= lr * p.grad (001 In [61]); otherwise the gradients
+    from value_and_grad and the new values written with load_parameters."""
+    if _stores_grads(B) and Capability.IN_PLACE in B.capabilities:
+        B.module_zero_grad(model)
+        B.backward(loss_fn())
+        for _, p in B.named_parameters(model):
+            B.sub_(B.data(p), B.grad(p) * lr)  # 001 In [61]: f.data.sub_(f.grad.data * learning_rate)
+        return
+    _, grads = B.value_and_grad(model, loss_fn)
+    B.load_parameters(model, [p - g * lr for (_, p), g in zip(B.named_parameters(model), grads)])
+
+
 @claim("optim.manual-update-equals-sgd")
 def test_manual_update_equals_sgd(B, device, rng):
     lr = 0.1
     by_sgd, by_hand = _twin_models(B, device)
     x = B.tensor(rng.standard_normal((16, 10)), device=device)
     y = B.tensor(rng.standard_normal((16, 3)), device=device)
-    opt = B.sgd([p for _, p in B.named_parameters(by_sgd)], lr=lr)
+    opt = B.sgd(by_sgd, lr=lr)
     start = [_np(B, p) for _, p in B.named_parameters(by_sgd)]
     for step in range(3):
-        B.zero_grad(opt)
-        B.backward(B.mse_loss(by_sgd(x), y))
-        B.step(opt)
-        B.module_zero_grad(by_hand)
-        B.backward(B.mse_loss(by_hand(x), y))
-        for _, p in B.named_parameters(by_hand):
-            B.sub_(B.data(p), B.grad(p) * lr)  # 001 In [61]: f.data.sub_(f.grad.data * learning_rate)
+        _module_step(B, opt, by_sgd, lambda: B.mse_loss(by_sgd(x), y))
+        _manual_update(B, by_hand, lambda: B.mse_loss(by_hand(x), y), lr)
         for (name, p), (_, q) in zip(B.named_parameters(by_sgd), B.named_parameters(by_hand)):
             assert_close(B, q, B.to_numpy(p), what=f"{name} after {step + 1} steps: manual update vs SGD")
     moved = [not np.allclose(_np(B, p), p0) for (_, p), p0 in zip(B.named_parameters(by_sgd), start)]
@@ -177,15 +229,14 @@ def test_manual_update_equals_sgd(B, device, rng):
 @claim("optim.sgd-momentum-rule")
 def test_sgd_momentum_rule(B, device):
     lr, m = 0.1, 0.9
-    params, loss_fn = _leaves(B, device)
+    params, loss = _leaves(B, device)
     opt = B.sgd(params, lr=lr, momentum=m)
     expected = [_np(B, p) for p in params]
     buffers = None
     for step in range(3):
-        grads = _new_grads(B, opt, params, loss_fn)
+        grads, params = _leaf_step(B, opt, params, loss)
         buffers = grads if buffers is None else [m * buf + g for buf, g in zip(buffers, grads)]
         expected = [p - lr * buf for p, buf in zip(expected, buffers)]
-        B.step(opt)
         for name, p, want in zip(("w", "b"), params, expected):
             assert_close(B, p, want, what=f"{name} after {step + 1} SGD steps with momentum {m}")
 
@@ -200,15 +251,14 @@ def _adam_reference(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
 @claim("optim.adam-update-rule")
 def test_adam_update_rule(B, device):
     lr = 0.1
-    params, loss_fn = _leaves(B, device)
+    params, loss = _leaves(B, device)
     opt = B.adam(params, lr=lr)
     expected = [_np(B, p) for p in params]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in expected]
     for t in range(1, 4):
-        grads = _new_grads(B, opt, params, loss_fn)
+        grads, params = _leaf_step(B, opt, params, loss)
         updated = [_adam_reference(p, g, m, v, t, lr) for p, g, (m, v) in zip(expected, grads, moments)]
         expected, moments = [u[0] for u in updated], [(u[1], u[2]) for u in updated]
-        B.step(opt)
         for name, p, want in zip(("w", "b"), params, expected):
             assert_close(B, p, want, what=f"{name} after {t} Adam steps (lr={lr}, betas 0.9/0.999, eps 1e-8)")
 
@@ -223,9 +273,7 @@ def test_adam_first_step_moves_lr(B, device, rng):
     x = B.tensor(rng.standard_normal((32, 50)) * np.logspace(-3, 1, 50), device=device)  # gradients over 4 decades
     opt = B.adam([w], lr=lr)
     before = _np(B, w)
-    B.backward(B.sum(B.matmul(x, w) ** 2))
-    g = _np(B, B.grad(w))
-    B.step(opt)
+    (g,), (w,) = _leaf_step(B, opt, [w], lambda w: B.sum(B.matmul(x, w) ** 2), zero_grad=False)
     ratio = ((before - _np(B, w)) * np.sign(g))[np.abs(g) > 1e-6] / lr  # signed: downhill is +1
     assert ratio.size >= 0.9 * g.size, "most weights must have a gradient above 100 eps"
     assert np.all(np.abs(ratio - 1) < 0.01), \

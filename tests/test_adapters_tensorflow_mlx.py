@@ -1,0 +1,397 @@
+"""Unit tests of the TensorFlow and MLX adapters (the mapping of each onto the protocol, without
+running the conformance suites), and a proof that the suites' explicit-gradient paths (record,
+value_and_grad, apply_gradients, load_parameters) hold on the reference and catch faults there.
+
+Each engine's tests are skipped when the engine is not installed. The TensorFlow tests run in a
+process of their own (test_tensorflow_tests_in_their_own_process): importing PaddlePaddle, or triton,
+after TensorFlow 2.21 segfaults, and the project's tests share worker processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograd_conformance import backends, expectations
+from autograd_conformance.adapter import Adapter
+from autograd_conformance.backends.torch_backend import TorchBackend
+from autograd_conformance.claims import CLAIMS
+from autograd_conformance.protocol import EVERY_BACKEND, METHODS, ONE_OF, Capability as C
+from autograd_conformance.registry import load_backend
+from tests.conformance_run import failing_claims, run_suite
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# engine name -> (module to import, distribution name, declared capabilities)
+ENGINES = {
+    # gradients from tapes: no stored .grad, no flag, no nodes, no t.data alias
+    "tensorflow": ("tensorflow", "tensorflow-cpu", {C.FREES_GRAPH, C.RETAIN_GRAPH, C.REPEAT_BACKWARD, C.NO_GRAD, C.DETACH,
+                                                    C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION, C.FLOAT64}),
+    # function transformations only; float64 on the CPU
+    "mlx": ("mlx.core", "mlx", {C.DETACH, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION, C.FLOAT64}),
+}
+NAMES = sorted(ENGINES)
+
+
+TF_CHILD = "AUTOGRAD_CONFORMANCE_TF_CHILD"  # set in the process that runs the TensorFlow tests
+
+
+def _backend(name):
+    if name == "tensorflow" and os.environ.get(TF_CHILD) != "1":
+        pytest.skip("runs in its own process (test_tensorflow_tests_in_their_own_process)")
+    # find_spec, not importorskip: the adapter must be what imports TensorFlow (it imports triton
+    # first; triton imported after TensorFlow segfaults, see tensorflow_backend's docstring)
+    if importlib.util.find_spec(ENGINES[name][0].split(".")[0]) is None:
+        pytest.skip(f"{name} is not installed")
+    return load_backend(name)
+
+
+@pytest.fixture
+def tf_backend():
+    return _backend("tensorflow")
+
+
+@pytest.fixture
+def mlx_backend():
+    return _backend("mlx")
+
+
+# ------------------------------------------------------------------------------ shared
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_capabilities_are_implemented(name):
+    B = _backend(name)
+    assert set(B.capabilities) == ENGINES[name][2]
+    for method in EVERY_BACKEND:
+        assert callable(getattr(B, method, None)), f"{name}: every backend needs {method}()"
+    for cap in B.capabilities:
+        missing = [m for m in METHODS.get(cap, ()) if not callable(getattr(B, m, None))]
+        assert not missing, f"{name} declares {cap.value} but lacks {missing}"
+        if cap in ONE_OF:
+            assert any(callable(getattr(B, m, None)) for m in ONE_OF[cap]), f"{name}: {cap.value} needs one of {ONE_OF[cap]}"
+    assert not hasattr(B, "backward") and not hasattr(B, "grad"), "gradients are returned, never stored"
+    weight, bias = B.linear_parameters(B.linear(4, 3, device="cpu"))  # the issue's Dense/Linear(4, 3)
+    n_in_first = B.to_numpy(weight).shape == (4, 3)
+    assert n_in_first == (B.linear_layout == "in_out")
+    assert B.to_numpy(weight).size + B.to_numpy(bias).size == 15
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_identity(name):
+    B = _backend(name)
+    assert B.name == name and B.version == version(ENGINES[name][1])
+    assert set(B.tolerances) >= {"float32", "float64"}
+    assert B.available_devices() == ["cpu"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tensor_round_trip(name):
+    B = _backend(name)
+    source = np.arange(6, dtype=np.float64).reshape(2, 3) / 4
+    t = B.tensor(source, device="cpu")
+    source[0, 0] = 99.0
+    got = B.to_numpy(t)
+    np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3) / 4)
+    assert str(got.dtype) == B.default_float == "float32" and B.device_of(t) == "cpu"
+    assert B.to_numpy(B.tensor(source, device="cpu", dtype="float64")).dtype == np.float64
+    labels = B.to_numpy(B.tensor([1, 2], device="cpu", dtype="int64"))
+    assert labels.dtype == np.int64 and labels.tolist() == [1, 2]
+    assert B.to_numpy(B.tensor(2.0, device="cpu")).shape == ()
+    with pytest.raises(ValueError):
+        B.tensor([1.0], device="no-such-device")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_operations_match_numpy(name):
+    B = Adapter(_backend(name))  # as the suites see it: matmul and lt default to the operators
+    z0, y0 = np.random.RandomState(0).randn(4, 3), np.tile([0.0, 1.0, 1.0], (4, 1))
+    z, y = B.tensor(z0, device="cpu"), B.tensor(y0, device="cpu")
+    tol = dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(B.to_numpy(B.bce_with_logits(z, y)), np.mean(np.log1p(np.exp(z0)) - y0 * z0), **tol)
+    labels = np.array([0, 2, 1, 2])
+    p = np.exp(z0) / np.exp(z0).sum(1, keepdims=True)
+    np.testing.assert_allclose(B.to_numpy(B.cross_entropy(z, B.tensor(labels, device="cpu", dtype="int64"))),
+                               -np.mean(np.log(p[np.arange(4), labels])), **tol)
+    np.testing.assert_allclose(B.to_numpy(B.mse_loss(z, z * 0, reduction="sum")), np.sum(z0 ** 2), **tol)
+    np.testing.assert_allclose(B.to_numpy(B.mse_loss(z, z * 0)), np.mean(z0 ** 2), **tol)
+    image = np.arange(32.0).reshape(1, 2, 4, 4)
+    pooled = B.to_numpy(B.max_pool2d(B.tensor(image, device="cpu"), 2))
+    np.testing.assert_array_equal(pooled, image.reshape(1, 2, 2, 2, 2, 2).max(axis=(3, 5)))
+    v, m = B.tensor([1.0, 2.0], device="cpu"), B.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device="cpu")
+    np.testing.assert_allclose(B.to_numpy(B.matmul(v, m)), [9.0, 12.0, 15.0])  # numpy's vector rules
+    np.testing.assert_allclose(B.to_numpy(B.matmul(B.reshape(m, (3, 2)), v)), [5.0, 11.0, 17.0])
+    np.testing.assert_allclose(B.to_numpy(B.where(B.lt(v, 1.5), v, 0.0)), [1.0, 0.0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vjp_values_the_seeds_4_5_and_inputs_left_alone(name):
+    B = _backend(name)
+    x = B.tensor(np.ones((2, 2)), device="cpu", requires_grad=True)
+    out, (dx,) = B.vjp(lambda x: B.mean((x + 2) * (x + 2) * 3), [x])
+    np.testing.assert_allclose(B.to_numpy(out), 27.0)
+    np.testing.assert_allclose(B.to_numpy(dx), np.full((2, 2), 4.5))  # 001 In [17]
+    np.testing.assert_array_equal(B.to_numpy(x), np.ones((2, 2)))
+    v = B.tensor([0.1, 1.0, 0.0001], device="cpu")
+    _, (dx,) = B.vjp(lambda x: x * 1024.0, [B.tensor([0.1, 1.7, 0.9], device="cpu")], v)
+    np.testing.assert_allclose(B.to_numpy(dx), [102.4, 1024.0, 0.1024], rtol=1e-6)  # 001 In [32]
+    _, (da, db) = B.vjp(lambda a, b: B.sum(a * b * b), [x, x])  # the same tensor twice: two inputs
+    np.testing.assert_allclose(B.to_numpy(da), np.ones((2, 2)))
+    np.testing.assert_allclose(B.to_numpy(db), np.full((2, 2), 2.0))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_custom_function_uses_its_backward_once(name):
+    B = _backend(name)
+    calls = []
+
+    def forward(a, b):
+        return a * b, (a, b)
+
+    def backward(saved, g):
+        calls.append(1)
+        a, b = saved
+        return g * 10, g * a  # d/da deliberately wrong: the rule, not the derivative, must be used
+
+    f = B.custom_function(forward, backward)
+    a, b = B.tensor([1.0, 2.0], device="cpu"), B.tensor([3.0, 4.0], device="cpu")
+    out, (da, db) = B.vjp(f, [a, b], B.tensor([1.0, 1.0], device="cpu"))
+    np.testing.assert_allclose(B.to_numpy(out), [3.0, 8.0])
+    np.testing.assert_allclose(B.to_numpy(da), [10.0, 10.0])
+    np.testing.assert_allclose(B.to_numpy(db), [1.0, 2.0])
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_value_and_grad_equals_vjp_and_load_parameters(name):
+    B = _backend(name)
+    layer = B.linear(4, 3, device="cpu")
+    x = B.tensor(np.random.randn(5, 4), device="cpu")
+    loss, grads = B.value_and_grad(layer, lambda: B.sum(layer(x) ** 2))
+    weight, bias = B.linear_parameters(layer)
+    names = [n for n, _ in B.named_parameters(layer)]
+    assert len(grads) == len(names) == 2
+    w = B.to_numpy(weight) if B.linear_layout == "in_out" else B.to_numpy(weight).T
+    out = B.to_numpy(x) @ w + B.to_numpy(bias)
+    np.testing.assert_allclose(B.to_numpy(loss), np.sum(out ** 2), rtol=1e-5)
+    g_out = 2 * out
+    expected_w = B.to_numpy(x).T @ g_out
+    by_name = dict(zip(names, grads))
+    got_w = B.to_numpy(by_name[names[0]])
+    np.testing.assert_allclose(got_w if B.linear_layout == "in_out" else got_w.T, expected_w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(B.to_numpy(by_name[names[1]]), g_out.sum(0), rtol=1e-4, atol=1e-5)
+    B.load_parameters(layer, [p * 0 for _, p in B.named_parameters(layer)])
+    assert all(not B.to_numpy(p).any() for _, p in B.named_parameters(layer))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_expectations_name_only_applicable_claims(name):
+    B = _backend(name)
+    path = Path(backends.__file__).with_name(f"{name}_expectations.toml")
+    entries = expectations.load(path)
+    assert entries, f"{path.name} lists the engine's known deviations"
+    for e in entries:
+        lacking = [c.value for c in CLAIMS[e.claim].required if c not in B.capabilities]
+        assert not lacking, f"{path.name}: {e.claim} is not applicable to {name} (lacks {lacking})"
+        assert len(e.reason) > 40 and (e.link or "").startswith("https://")
+
+
+# ------------------------------------------------------------------------------ TensorFlow
+
+@pytest.mark.timeout(600)
+def test_tensorflow_tests_in_their_own_process():
+    if os.environ.get(TF_CHILD) == "1":
+        pytest.skip("this is that process")
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(Path(__file__).relative_to(root)), "-q", "-p", "no:cacheprovider",
+         "-k", "(tensorflow or tf_) and not own_process", "-W", "ignore::DeprecationWarning"],
+        cwd=root, env={**os.environ, TF_CHILD: "1"}, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1], run.stdout[-2000:]
+
+
+def test_tf_record_non_persistent_answers_once(tf_backend):
+    B = tf_backend
+    w = B.tensor([1.0, 2.0], device="cpu", requires_grad=True)
+    out, pullback = B.record(lambda w: B.sum(w * w), [w])
+    np.testing.assert_allclose(B.to_numpy(pullback()[0]), [2.0, 4.0])
+    with pytest.raises(RuntimeError, match="non-persistent"):
+        pullback()
+    _, pullback = B.record(lambda w: B.sum(w * w), [w], retain_graph=True)  # a persistent tape
+    np.testing.assert_allclose(B.to_numpy(pullback()[0]), B.to_numpy(pullback()[0]))
+
+
+def test_tf_variables_parameters_and_registration(tf_backend):
+    import keras
+    import tensorflow as tf
+
+    B = tf_backend
+    assert isinstance(B.tensor([1.0], device="cpu", requires_grad=True), tf.Variable)
+    assert not isinstance(B.tensor([1.0], device="cpu"), tf.Variable)
+    inner = B.linear(2, 3, device="cpu")
+    m = B.module(lambda m, x: x, a=B.parameter(B.tensor([1.0], device="cpu")), lin=inner,
+                 plain=B.tensor([2.0], device="cpu", requires_grad=True), b=B.parameter(B.tensor([3.0], device="cpu")))
+    named = B.named_parameters(m)
+    assert [n for n, _ in named] == ["a", "lin.kernel", "lin.bias", "b"], "attribute order, not Keras's own-first order"
+    assert isinstance(m.a, keras.Variable) and named[0][1] is m.a
+    with pytest.raises(AttributeError, match="weights"):  # the expectation file's reserved name
+        B.module(lambda m, x: x, weights=B.parameter(B.tensor([1.0], device="cpu")))
+
+
+def test_tf_no_grad_stops_the_open_tape(tf_backend):
+    B = tf_backend
+
+    def f(x):
+        with B.no_grad():
+            c = x * 3
+        return B.sum(c * x)
+
+    _, (dx,) = B.vjp(f, [B.tensor([1.0, 2.0], device="cpu")])
+    np.testing.assert_allclose(B.to_numpy(dx), [3.0, 6.0], err_msg="x * 3 made under no_grad is a constant")
+
+
+def test_tf_optimizers_update_the_same_variables(tf_backend):
+    B = tf_backend
+    layer = B.linear(2, 2, device="cpu")
+    kernel = B.linear_parameters(layer)[0]
+    before = B.to_numpy(kernel).copy()
+    opt = B.sgd([p for _, p in B.named_parameters(layer)], lr=0.1, momentum=0.9)
+    _, grads = B.value_and_grad(layer, lambda: B.sum(layer(B.tensor(np.ones((1, 2)), device="cpu"))))
+    after = B.apply_gradients(opt, grads)
+    assert after[0] is kernel and B.linear_parameters(layer)[0] is kernel
+    np.testing.assert_allclose(B.to_numpy(kernel), before - 0.1 * B.to_numpy(grads[0]), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ MLX
+
+def test_mlx_optimizer_puts_new_arrays_into_the_model(mlx_backend):
+    B = mlx_backend
+    layer = B.linear(2, 2, device="cpu")
+    weight = B.linear_parameters(layer)[0]
+    before = B.to_numpy(weight).copy()
+    opt = B.sgd(layer, lr=0.1)  # optimizes_modules: MLX's Optimizer.update(model, grads)
+    _, grads = B.value_and_grad(layer, lambda: B.sum(layer(B.tensor(np.ones((1, 2)), device="cpu"))))
+    after = B.apply_gradients(opt, grads)
+    new_weight = B.linear_parameters(layer)[0]
+    assert new_weight is not weight and after[0] is new_weight
+    np.testing.assert_array_equal(B.to_numpy(weight), before, err_msg="the old array keeps its values")
+    np.testing.assert_allclose(B.to_numpy(new_weight), before - 0.1 * B.to_numpy(grads[0]), rtol=1e-6)
+
+
+def test_mlx_leaf_optimizer_returns_new_arrays_and_adam_defaults(mlx_backend):
+    B = mlx_backend
+    w = B.tensor([1.0, 2.0], device="cpu")
+    opt = B.adam([w], lr=0.1)
+    assert opt.optimizer.bias_correction is False, "MLX's Adam default (see the expectation file)"
+    (new,) = B.apply_gradients(opt, [B.tensor([1.0, -1.0], device="cpu")])
+    np.testing.assert_array_equal(B.to_numpy(w), [1.0, 2.0])
+    assert not np.allclose(B.to_numpy(new), [1.0, 2.0])
+
+
+def test_mlx_every_module_array_is_a_parameter(mlx_backend):
+    B = mlx_backend
+    m = B.module(lambda m, x: x, a=B.tensor([1.0], device="cpu"), lin=B.linear(2, 3, device="cpu"),
+                 b=B.parameter(B.tensor([3.0], device="cpu")))
+    assert [n for n, _ in B.named_parameters(m)] == ["a", "lin.weight", "lin.bias", "b"]
+    assert not hasattr(B, "flatten_layer"), "mlx.nn has no Flatten layer"
+
+
+# ------------------------------------------------------------------------------ the explicit path on the reference
+
+class ExplicitTorch(TorchBackend):
+    """The reference seen as an engine whose gradients are returned: no BACKWARD, so the suites take
+    their explicit paths, each written with torch's own functions (autograd.grad; an optimizer
+    stepped with the given gradients placed where torch's optimizers read them)."""
+
+    capabilities = frozenset(C) - {C.BACKWARD}
+
+    def record(self, fn, inputs, retain_graph=False):
+        inputs = list(inputs)
+        with torch.enable_grad():
+            out = fn(*inputs)
+
+        def pullback(seed=None):
+            grads = torch.autograd.grad(out, inputs, seed, retain_graph=retain_graph, allow_unused=True)
+            return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
+
+        return out, pullback
+
+    def value_and_grad(self, m, loss_fn):
+        params = [p for _, p in m.named_parameters()]
+        loss = loss_fn()
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return loss.detach(), tuple(torch.zeros_like(p) if g is None else g for p, g in zip(params, grads))
+
+    def apply_gradients(self, opt, grads):
+        params = [p for group in opt.param_groups for p in group["params"]]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.detach().clone()
+        opt.step()
+        for p in params:
+            p.grad = None
+        return params
+
+    def load_parameters(self, m, values):
+        with torch.no_grad():
+            for (_, p), v in zip(m.named_parameters(), values, strict=True):
+                p.copy_(v)
+
+
+class ExplicitMomentumIgnored(ExplicitTorch):
+    def sgd(self, params, lr, momentum=0.0):
+        return super().sgd(params, lr, 0.0)
+
+
+class ExplicitTapeNeverFreed(ExplicitTorch):
+    def record(self, fn, inputs, retain_graph=False):
+        return super().record(fn, inputs, retain_graph=True)
+
+
+class ExplicitStepCopies(ExplicitTorch):
+    """apply_gradients steps copies of the parameters (with the same optimizer rule) and returns them:
+    right for leaves, whose new values the tests read from the result, but a model keeps its old
+    weights."""
+
+    def apply_gradients(self, opt, grads):
+        if not hasattr(opt, "shadow"):
+            copies = [p.detach().clone() for group in opt.param_groups for p in group["params"]]
+            opt.shadow = type(opt)(copies, **opt.defaults)
+        copies = opt.shadow.param_groups[0]["params"]
+        for p, g in zip(copies, grads, strict=True):
+            p.grad = g.detach().clone()
+        opt.shadow.step()
+        return list(copies)
+
+
+SUITES = ("suites/test_optimizers.py", "suites/test_retain_graph.py")
+EXPLICIT_CLAIMS = {"optim.step-updates-model-weights", "optim.sgd-update-rule", "optim.zero-grad-element-unchanged",
+                   "optim.manual-update-equals-sgd", "optim.sgd-momentum-rule", "optim.adam-update-rule",
+                   "retain.second-backward-errors", "retain.retain-graph-allows-second"}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("backend", "expected"), [
+    ("ExplicitTorch", set()),
+    ("ExplicitMomentumIgnored", {"optim.sgd-momentum-rule"}),
+    ("ExplicitTapeNeverFreed", {"retain.second-backward-errors"}),
+    # leaves' new values are read from what apply_gradients returns, so the update rules still hold
+    ("ExplicitStepCopies", {"optim.step-updates-model-weights", "optim.zero-grad-element-unchanged",
+                            "optim.manual-update-equals-sgd"}),
+])
+def test_explicit_paths_hold_on_the_reference_and_catch_faults(tmp_path, backend, expected):
+    code, outcomes, output = run_suite(tmp_path, SUITES[1], "--backend", f"tests.test_adapters_tensorflow_mlx:{backend}",
+                                       suites=SUITES[0])
+    ran = {c for c, tests in outcomes.items() if any(o != "skipped" for o in tests.values())}
+    assert ran >= EXPLICIT_CLAIMS, f"explicit paths not run: {sorted(EXPLICIT_CLAIMS - ran)}\n{output[-2000:]}"
+    assert failing_claims(outcomes) == expected, output[-3000:]
+    assert code == (1 if expected else 0)
