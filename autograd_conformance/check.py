@@ -92,3 +92,17 @@ def linear_forward(B, layer, x: np.ndarray) -> np.ndarray:
     """What the layer computes from its current values, in float64 numpy."""
     w, b = linear_values(B, layer)
     return x @ w + b
+
+
+# ------------------------------------------------------------------ conv layers, by role
+def conv_values(B, layer) -> tuple[np.ndarray, np.ndarray]:
+    """(weight as (c_out, c_in, k, k), bias), float64, read with B.conv2d_parameters."""
+    weight, bias = B.conv2d_parameters(layer)
+    return (np.array(B.to_numpy(weight), dtype=np.float64), np.array(B.to_numpy(bias), dtype=np.float64))
+
+
+def nonempty(what: str, items):
+    """items as a list, asserting there is at least one: a loop over nothing checks nothing."""
+    items = list(items)
+    assert items, f"{what}: expected at least one, got none"
+    return items
