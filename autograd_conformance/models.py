@@ -231,20 +231,69 @@ SEED_LAYER_KINDS = ("linear", "conv2d", "sequential", "custom", "reused")
 
 
 def layer_of_kind(B, device, kind, rng):
-    """(module, input batch) for one layer kind the seeds use: a Linear; a Conv2d (001's conv1); a
-    Sequential with Linear and ReLU (004 § 5); a custom module holding a Linear (000's MyNet); a
-    custom module reusing one Linear twice (004 § 8's shared middle layer)."""
+    """(module, input batch, steps) for one layer kind the seeds use: a Linear; a Conv2d (001's
+    conv1); a Sequential with Linear and ReLU (004 § 5); a custom module holding a Linear (000's
+    MyNet); a custom module reusing one Linear twice (004 § 8's shared middle layer). steps is what
+    the module computes, as numpy_chain reads it: ("linear", layer), ("conv", layer), ("relu", None)."""
+    def batch(*shape):
+        return B.tensor(rng.standard_normal(shape), device=device)
+
     if kind == "linear":
-        return B.linear(6, 4, device=device), B.tensor(rng.standard_normal((3, 6)), device=device)
+        layer = B.linear(6, 4, device=device)
+        return layer, batch(3, 6), [("linear", layer)]
     if kind == "conv2d":
-        return B.conv2d(1, 6, 3, device=device), B.tensor(rng.standard_normal((2, 1, 7, 7)), device=device)
+        layer = B.conv2d(1, 6, 3, device=device)
+        return layer, batch(2, 1, 7, 7), [("conv", layer)]
     if kind == "sequential":
-        return (B.sequential(B.linear(6, 5, device=device), B.relu_layer(), B.linear(5, 4, device=device)),
-                B.tensor(rng.standard_normal((3, 6)), device=device))
+        first, second = B.linear(6, 5, device=device), B.linear(5, 4, device=device)
+        return (B.sequential(first, B.relu_layer(), second), batch(3, 6),
+                [("linear", first), ("relu", None), ("linear", second)])
     if kind == "custom":
-        return (B.module(lambda m, x: B.relu(m.linear(x)), linear=B.linear(6, 4, device=device)),
-                B.tensor(rng.standard_normal((3, 6)), device=device))
+        layer = B.linear(6, 4, device=device)
+        return (B.module(lambda m, x: B.relu(m.linear(x)), linear=layer), batch(3, 6),
+                [("linear", layer), ("relu", None)])
     if kind == "reused":
-        return (B.module(lambda m, x: m.middle(B.relu(m.middle(x))), middle=B.linear(6, 6, device=device)),
-                B.tensor(rng.standard_normal((3, 6)), device=device))
+        layer = B.linear(6, 6, device=device)
+        return (B.module(lambda m, x: m.middle(B.relu(m.middle(x))), middle=layer), batch(3, 6),
+                [("linear", layer), ("relu", None), ("linear", layer)])
     raise ValueError(kind)
+
+
+def numpy_chain(B, steps, x, g):
+    """Forward and backprop in float64 numpy through steps ("linear"/"conv" with a layer, whose
+    weights are read by role; "relu"; "pool", max-pool 2; "flatten"), from input x with output seed
+    g. Returns (output, {id(layer): (dW, db)}), dW of a Linear as (n_in, n_out), of a conv as
+    (c_out, c_in, k, k); a layer used twice gets the sum of both uses."""
+    from autograd_conformance.check import conv_values, linear_values
+
+    values, seen = [], []
+    for kind, layer in steps:
+        seen.append(x)
+        if kind == "linear":
+            w, b = linear_values(B, layer)
+            x = x @ w + b
+        elif kind == "conv":
+            x = numpy_conv2d(x, *conv_values(B, layer))
+        elif kind == "relu":
+            x = np.maximum(x, 0)
+        elif kind == "pool":
+            x = numpy_max_pool2d(x, 2)
+        elif kind == "flatten":
+            x = x.reshape(len(x), -1)
+        values.append(x)
+    out, grads = x, {}
+    for (kind, layer), x_in in reversed(list(zip(steps, seen))):
+        if kind == "linear":
+            w, _ = linear_values(B, layer)
+            dw, db = x_in.T @ g, g.sum(axis=0)
+            g = g @ w.T
+        elif kind == "conv":
+            w, _ = conv_values(B, layer)
+            g, dw, db = numpy_conv2d_vjp(x_in, w, g)
+        else:
+            g = {"relu": lambda: g * (x_in > 0), "pool": lambda: numpy_max_pool2d_vjp(x_in, 2, g),
+                 "flatten": lambda: g.reshape(x_in.shape)}[kind]()
+            continue
+        old = grads.get(id(layer), (0, 0))
+        grads[id(layer)] = (old[0] + dw, old[1] + db)
+    return out, grads
