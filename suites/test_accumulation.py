@@ -182,7 +182,7 @@ def test_zero_grad_each_step_fresh(B, device):
 def _grads_over_iterations(B, device, step: bool):
     model, _ = _net(B, device)
     x, label = _sample(B, device)
-    opt = B.sgd([p for _, p in B.named_parameters(model)], lr=0.1)
+    opt = B.sgd(nonempty("parameters", (p for _, p in B.named_parameters(model))), lr=0.1)
     seen = []
     for _ in range(3):
         B.zero_grad(opt)
