@@ -552,8 +552,9 @@ CLAIMS: dict[str, Claim] = _index([
            why='Sequential trained by Adam'),
     _claim("training.dynamic-net-momentum",
            "DynamicNet, its middle layer reused a random 0 to 3 times per step, trained with "
-           "sum-reduced MSE and SGD(lr 1e-4, momentum 0.9), follows the momentum trajectory of "
-           "numpy backprop and lowers its loss.",
+           "sum-reduced MSE and SGD(lr 1e-4, momentum 0.9), takes numpy's momentum step at every "
+           "step (a layer the forward skipped, whose gradient zero_grad() left None, is not "
+           "stepped) and lowers its loss.",
            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, OPT, BW),
            why='a module of Linear layers trained by SGD with momentum'),
     _claim("training.fashion-mlp-learns",
