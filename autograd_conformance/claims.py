@@ -581,11 +581,23 @@ CLAIMS: dict[str, Claim] = _index([
            "last row and column) and sends each window's gradient to its maximum, in float32 and "
            "float64.", f"{S001} In [48]", (),
            why='values and vjp gradients of the operation'),
-    _claim("ops.elementwise-match-numpy",
-           "The elementwise operations of the seeds' models, t ** 2, t ** 3, clamp(min=0) (ReLU), "
-           "sum, mean and the transpose, give numpy's values and gradients, in float32 and float64.",
-           (f"{S004} § 3. Autograd", f"{S003} § AutoGrad", f"{S001} In [14]"), (),
+    _claim("ops.powers-match-numpy",
+           "Small integer powers, t ** 2 and t ** 3, give numpy's values and gradients (2 t, 3 t^2), "
+           "in float32 and float64.", (f"{S004} § 3. Autograd", f"{S003} § AutoGrad"), (),
+           why='values and vjp gradients of the operation'),
+    _claim("ops.relu-matches-numpy",
+           "relu (clamp(min=0)) gives numpy's values, and gradient 1 where the input is positive and "
+           "0 where it is negative, in float32 and float64.",
+           (f"{S004} § 3. Autograd", f"{S001} In [48]"), (),
+           why='values and vjp gradients of the operation'),
+    _claim("ops.sum-mean-match-numpy",
+           "sum and mean give numpy's values and gradients (ones, and 1/n), in float32 and float64.",
+           (f"{S001} In [14]", f"{S004} § 3. Autograd"), (),
            why='values and vjp gradients of the operations'),
+    _claim("ops.transpose-matches-numpy",
+           "The transpose of a matrix (the seeds' .T and .t()) gives numpy's values and gradient, in "
+           "float32 and float64.", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
+           why='values and vjp gradients of the operation'),
     _claim("ops.losses-match-numpy",
            "The seeds' losses, MSE (mean and sum), cross-entropy and BCE with logits, give numpy's "
            "values and gradients, in float32 and float64.",
@@ -653,3 +665,28 @@ CLAIMS: dict[str, Claim] = _index([
            (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (BW, FG),
            why='whether backward lets the saved intermediate go'),
 ])
+
+# Claims about values (gradients, losses, updates) that the seeds show at their own numbers: each is
+# tested at those numbers and on random inputs (tests marked @pytest.mark.inputs("seed") and
+# inputs("random"); tests/test_seed_rules.py checks both exist), because the seeds' inputs (ones,
+# symmetric matrices) hide transposed, summed or scaled gradients.
+VALUE_CLAIMS = frozenset({
+    "backward.mean-of-3-squares", "backward.vjp-seed-vector", "backward.chain-rule-40",
+    "backward.bce-rows-equal-bias-grad", "backward.full-jacobian", "backward.lenet-grads",
+    "accumulation.second-backward-adds", "accumulation.multi-task-losses-sum",
+    "dynamic.data-dependent-loop", "dynamic.shapes-change-between-iterations",
+    "manual.tensor-backprop-equals-numpy",
+    "ops.matmul-matches-numpy", "ops.conv2d-matches-numpy", "ops.max-pool2d-matches-numpy",
+    "ops.powers-match-numpy", "ops.relu-matches-numpy", "ops.sum-mean-match-numpy",
+    "ops.transpose-matches-numpy", "ops.losses-match-numpy",
+})
+
+# Claims about modules in general (every parameter of a module): their tests run on each layer kind
+# the seeds use (models.SEED_LAYER_KINDS, parametrized as "kind"; tests/test_seed_rules.py checks).
+LAYER_CLAIMS = frozenset({
+    "backward.module-vjp-fills-param-grads", "modules.parameters-trainable",
+    "accumulation.zero-grad-sets-none", "devices.round-trip-keeps-values",
+})
+
+# Cell numbers a seed gives to two cells: a source citing one says which ("In [31] (the first)").
+DUPLICATE_CELLS = {S001: frozenset({31, 32})}

@@ -143,20 +143,57 @@ ELEMENTWISE = {  # op: (engine function, numpy value, numpy vjp given (x, g))
     "mean": (lambda B: B.mean, np.mean, lambda x, g: np.full_like(x, g / x.size)),
     "transpose": (lambda B: B.transpose, lambda x: x.T, lambda x, g: g.T),
 }
-ELEMENTWISE_SHAPES = {"seed": (2, 2), "random": (5, 3)}  # 001 In [14]: x = ones(2, 2)
 
 
-@claim("ops.elementwise-match-numpy")
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("op", list(ELEMENTWISE))
-def test_elementwise(B, device, rng, op, dtype, case):
+def _elementwise(B, device, rng, op, dtype, case):
+    """At the seeds' y = x + 2 for x = ones(2, 2) (001 In [14]; for relu with signs flipped, so
+    that both sides of 0 are seen), or at a random (5, 3) matrix."""
     make, value, vjp = ELEMENTWISE[op]
-    x = np.ones((2, 2)) + 2 if case == "seed" else rng.standard_normal(ELEMENTWISE_SHAPES[case])  # y = x + 2
-    if op == "relu":  # no input at exactly 0, where derivatives are a convention
-        x = np.where(np.abs(x) < 1e-3, 0.5, x) * (np.array([[1, -1], [-1, 1]]) if case == "seed" else 1)
+    if case == "seed":
+        x = np.ones((2, 2)) + 2
+        x = x * np.array([[1, -1], [-1, 1]]) if op == "relu" else x
+    else:
+        x = rng.standard_normal((5, 3))
+        x = np.where(np.abs(x) < 1e-3, 0.5, x)  # no input at exactly 0, where relu's derivative is a convention
     _check(B, device, rng, dtype, make(B), lambda x, g: (value(x), () if g is None else (vjp(x, g),)),
            [x], op, relative_to="element")
+
+
+def _params(*ops):
+    return [pytest.mark.parametrize("case", CASES), pytest.mark.parametrize("dtype", DTYPES),
+            pytest.mark.parametrize("op", ops)]
+
+
+def _apply(marks):
+    def decorate(f):
+        for m in reversed(marks):
+            f = m(f)
+        return f
+    return decorate
+
+
+@claim("ops.powers-match-numpy")
+@_apply(_params("pow2", "pow3"))
+def test_powers(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
+
+
+@claim("ops.relu-matches-numpy")
+@_apply(_params("relu"))
+def test_relu(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
+
+
+@claim("ops.sum-mean-match-numpy")
+@_apply(_params("sum", "mean"))
+def test_sum_mean(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
+
+
+@claim("ops.transpose-matches-numpy")
+@_apply(_params("transpose"))
+def test_transpose(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
 
 
 # ------------------------------------------------------------------------------ losses
