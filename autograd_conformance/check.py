@@ -111,10 +111,11 @@ def nonempty(what: str, items):
 # ------------------------------------------------------------------ errors an engine raises
 # An engine refuses an operation (a second backward through a freed graph, backward() without a seed
 # on a vector) with RuntimeError (torch; Paddle's PreconditionNotMet), ValueError (Paddle's
-# InvalidArgument; numpy-based engines) or AssertionError (engines that check with assert, as
-# tinygrad does). Any other exception (TypeError, AttributeError, NameError, KeyError, IndexError)
-# says that the adapter called the engine wrongly, not that the engine refused: it fails the test.
-ENGINE_ERRORS = (RuntimeError, ValueError, AssertionError)
+# InvalidArgument; numpy-based engines), SystemError (Paddle's Fatal errors, as its second backward
+# through a freed graph raises) or AssertionError (engines that check with assert, as tinygrad
+# does). Any other exception (TypeError, AttributeError, NameError, KeyError, IndexError) says that
+# the adapter called the engine wrongly, not that the engine refused: it fails the test.
+ENGINE_ERRORS = (RuntimeError, ValueError, SystemError, AssertionError)
 
 
 def assert_engine_refuses(action, what: str) -> BaseException:

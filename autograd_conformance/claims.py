@@ -261,7 +261,7 @@ CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- retain_graph
     _claim("retain.second-backward-errors",
            "A second backward through a graph whose nodes saved tensors for backward raises an "
-           "error (RuntimeError, ValueError or AssertionError, never silence) once the first "
+           "error (RuntimeError, ValueError, SystemError or AssertionError, never silence) once the first "
            "backward has freed them; the tensors themselves (x, w, b, z, loss) remain usable.",
            f"{S002} In [5]", (BW, FG),
            seed_note="002 says backward deletes x, w, b, z, y and loss; it frees the tensors the "
