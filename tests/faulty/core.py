@@ -177,7 +177,7 @@ CASES = [
     (CustomBackwardIgnored, {"custom.backward-rule-is-used", "custom.residuals-reach-backward"}),
     (OldNodeNames, {"graph.basic-node-names", "graph.layer-node-names", "graph.loss-node-names",
                     "graph.next-functions-chain"}),
-    (LeavesHaveNodes, {"graph.leaf-has-no-node", "~tracking.data-shares-storage-untracked"}),
+    (LeavesHaveNodes, {"graph.leaf-has-no-node"}),
     (TracksByDefault, {"graph.tracked-after-requires-grad", "graph.untracked-input-has-no-node",
         "tracking.default-untracked", "tracking.in-place-on-tracked-leaf-errors",
         "~modules.parameters-trainable"}),
