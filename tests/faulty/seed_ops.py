@@ -153,6 +153,14 @@ class ConvPaddingValid(TorchBackend):
         return nn.Conv2d(c_in, c_out, k, padding="valid", device=device)
 
 
+class NamedParametersEmpty(TorchBackend):
+    """named_parameters lists nothing (a module keeps its parameters where the listing does not
+    look): every loop over a model's parameters must notice that it ran over nothing."""
+
+    def named_parameters(self, m):
+        return []
+
+
 # ---------------------------------------------------------------------------- devices and shapes
 
 class DeviceMovesLoseValues(TorchBackend):
@@ -226,6 +234,17 @@ CASES = [
     (VariableIsParameter, {"tracking.variable-returns-tensor"}),
     (ConvPaddingValid, {"modules.lenet-printed-structure"}),
     (DeviceMovesLoseValues, {"devices.round-trip-keeps-values"}),
+    (NamedParametersEmpty, {"accumulation.no-step-same-grad", "accumulation.zero-grad-each-step-fresh",
+        "accumulation.zero-grad-sets-none", "backward.lenet-grads",
+        "backward.module-vjp-fills-param-grads", "determinism.same-seed-same-training",
+        "modules.lenet-parameters", "modules.mynet-param-counts", "modules.neuralnetwork-parameters",
+        "modules.parameter-is-tensor-with-no-name", "modules.parameter-registered",
+        "modules.plain-tensor-not-registered", "modules.summary-sizes", "modules.two-layer-parameters",
+        "optim.manual-update-equals-sgd", "optim.step-in-place", "optim.step-updates-model-weights",
+        "optim.zero-grad-element-unchanged", "training.dynamic-net-momentum",
+        "training.fashion-mlp-learns", "training.two-layer-adam", "training.two-layer-sgd",
+        "~accumulation.no-zero-grad-accumulates", "~devices.round-trip-keeps-values",
+        "~modules.parameters-trainable"}),
     (ShapeSpecialised, {"dynamic.shapes-change-between-iterations", "training.fashion-mlp-learns",
         "~ops.losses-match-numpy"}),
 ]
