@@ -153,6 +153,25 @@ class ConvPaddingValid(TorchBackend):
         return nn.Conv2d(c_in, c_out, k, padding="valid", device=device)
 
 
+class Linear(nn.Linear):  # named as torch's, so that it prints as one
+    """Computes with a private copy of its bias, made at construction: the registered bias takes
+    no part in the graph (the AccumulateGrad behind addmm is the copy's) and never gets a gradient."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.__dict__["shadow_bias"] = None if self.bias is None else self.bias.detach().clone().requires_grad_(True)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.__dict__["shadow_bias"])
+
+
+class LinearBiasShadowed(TorchBackend):
+    """Linear layers compute with a private copy of their bias instead of the registered one."""
+
+    def linear(self, n_in, n_out, *, device, bias=True):
+        return Linear(n_in, n_out, bias=bias, device=device)
+
+
 class NamedParametersEmpty(TorchBackend):
     """named_parameters lists nothing (a module keeps its parameters where the listing does not
     look): every loop over a model's parameters must notice that it ran over nothing."""
@@ -234,6 +253,11 @@ CASES = [
     (VariableIsParameter, {"tracking.variable-returns-tensor"}),
     (ConvPaddingValid, {"modules.lenet-printed-structure"}),
     (DeviceMovesLoseValues, {"devices.round-trip-keeps-values"}),
+    (LinearBiasShadowed, {"accumulation.no-step-same-grad", "accumulation.zero-grad-each-step-fresh",
+        "backward.lenet-grads", "graph.next-functions-chain", "optim.manual-update-equals-sgd",
+        "optim.step-in-place", "optim.step-updates-model-weights", "training.linreg-fits",
+        "~accumulation.no-zero-grad-accumulates", "~accumulation.zero-grad-sets-none",
+        "~backward.module-vjp-fills-param-grads", "~dynamic.shapes-change-between-iterations"}),
     (NamedParametersEmpty, {"accumulation.no-step-same-grad", "accumulation.zero-grad-each-step-fresh",
         "accumulation.zero-grad-sets-none", "backward.lenet-grads",
         "backward.module-vjp-fills-param-grads", "determinism.same-seed-same-training",
