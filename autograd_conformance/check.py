@@ -94,3 +94,40 @@ def linear_forward(B, layer, x: np.ndarray) -> np.ndarray:
     """What the layer computes from its current values, in float64 numpy."""
     w, b = linear_values(B, layer)
     return x @ w + b
+
+
+# ------------------------------------------------------------------ conv layers, by role
+def conv_values(B, layer) -> tuple[np.ndarray, np.ndarray]:
+    """(weight as (c_out, c_in, k, k), bias), float64, read with B.conv2d_parameters."""
+    weight, bias = B.conv2d_parameters(layer)
+    return (np.array(B.to_numpy(weight), dtype=np.float64), np.array(B.to_numpy(bias), dtype=np.float64))
+
+
+def nonempty(what: str, items):
+    """items as a list, asserting there is at least one: a loop over nothing checks nothing."""
+    items = list(items)
+    assert items, f"{what}: expected at least one, got none"
+    return items
+
+
+# ------------------------------------------------------------------ errors an engine raises
+# An engine refuses an operation (a second backward through a freed graph, backward() without a seed
+# on a vector) with RuntimeError (torch; Paddle's PreconditionNotMet), ValueError (Paddle's
+# InvalidArgument; numpy-based engines), SystemError (Paddle's Fatal errors, as its second backward
+# through a freed graph raises) or AssertionError (engines that check with assert, as tinygrad
+# does). Any other exception (TypeError, AttributeError, NameError, KeyError, IndexError) says that
+# the adapter called the engine wrongly, not that the engine refused: it fails the test.
+ENGINE_ERRORS = (RuntimeError, ValueError, SystemError, AssertionError)
+
+
+def assert_engine_refuses(action, what: str) -> BaseException:
+    """Run action(); it must raise one of ENGINE_ERRORS. Returns the exception."""
+    try:
+        action()
+    except ENGINE_ERRORS as error:
+        return error
+    except Exception as error:  # noqa: BLE001 - reported, not swallowed
+        raise AssertionError(f"{what}: expected the engine to refuse with one of "
+                             f"{', '.join(e.__name__ for e in ENGINE_ERRORS)}, got "
+                             f"{type(error).__name__}: {error}") from error
+    raise AssertionError(f"{what}: expected an error, but it ran without one")

@@ -86,7 +86,7 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("graph.result-has-node",
            "The result of an operation on a tracked tensor (y = x + 2) carries the graph node that "
            "made it, and that node leads back to the input.", f"{S001} In [3]", (GN,),
-           why="reads grad_fn of x + 2 and that node's inputs"),
+           why="reads grad_fn of x + 2 and that node's inputs (which must be x's own node where x has one)"),
     _claim("graph.untracked-input-has-no-node",
            "An input batch that does not require grad has no node, and flattening it creates none: "
            "the first node appears at the first operation that involves a parameter.",
@@ -115,7 +115,8 @@ CLAIMS: dict[str, Claim] = _index([
            why='reads the node names of loss outputs'),
     _claim("graph.next-functions-chain",
            "From an MSE loss on a Linear output, grad_fn leads to MseLossBackward0, then "
-           "AddmmBackward0, then AccumulateGrad (the bias leaf), not to a ReLU node.",
+           "AddmmBackward0, then AccumulateGrad, whose variable is the Linear layer's own bias, not to a "
+           "ReLU node.",
            f"{S001} In [59]", (GN, MOD), PYTORCH,
            seed_note="the seed's comments label the second hop 'Linear' and the third 'Relu', but "
                      "its own output shows AccumulateGrad: next_functions[0] of an addmm is the "
@@ -130,6 +131,18 @@ CLAIMS: dict[str, Claim] = _index([
                      "cell ran twice, and the gradient accumulated (see "
                      "accumulation.second-backward-adds).",
            why='gradient values through vjp; the backward variant also reads .grad'),
+    _claim("backward.non-scalar-needs-seed",
+           "backward() without a seed is defined only for a one-element output: on a vector output "
+           "it raises an error rather than inventing a seed, and backward(v) there computes v^T J.",
+           (f"{S001} In [15]", f"{S001} In [32] (the first)"), (BW,),
+           why='calls backward without a seed on a vector output, then with one, and reads .grad'),
+    _claim("backward.full-jacobian",
+           "The engine's Jacobian function gives the full Jacobian of a vector function, whose "
+           "row i is the vector-Jacobian product with the i-th unit seed.",
+           f"{S001} In [32] (the first)", (),
+           seed_note="the text before the first In [32] says torch.autograd cannot compute the full "
+                     "Jacobian directly; torch.autograd.functional.jacobian does (built from VJPs).",
+           why='the Jacobian operation and vjp values'),
     _claim("backward.matches-finite-differences",
            "Autograd's gradients are the derivatives: they agree with float64 central finite "
            "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad"), (F64,),
@@ -141,20 +154,26 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("backward.vjp-seed-vector",
            "backward(v) on a vector output computes the vector-Jacobian product v^T J: for "
            "y = x * 2^10 and v = [0.1, 1, 0.0001], x.grad is [102.4, 1024, 0.1024].",
-           (f"{S001} In [31]", f"{S001} In [32]"), (),
+           (f"{S001} In [31] (the first)", f"{S001} In [32] (the first)"), (),
+           seed_note="the text before the first In [32] says autograd cannot compute the full "
+                     "Jacobian directly; torch.autograd.functional.jacobian does (see "
+                     "backward.full-jacobian).",
            why='gradient values through vjp; the backward variant also reads .grad'),
     _claim("backward.vjp-linear-in-seed",
            "The vector-Jacobian product is linear in the seed vector: VJP(a u + b v) = "
-           "a VJP(u) + b VJP(v).", f"{S001} In [32]", (),
+           "a VJP(u) + b VJP(v).", f"{S001} In [32] (the first)", (),
            why='gradient values through vjp'),
     _claim("backward.only-leaves-get-grad",
            "After backward only leaf tensors that require grad hold .grad: an intermediate "
            "result (y) and the seed vector (v) have none.",
            (f"{S001} In [33]", f"{S001} In [34]", f"{S002} In [14]"), (BW,),
+           seed_note="001 In [33] prints None for y.grad silently; today's torch also warns that "
+                     "the .grad of a non-leaf is not populated (retain_grad() would keep it).",
            why='reads .grad of a leaf, an intermediate and the seed after backward'),
     _claim("backward.chain-rule-40",
-           "For w = 2, z = 10 w^2 + 25 gives dz/dw = 20 w = 40.", f"{S003} § AutoGrad", (),
-           why='gradient values through vjp'),
+           "For w = 2, z = 10 w^2 + 25 gives dz/dw = 20 w = 40 (and 20 w at any w), through the "
+           "functional VJP and through z.backward() and w.grad.", f"{S003} § AutoGrad", (),
+           why='gradient values through vjp; the backward variant also reads .grad'),
     _claim("backward.bce-rows-equal-bias-grad",
            "With x = ones(5), z = x @ w + b and a BCE-with-logits loss, every row of dL/dw "
            "equals dL/db, and dL/db = (sigmoid(z) - y) / 3.", f"{S002} In [14]", (),
@@ -173,10 +192,12 @@ CLAIMS: dict[str, Claim] = _index([
            "the true class, with gradient (softmax - onehot) / batch.", f"{S000} In [83]", (),
            why='loss and gradient values through vjp'),
     _claim("backward.sum-is-zero-dim",
-           "(y_pred - y).pow(2).sum() is a 0-dimensional tensor (shape ()), which is what makes "
-           "backward() without a seed legal.", f"{S004} § 3. Autograd", (),
-           seed_note="the seed's comment says the loss has shape (1,); it has shape ().",
-           why='the shape of a sum'),
+           "(y_pred - y).pow(2).sum() is a 0-dimensional tensor (shape ()), and backward() from it "
+           "without a seed gives d loss / d y_pred = 2 (y_pred - y).", f"{S004} § 3. Autograd", (),
+           seed_note="the seed's comment says the loss has shape (1,); it has shape (). (A "
+                     "one-element tensor of shape (1,) would also take backward() without a seed: "
+                     "the 0-d shape is what sum returns, not what backward requires.)",
+           why='the shape of a sum; the backward variant also reads .grad'),
     _claim("backward.relu-dead-units-zero-grad",
            "A unit whose ReLU is inactive for every sample gets exactly zero gradient in the "
            "weights and bias that produce it and in the next layer's weights that read it.",
@@ -187,6 +208,12 @@ CLAIMS: dict[str, Claim] = _index([
            "tensor of the parameter's shape, equal to the functional VJP.",
            f"{S001} In [53]", (BW, MOD),
            why="backward from a module's output, then each parameter's .grad"),
+    _claim("backward.lenet-grads",
+           "In the seeds' LeNet, out.backward(v) from the (1, 10) output gives all 10 parameters a "
+           "gradient, and an MSE loss's backward populates conv1.bias.grad with non-zero values; "
+           "every gradient equals numpy backprop through the convolutions, ReLUs, max-pooling and "
+           "Linear layers.", (f"{S001} In [53]", f"{S001} In [60]"), (BW, MOD),
+           why="backward from LeNet's output and loss, then each parameter's .grad"),
 
     # ---------------------------------------------------------------- accumulation and zeroing
     _claim("accumulation.second-backward-adds",
@@ -214,12 +241,18 @@ CLAIMS: dict[str, Claim] = _index([
                      "its output equals In [300] and drifts (0.0023 -> 0.0022) because of that.",
            why='.grad over iterations with and without optimizer.step'),
     _claim("accumulation.zero-grad-sets-none",
-           "zero_grad() sets gradients to None (the default since torch 2.0); "
-           "zero_grad(set_to_none=False) fills them with zeros instead.",
+           "zero_grad() called without arguments sets gradients to None (the default since torch "
+           "2.0), for an optimizer and a module alike; zero_grad(set_to_none=False) fills them with "
+           "zeros instead.",
            f"{S001} In [60]", (BW, MOD, OPT), PYTORCH,
            seed_note="the seed prints tensor([0., ...]) for conv1.bias.grad after "
                      "net.zero_grad(): the behaviour of torch < 2.0.",
            why='.grad after zero_grad with its default and set_to_none=False'),
+    _claim("accumulation.multi-task-losses-sum",
+           "Two different losses on one graph, loss1.backward(retain_graph=True) then "
+           "loss2.backward(), leave in .grad the sum of the two losses' gradients.",
+           f"{S002} § 튜토리얼 외의 내용", (BW, RB),
+           why='two backward passes from different roots of one graph, then .grad'),
     _claim("accumulation.manual-zero-resets",
            "w.grad.zero_() after a manual update makes the next backward start from zero.",
            f"{S004} § 3. Autograd", (BW, IP),
@@ -228,9 +261,13 @@ CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- retain_graph
     _claim("retain.second-backward-errors",
            "A second backward through a graph whose nodes saved tensors for backward raises an "
-           "error once the first backward has freed them.", f"{S002} In [5]", (FG,),
+           "error (RuntimeError, ValueError, SystemError or AssertionError, never silence) once the first "
+           "backward has freed them; the tensors themselves (x, w, b, z, loss) remain usable.",
+           f"{S002} In [5]", (FG,),
+           seed_note="002 says backward deletes x, w, b, z, y and loss; it frees the tensors the "
+                     "graph saved for backward, not the tensors the program holds.",
            why='a second backward through a graph that backward freed: backward from an output '
-               '(BACKWARD), or a second pullback of a recording (record)'),
+               '(BACKWARD), or a second pullback of a recording (record); the values afterwards'),
     _claim("retain.error-names-retain-graph",
            "The freed-graph error is a RuntimeError that tells the user to pass "
            "retain_graph=True.", f"{S002} In [5]", (BW, FG), PYTORCH,
@@ -238,6 +275,8 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("retain.retain-graph-allows-second",
            "backward(retain_graph=True) keeps the graph so that a second backward succeeds.",
            f"{S002} In [9]", (RT,),
+           seed_note="002's summary says retain_graph restores the graph that backward removed; it "
+                     "keeps the graph from being freed in the first place.",
            why='backward(retain_graph=True), then backward again (its .grad doubles), or a '
                'retained recording pulled back twice (the same gradients)'),
     _claim("retain.second-backward-without-saved-tensors",
@@ -266,11 +305,11 @@ CLAIMS: dict[str, Claim] = _index([
            why='switches the flag of an existing tensor and reads it'),
     _claim("tracking.result-of-tracked-is-tracked",
            "Operations on a tracked tensor give tracked results: (x ** 2).requires_grad is True.",
-           f"{S001} In [31]", (RG,),
+           f"{S001} In [31] (the second)", (RG,),
            why='the flag of a result'),
     _claim("tracking.no-grad-untracked",
            "Inside no_grad, results of operations on tracked tensors are not tracked and have no "
-           "graph node.", (f"{S001} In [32]", f"{S002} In [18]"), (NG, RG),
+           "graph node.", (f"{S001} In [32] (the second)", f"{S002} In [18]"), (NG, RG),
            why='the flag (and node, where the engine has them) of results made in no_grad'),
     _claim("tracking.no-grad-same-values",
            "no_grad changes tracking, not values: predictions under no_grad equal tracked ones.",
@@ -288,7 +327,21 @@ CLAIMS: dict[str, Claim] = _index([
            "tensor.data shares storage with the tensor but does not track history: an update "
            "through .data changes the tensor and adds no node.",
            (f"{S004} § 3. Autograd", f"{S001} In [61]"), (IP, RG),
-           why='the flag of t.data and an in-place change through it'),
+           why='the flag of t.data, an in-place change through it (recorded where the engine '
+               'records in-place changes) and the graph node of t after it'),
+    _claim("tracking.in-place-on-tracked-leaf-errors",
+           "Changing a leaf that requires grad in place outside no_grad raises an error and leaves "
+           "it unchanged; the same change under no_grad, or on a leaf that does not require grad, "
+           "is allowed.", f"{S004} § 3. Autograd", (RG, IP),
+           why="an engine's own in-place subtraction on a tracked leaf, outside and inside no_grad"),
+    _claim("tracking.variable-returns-tensor",
+           "torch.autograd.Variable(t) still works: it returns a plain Tensor with t's values, which "
+           "a model takes as input like any tensor.",
+           (f"{S003} § Neural Net 모델 생성 - Linear Regression", f"{S003} § train mode (using AutoGrad)"),
+           (), PYTORCH,
+           seed_note="003 wraps its inputs in Variable, deprecated since torch 0.4: today it returns "
+                     "a Tensor that does not require grad.",
+           why='the type and values of Variable(t), and a Linear layer applied to it'),
     _claim("tracking.frozen-parameter-no-grad",
            "A parameter with requires_grad switched off (frozen) gets no gradient while the "
            "others do.", f"{S002} § Gradient tracking 멈추기", (BW, SRG),
@@ -316,6 +369,11 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="the comments in In [48] trace a 28x28 input (26, 13, 11, 6), but 11 pooled "
                      "by 2 is 5: a 28x28 input gives 16*5*5 = 400 features, not 576.",
            why='shapes through LeNet (conv and pooling operations)'),
+    _claim("modules.lenet-printed-structure",
+           "print(net) of the seeds' LeNet lists conv1 Conv2d(1, 6, kernel_size=(3, 3), stride=(1, 1)), "
+           "conv2 Conv2d(6, 16, ...), fc1 Linear(in_features=576, out_features=120, bias=True), fc2 "
+           "and fc3, in assignment order.", f"{S001} In [49]", (MOD,), PYTORCH,
+           why="the module's printed representation"),
     _claim("modules.lenet-parameters",
            "LeNet has 10 parameter tensors, the first conv1.weight of shape (6, 1, 3, 3), 81,194 "
            "parameters in all, in the order the layers were assigned.", f"{S001} In [50]",
@@ -437,6 +495,14 @@ CLAIMS: dict[str, Claim] = _index([
            "step after step.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
                                 f"{S004} § 3. Autograd"), (BW, IP),
            why='training with backward and in-place updates'),
+    _claim("manual.tensor-backprop-equals-numpy",
+           "The seeds' hand-written backprop, written with the engine's tensors (matmul, clamp, "
+           "transpose, masking) on the chosen device, gives numpy's grad_w1 and grad_w2 and the "
+           "same weights over gradient-descent steps.",
+           f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
+           seed_note="the issue calls this 004 § 2; the seed has no section 2: the torch version is "
+                     "the second code block of § 1.",
+           why='tensor operations only, no autograd'),
 
     # ---------------------------------------------------------------- dynamic graphs, sharing
     _claim("dynamic.graph-follows-control-flow",
@@ -444,7 +510,12 @@ CLAIMS: dict[str, Claim] = _index([
            "gradients are those of the path actually run.",
            (f"{S002} § Computational Graph", f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"),
            (MOD, BW),
-           why="a module's parameters' .grad after forwards of different depth"),
+           why="a module's parameters' .grad after forwards of different depth, against numpy backprop"),
+    _claim("dynamic.shapes-change-between-iterations",
+           "Because the graph is rebuilt by every forward, the input's shape may change between "
+           "iterations: each backward gives the gradient for that iteration's batch.",
+           f"{S002} § Computational Graph", (),
+           why='gradient values through vjp; the module variant also reads .grad'),
     _claim("dynamic.weight-sharing-sums-grads",
            "Reusing one layer k times gives it the sum of the gradients that k separate copies "
            "with the same weights would get.",
@@ -456,7 +527,7 @@ CLAIMS: dict[str, Claim] = _index([
            why="an unused parameter's .grad after backward"),
     _claim("dynamic.data-dependent-loop",
            "Python control flow on tensor values (while y.norm() < 1000: y = y * 2) builds a graph "
-           "of the length actually run.", f"{S001} In [31]", (),
+           "of the length actually run.", f"{S001} In [31] (the first)", (),
            why='gradient values through vjp'),
 
     # ---------------------------------------------------------------- training convergence
@@ -484,11 +555,67 @@ CLAIMS: dict[str, Claim] = _index([
            "nn.Sequential with Adam (lr 1e-4) lowers its loss.", f"{S004} § 6. Optimizer",
            (MOD, OPT, BW),
            why='Sequential trained by Adam'),
+    _claim("training.dynamic-net-momentum",
+           "DynamicNet, its middle layer reused a random 0 to 3 times per step, trained with "
+           "sum-reduced MSE and SGD(lr 1e-4, momentum 0.9), takes numpy's momentum step at every "
+           "step (a layer the forward skipped, whose gradient zero_grad() left None, is not "
+           "stepped) and lowers its loss.",
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, OPT, BW),
+           why='a module of Linear layers trained by SGD with momentum'),
     _claim("training.fashion-mlp-learns",
            "The seeds' FashionMNIST MLP trained with cross-entropy and SGD lowers its loss and "
            "beats chance accuracy on the test split.",
            (f"{S000} In [83]", f"{S002} In [139]"), (MOD, OPT, BW),
            why='an MLP trained by SGD on FashionMNIST'),
+
+    # ---------------------------------------------------------------- the seeds' operations against numpy
+    _claim("ops.matmul-matches-numpy",
+           "matmul with a vector or a matrix on either side (vector @ matrix, matrix @ vector, "
+           "matrix @ matrix, vector @ vector) gives numpy's values and gradients, in float32 and "
+           "float64.", (f"{S002} In [12]", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
+                        f"{S003} § custom layer"), (),
+           why='values and vjp gradients of the operation'),
+    _claim("ops.conv2d-matches-numpy",
+           "The convolution of the seeds' LeNet (valid, stride 1, with bias), functional and as a "
+           "layer, computes numpy's cross-correlation, with numpy's gradients for input, weight and "
+           "bias, in float32 and float64.", (f"{S001} In [48]", f"{S001} In [60]"), (),
+           why='values and vjp gradients of the operation; the layer variant reads its weights by '
+               'role and (with backward) their .grad'),
+    _claim("ops.max-pool2d-matches-numpy",
+           "max_pool2d(x, 2) takes the maximum of each non-overlapping 2 x 2 window (dropping an odd "
+           "last row and column) and sends each window's gradient to its maximum, in float32 and "
+           "float64.", f"{S001} In [48]", (),
+           why='values and vjp gradients of the operation'),
+    _claim("ops.powers-match-numpy",
+           "Small integer powers, t ** 2 and t ** 3, give numpy's values and gradients (2 t, 3 t^2), "
+           "in float32 and float64.", (f"{S004} § 3. Autograd", f"{S003} § AutoGrad"), (),
+           why='values and vjp gradients of the operation'),
+    _claim("ops.relu-matches-numpy",
+           "relu (clamp(min=0)) gives numpy's values, and gradient 1 where the input is positive and "
+           "0 where it is negative, in float32 and float64.",
+           (f"{S004} § 3. Autograd", f"{S001} In [48]"), (),
+           why='values and vjp gradients of the operation'),
+    _claim("ops.sum-mean-match-numpy",
+           "sum and mean give numpy's values and gradients (ones, and 1/n), in float32 and float64.",
+           (f"{S001} In [14]", f"{S004} § 3. Autograd"), (),
+           why='values and vjp gradients of the operations'),
+    _claim("ops.transpose-matches-numpy",
+           "The transpose of a matrix (the seeds' .T and .t()) gives numpy's values and gradient, in "
+           "float32 and float64.", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
+           why='values and vjp gradients of the operation'),
+    _claim("ops.losses-match-numpy",
+           "The seeds' losses, MSE (mean and sum), cross-entropy and BCE with logits, give numpy's "
+           "values and gradients, in float32 and float64.",
+           (f"{S001} In [55]", f"{S000} In [83]", f"{S002} In [1]", f"{S004} § 5. nn 모듈"), (),
+           why='values and vjp gradients of the losses'),
+
+    # ---------------------------------------------------------------- devices
+    _claim("devices.round-trip-keeps-values",
+           "A tensor or a model moved to a device (.to(device), .cuda()) and back (.cpu().numpy()) "
+           "keeps its values, lives on that device meanwhile, and the moved model computes there "
+           "what it computed before the move.",
+           (f"{S003} § train 사전 세팅", f"{S003} § train mode (using AutoGrad)", f"{S003} § test mode"),
+           (), why='values and devices of moved tensors; the model variant moves a module'),
 
     # ---------------------------------------------------------------- data
     _claim("data.fashionmnist-loads",
@@ -498,8 +625,8 @@ CLAIMS: dict[str, Claim] = _index([
            PIPELINE,
            why='torchvision alone: the reference data pipeline, checked once per run'),
     _claim("data.totensor-format",
-           "With ToTensor an item is a float32 image of shape [1, 28, 28] with values in [0, 1] "
-           "(uint8 / 255) and an integer label in 0..9.", (f"{S000} In [69]", f"{S002} In [300]"), (),
+           "With ToTensor an item of the training and of the test split is a float32 image of shape "
+           "[1, 28, 28] with values in [0, 1] (uint8 / 255) and an integer label in 0..9.", (f"{S000} In [69]", f"{S002} In [300]"), (),
            PIPELINE,
            why='torchvision alone: the reference data pipeline, checked once per run'),
     _claim("data.dataloader-batches",
@@ -523,7 +650,9 @@ CLAIMS: dict[str, Claim] = _index([
            why='initialisation and SGD training twice from one seed'),
     _claim("determinism.manual-seed-1-golden",
            "torch.manual_seed(1) then randn(5, 3) and randn(3) on the CPU generator reproduce the "
-           "seed's BCE gradient dL/db = [0.1083, 0.0369, 0.0726].", f"{S002} In [77]", (BW,),
+           "seed's BCE gradient dL/db = [0.1083, 0.0369, 0.0726], and after a retained second "
+           "backward [0.2166, 0.0739, 0.1452], twice the first.",
+           (f"{S002} In [77]", f"{S002} In [79]", f"{S002} In [81]"), (BW,),
            PYTORCH,
            why="torch's generator and .grad"),
 
@@ -541,3 +670,28 @@ CLAIMS: dict[str, Claim] = _index([
            (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (BW, FG),
            why='whether backward lets the saved intermediate go'),
 ])
+
+# Claims about values (gradients, losses, updates) that the seeds show at their own numbers: each is
+# tested at those numbers and on random inputs (tests marked @pytest.mark.inputs("seed") and
+# inputs("random"); tests/test_seed_rules.py checks both exist), because the seeds' inputs (ones,
+# symmetric matrices) hide transposed, summed or scaled gradients.
+VALUE_CLAIMS = frozenset({
+    "backward.mean-of-3-squares", "backward.vjp-seed-vector", "backward.chain-rule-40",
+    "backward.bce-rows-equal-bias-grad", "backward.full-jacobian", "backward.lenet-grads",
+    "accumulation.second-backward-adds", "accumulation.multi-task-losses-sum",
+    "dynamic.data-dependent-loop", "dynamic.shapes-change-between-iterations",
+    "manual.tensor-backprop-equals-numpy",
+    "ops.matmul-matches-numpy", "ops.conv2d-matches-numpy", "ops.max-pool2d-matches-numpy",
+    "ops.powers-match-numpy", "ops.relu-matches-numpy", "ops.sum-mean-match-numpy",
+    "ops.transpose-matches-numpy", "ops.losses-match-numpy",
+})
+
+# Claims about modules in general (every parameter of a module): their tests run on each layer kind
+# the seeds use (models.SEED_LAYER_KINDS, parametrized as "kind"; tests/test_seed_rules.py checks).
+LAYER_CLAIMS = frozenset({
+    "backward.module-vjp-fills-param-grads", "modules.parameters-trainable",
+    "accumulation.zero-grad-sets-none", "devices.round-trip-keeps-values",
+})
+
+# Cell numbers a seed gives to two cells: a source citing one says which ("In [31] (the first)").
+DUPLICATE_CELLS = {S001: frozenset({31, 32})}

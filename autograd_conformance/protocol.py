@@ -117,10 +117,11 @@ ONE_OF = {
 }
 # Operations a test may call; each is optional (see "Operations are optional one by one").
 OPERATIONS = ("sum", "mean", "relu", "exp", "where", "reshape", "matmul", "lt", "max_pool2d",
-              "mse_loss", "cross_entropy", "bce_with_logits",
+              "mse_loss", "cross_entropy", "bce_with_logits", "transpose", "convolve2d", "jacobian",
+              "to_device", "sub_recorded", "variable",
               # module layers and helpers (Capability.MODULES)
-              "linear", "linear_parameters", "conv2d", "relu_layer", "flatten_layer", "sequential",
-              "module_zero_grad",
+              "linear", "linear_parameters", "conv2d", "conv2d_parameters", "relu_layer", "flatten_layer",
+              "sequential", "module_zero_grad", "module_to",
               # optimizers (Capability.OPTIMIZERS)
               "adam", "zero_grad",
               # gradients that are returned rather than stored (see "Where gradients live")
@@ -199,6 +200,18 @@ class Operations(Protocol):
         """Mean softmax cross-entropy; labels are integer class indices."""
     def bce_with_logits(self, z: T, y: T) -> T:
         """Mean binary cross-entropy of sigmoid(z) against y, computed from logits."""
+    def transpose(self, t: T) -> T:
+        """The transpose of a 2-d tensor (torch: t.t())."""
+    def convolve2d(self, x: T, weight: T, bias: T) -> T:
+        """The engine's functional 2-d convolution (torch: F.conv2d): a valid, stride-1
+        cross-correlation of x (N, C_in, H, W) with weight (C_out, C_in, k, k), plus bias (C_out,)."""
+    def jacobian(self, fn: Callable[[T], T], x: T) -> T:
+        """The full Jacobian of fn at x, shape fn(x).shape + x.shape, from the engine's own
+        Jacobian function (torch: torch.autograd.functional.jacobian)."""
+    def to_device(self, t: T, device: str) -> T:
+        """t moved (copied) to device, in available_devices()' spelling (torch: t.to(device))."""
+    def variable(self, t: T) -> T:
+        """The engine's legacy variable wrapper applied to t (torch: torch.autograd.Variable(t))."""
 
 
 class Backward(Protocol):
@@ -250,6 +263,10 @@ class Tracking(Protocol):
         """t -= delta in place, not recorded (torch: under no_grad)."""
     def zero_(self, t: T) -> None:
         """Fill t with zeros in place (a stored gradient included)."""
+    def sub_recorded(self, t: T, delta: T) -> None:
+        """t -= delta with the engine's own in-place operator, outside no_grad and unwrapped
+        (torch: t.sub_(delta)), so that the engine decides whether to record it or refuse it.
+        Unlike sub_, an error the engine raises here is the engine's answer: let it propagate."""
 
 
 class Modules(Protocol):
@@ -269,10 +286,17 @@ class Modules(Protocol):
     def linear_parameters(self, layer: Module) -> tuple[T, T | None]:
         """A linear layer's own (weight, bias) parameter objects; weight laid out per linear_layout."""
     def conv2d(self, c_in: int, c_out: int, k: int, *, device: str) -> Module: ...
+    def conv2d_parameters(self, layer: Module) -> tuple[T, T]:
+        """A conv layer's own (weight, bias) parameter objects; the weight laid out
+        (c_out, c_in, k, k) as torch and Paddle keep it."""
     def relu_layer(self) -> Module: ...
     def flatten_layer(self) -> Module: ...
     def sequential(self, *layers: Module) -> Module: ...
-    def module_zero_grad(self, m: Module, set_to_none: bool = True) -> None: ...
+    def module_zero_grad(self, m: Module, set_to_none: bool | None = True) -> None:
+        """Reset the gradients of m's parameters: to None, to zeros (False), or as the engine does
+        when called without the argument (None: the engine's own default)."""
+    def module_to(self, m: Module, device: str) -> Module:
+        """Move m's parameters to device (torch: m.to(device)); returns the module to use."""
     def value_and_grad(self, m: Module, loss_fn: Callable[[], T]) -> tuple[T, tuple[T, ...]]:
         """(loss_fn(), its gradient with respect to each of m's registered parameters, in
         named_parameters order), computed the engine's way for a module (a tape over the
@@ -305,7 +329,8 @@ class Optimizers(Protocol):
         parameters after the step: the same objects where the engine updates them in place,
         the new arrays where its optimizers return new ones (a module's optimizer puts them into
         the module as the engine does, so named_parameters(m) gives them too)."""
-    def zero_grad(self, opt: Optimizer, set_to_none: bool = True) -> None: ...
+    def zero_grad(self, opt: Optimizer, set_to_none: bool | None = True) -> None:
+        """As module_zero_grad, for the optimizer's parameters (None: the engine's default)."""
 
 
 class CustomFunction(Protocol):

@@ -16,6 +16,13 @@ import pytest
 from autograd_conformance.fashionmnist import FILES, generate, raw_folder
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "inputs(kind): a value test's inputs: 'seed' (the seeds' own numbers and shapes) or "
+                   "'random' (drawn from rng or Hypothesis); tests/test_seed_rules.py checks that every "
+                   "value claim (claims.VALUE_CLAIMS) has both")
+
+
 def _has_dataset(root: Path) -> bool:
     folder = raw_folder(root)
     return all((folder / name).is_file() for names in FILES.values() for name in names)

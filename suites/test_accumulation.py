@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from autograd_conformance.check import as_in_out, linear_values, assert_close
+from autograd_conformance import models
+from autograd_conformance.check import as_in_out, assert_close, linear_values, nonempty
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
+inputs = pytest.mark.inputs
 
 
 def _out(B, x):
@@ -15,6 +17,7 @@ def _out(B, x):
 
 
 @claim("accumulation.second-backward-adds")
+@inputs("seed")
 def test_second_backward_adds(B, device):
     x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
     out = _out(B, x)
@@ -22,6 +25,47 @@ def test_second_backward_adds(B, device):
     assert_close(B, B.grad(x), np.full((2, 2), 4.5), what="x.grad after one backward")
     B.backward(out)
     assert_close(B, B.grad(x), np.full((2, 2), 9.0), what="x.grad after a second backward")
+
+
+@claim("accumulation.second-backward-adds")
+@inputs("random")
+def test_second_backward_adds_random(B, device, rng):
+    x = B.tensor(rng.standard_normal((3, 4)), device=device, requires_grad=True)
+    once = 6 * (B.to_numpy(x).astype(np.float64) + 2) / 12
+    out = _out(B, x)
+    B.backward(out, retain_graph=True)
+    assert_close(B, B.grad(x), once, what="x.grad after one backward at random x")
+    B.backward(out)
+    assert_close(B, B.grad(x), 2 * once, what="x.grad after a second backward at random x")
+
+
+def _multi_task(B, device, x0, w0, b0, y0):
+    """002's BCE graph z = x @ w + b with two losses on it: BCE (the seed's) and MSE against y."""
+    x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
+    w = B.tensor(w0, device=device, requires_grad=True)
+    b = B.tensor(b0, device=device, requires_grad=True)
+    z = B.matmul(x, w) + b
+    return (w, b), B.bce_with_logits(z, B.tensor(np.zeros(3), device=device)), B.mse_loss(z, y)
+
+
+@claim("accumulation.multi-task-losses-sum")
+@pytest.mark.parametrize("case", [pytest.param("seed", marks=inputs("seed")),
+                                  pytest.param("random", marks=inputs("random"))])
+def test_multi_task_losses_sum(B, device, rng, case):
+    """002 § 튜토리얼 외의 내용: loss1.backward(retain_graph=True); loss2.backward()."""
+    x0 = np.ones(5) if case == "seed" else rng.standard_normal(5)
+    w0, b0, y0 = rng.standard_normal((5, 3)), rng.standard_normal(3), rng.standard_normal(3)
+    (w, b), loss1, loss2 = _multi_task(B, device, x0, w0, b0, y0)
+    B.backward(loss1, retain_graph=True)
+    B.backward(loss2)
+    x = B.tensor(x0, device=device)
+    y, zeros = B.tensor(y0, device=device), B.tensor(np.zeros(3), device=device)
+    _, g1 = B.vjp(lambda w, b: B.bce_with_logits(B.matmul(x, w) + b, zeros), [w, b])
+    _, g2 = B.vjp(lambda w, b: B.mse_loss(B.matmul(x, w) + b, y), [w, b])
+    for name, p, a, c in zip(("w", "b"), (w, b), g1, g2):
+        a, c = B.to_numpy(a).astype(np.float64), B.to_numpy(c).astype(np.float64)
+        assert not np.allclose(a, c), "the two losses have different gradients (else the test proves nothing)"
+        assert_close(B, B.grad(p), a + c, what=f"{name}.grad after loss1 and loss2 vs the sum of their gradients")
 
 
 def _bce_grads(B, device, w0, b0, passes):
@@ -138,7 +182,7 @@ def test_zero_grad_each_step_fresh(B, device):
 def _grads_over_iterations(B, device, step: bool):
     model, _ = _net(B, device)
     x, label = _sample(B, device)
-    opt = B.sgd([p for _, p in B.named_parameters(model)], lr=0.1)
+    opt = B.sgd(nonempty("parameters", (p for _, p in B.named_parameters(model))), lr=0.1)
     seen = []
     for _ in range(3):
         B.zero_grad(opt)
@@ -161,12 +205,14 @@ def test_no_step_same_grad(B, device):
 
 
 @claim("accumulation.zero-grad-sets-none")
+@pytest.mark.parametrize("kind", models.SEED_LAYER_KINDS)
 @pytest.mark.parametrize("via", ["optimizer", "module"])
-def test_zero_grad_sets_none(B, device, via):
-    model, _ = _net(B, device)
-    params = [p for _, p in B.named_parameters(model)]
+def test_zero_grad_sets_none(B, device, rng, via, kind):
+    """zero_grad() as the seeds call it, without arguments (the adapter passes set_to_none=None: the
+    engine's own default), then zero_grad(set_to_none=False), on each layer kind the seeds use."""
+    model, x, _ = models.layer_of_kind(B, device, kind, rng)
+    params = nonempty(f"{kind} parameters", (p for _, p in B.named_parameters(model)))
     opt = B.sgd(params, lr=0.1)
-    x, label = _sample(B, device)
 
     def zero(set_to_none):
         if via == "optimizer":
@@ -174,15 +220,19 @@ def test_zero_grad_sets_none(B, device, via):
         else:
             B.module_zero_grad(model, set_to_none=set_to_none)
 
-    B.backward(B.cross_entropy(model(x), label))
+    def backward():
+        B.backward(B.sum(model(x) ** 2))
+        assert all(B.grad(p) is not None for p in params), "backward must give every parameter a gradient"
+
+    backward()
     zero(set_to_none=False)
     for p in params:
         g = B.grad(p)
         assert g is not None, "zero_grad(set_to_none=False) must keep a gradient tensor"
         np.testing.assert_array_equal(B.to_numpy(g), np.zeros(B.to_numpy(p).shape))
-    B.backward(B.cross_entropy(model(x), label))
-    zero(set_to_none=True)
-    assert all(B.grad(p) is None for p in params), "zero_grad() must set every gradient to None"
+    backward()
+    zero(set_to_none=None)
+    assert all(B.grad(p) is None for p in params), "zero_grad() without arguments must set every gradient to None"
 
 
 @claim("accumulation.manual-zero-resets")

@@ -57,9 +57,10 @@ def test_fashionmnist_loads(fashion_root, fashion_is_real):
 
 
 @claim("data.totensor-format")
-def test_totensor_format(fashion_root):
-    ds = FashionMNIST(root=fashion_root, train=True, download=False, transform=ToTensor())
-    images, labels = _raw(fashion_root, True)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "test"])
+def test_totensor_format(fashion_root, train):
+    ds = FashionMNIST(root=fashion_root, train=train, download=False, transform=ToTensor())
+    images, labels = _raw(fashion_root, train)
     for i in (0, 1, len(ds) - 1):
         image, label = ds[i]
         pixels = image.numpy()

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close
+from autograd_conformance import models
+from autograd_conformance.check import as_in_out, assert_close
 
 claim = pytest.mark.claim
+inputs = pytest.mark.inputs
 
 D_IN, H, D_OUT, N = 20, 8, 3, 16
 
@@ -49,14 +51,16 @@ def test_graph_follows_control_flow(B, device, rng, uses):
         B.backward(B.mse_loss(run(x, 3 - uses), y, reduction="sum"))
     B.module_zero_grad(net)
     B.backward(B.mse_loss(run(x, uses), y, reduction="sum"))
-    _, expected = B.vjp(lambda *w: B.mse_loss(_path(B, x, uses, *w), y, reduction="sum"),
-                        [B.tensor(w, device=device) for w in weights])
+    held = [B.to_numpy(getattr(net, n)).astype(np.float64) for n in names]
+    x64, y64 = B.to_numpy(x).astype(np.float64), B.to_numpy(y).astype(np.float64)
+    expected = models.numpy_dynamic_grads(x64, y64, uses, *held)  # backprop by hand, not the engine
     for name, want in zip(names, expected):
         got = B.grad(getattr(net, name))
         if uses == 0 and name in ("w_mid", "b_mid"):
             continue  # unused on this path: see dynamic.unused-parameter-no-grad
         assert got is not None, f"{name} is on the path with {uses} middle uses and needs a gradient"
-        assert_close(B, got, want, what=f"{name}.grad with {uses} middle uses")
+        assert_close(B, got, want, what=f"{name}.grad with {uses} middle uses vs numpy backprop",
+                     relative_to="max")
 
 
 @claim("dynamic.unused-parameter-no-grad")
@@ -94,9 +98,10 @@ def test_weight_sharing_sums_grads(B, device, rng):
 
 
 @claim("dynamic.data-dependent-loop")
-@pytest.mark.parametrize("scale", [1.0, 30.0, 400.0])
-def test_data_dependent_loop(B, device, scale):
-    x0 = np.array([0.1111, 1.6964, 0.8650]) * scale
+@pytest.mark.parametrize("scale", [pytest.param(s, marks=inputs("seed")) for s in (1.0, 30.0, 400.0)]
+                         + [pytest.param("random", marks=inputs("random"))])
+def test_data_dependent_loop(B, device, rng, scale):
+    x0 = np.array([0.1111, 1.6964, 0.8650]) * scale if scale != "random" else rng.standard_normal(3) * 10
     doublings = 1
     while np.linalg.norm(x0 * 2 ** doublings) < 1000:
         doublings += 1
@@ -107,6 +112,65 @@ def test_data_dependent_loop(B, device, scale):
             y = y * 2
         return y
 
-    v = np.array([0.1, 1.0, 0.0001])
+    v = np.array([0.1, 1.0, 0.0001]) if scale != "random" else rng.standard_normal(3)
     _, (dx,) = B.vjp(f, [B.tensor(x0, device=device)], B.tensor(v, device=device))
     assert_close(B, dx, v * 2 ** doublings, what=f"VJP of a loop that ran {doublings} doublings")
+
+
+# 002 § Computational Graph: shape, size and operations may change every iteration
+BATCHES = {"seed": [1, 64, 16], "random": None}  # seed: 002's one image, 002's and 000's batch sizes
+
+
+def _mlp_grads_numpy(B, linears, x64, g):
+    steps = [("linear", linears[0]), ("relu", None), ("linear", linears[1])]
+    return models.numpy_chain(B, steps, x64, g)
+
+
+@claim("dynamic.shapes-change-between-iterations")
+@pytest.mark.parametrize("case", [pytest.param("seed", marks=inputs("seed")),
+                                  pytest.param("random", marks=inputs("random"))])
+def test_shapes_change_functional(B, device, rng, case):
+    w1, b1, w2, b2 = (B.tensor(rng.standard_normal(s) * 0.3, device=device)
+                      for s in ((12, 8), (8,), (8, 3), (3,)))
+    held = [B.to_numpy(t).astype(np.float64) for t in (w1, b1, w2, b2)]
+    for n in BATCHES[case] or rng.integers(1, 20, 4):
+        x0, y0 = rng.standard_normal((int(n), 12)), rng.standard_normal((int(n), 3))
+        x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
+        x64, y64 = (B.to_numpy(t).astype(np.float64) for t in (x, y))
+
+        def loss(w1, b1, w2, b2):
+            return B.mse_loss(B.matmul(B.relu(B.matmul(x, w1) + b1), w2) + b2, y, reduction="sum")
+
+        _, grads = B.vjp(loss, [w1, b1, w2, b2])
+        h = x64 @ held[0] + held[1]
+        g = 2 * (np.maximum(h, 0) @ held[2] + held[3] - y64)
+        gh = (g @ held[2].T) * (h > 0)
+        want = [x64.T @ gh, gh.sum(0), np.maximum(h, 0).T @ g, g.sum(0)]
+        for k, (got, w) in enumerate(zip(grads, want)):
+            assert_close(B, got, w, what=f"gradient {k} at batch size {n}", relative_to="max")
+
+
+@claim("dynamic.shapes-change-between-iterations")
+@pytest.mark.requires("modules", "backward")
+@pytest.mark.parametrize("case", [pytest.param("seed", marks=inputs("seed")),
+                                  pytest.param("random", marks=inputs("random"))])
+def test_shapes_change_module(B, device, rng, case):
+    """A Sequential fed batches of changing size (and a single unbatched-like row), zero_grad and
+    backward each iteration: .grad is that batch's gradient."""
+    linears = [B.linear(12, 8, device=device), B.linear(8, 3, device=device)]
+    model = B.sequential(linears[0], B.relu_layer(), linears[1])
+    for n in BATCHES[case] or rng.integers(1, 20, 4):
+        x0, y0 = rng.standard_normal((int(n), 12)), rng.standard_normal((int(n), 3))
+        x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
+        B.module_zero_grad(model)
+        out = model(x)
+        assert tuple(B.to_numpy(out).shape) == (n, 3), f"batch {n}: output shape {B.to_numpy(out).shape}"
+        B.backward(B.mse_loss(out, y, reduction="sum"))
+        g = 2 * (B.to_numpy(out).astype(np.float64) - B.to_numpy(y))
+        _, want = _mlp_grads_numpy(B, linears, B.to_numpy(x).astype(np.float64), g)
+        for k, layer in enumerate(linears):
+            weight, bias = B.linear_parameters(layer)
+            want_w, want_b = want[id(layer)]
+            assert_close(B, as_in_out(B, B.to_numpy(B.grad(weight))), want_w,
+                         what=f"Linear {k} weight.grad at batch size {n}", relative_to="max")
+            assert_close(B, B.grad(bias), want_b, what=f"Linear {k} bias.grad at batch size {n}", relative_to="max")

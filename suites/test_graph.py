@@ -17,6 +17,14 @@ def test_leaf_has_no_node(B, device):
     assert B.grad_fn(x * 2) is not None, "it records operations: x * 2 has a node"
 
 
+def _same_node(a, b) -> bool:
+    """The same node: the same object, or equal by the node type's own == (a plain bool)."""
+    if a is b:
+        return True
+    equal = a == b
+    return equal if isinstance(equal, bool) else False
+
+
 @claim("graph.result-has-node")
 def test_result_has_node_leading_back(B, device):
     x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
@@ -25,6 +33,20 @@ def test_result_has_node_leading_back(B, device):
     assert node is not None, "y = x + 2 on a tracked x must carry a graph node"
     assert B.node_inputs(node), "the node of x + 2 must lead back to its input"
     np.testing.assert_array_equal(B.to_numpy(y), np.full((2, 2), 3.0))
+
+
+@claim("graph.result-has-node")
+def test_result_node_leads_to_input_node(B, device, rng):
+    """Where the input x is itself a result (x = a * 3), the node of y = x + 2 leads to x's own node,
+    and on through it to a: the node's inputs are its operands' nodes, not just any nodes."""
+    a = B.tensor(rng.standard_normal((2, 2)), device=device, requires_grad=True)
+    x = a * 3
+    y = x + 2
+    x_node, y_node = B.grad_fn(x), B.grad_fn(y)
+    assert x_node is not None and y_node is not None, "x = a * 3 and y = x + 2 must carry nodes"
+    assert any(_same_node(n, x_node) for n in B.node_inputs(y_node)), \
+        "the node of y = x + 2 must lead back to the node of x"
+    assert not any(_same_node(n, y_node) for n in B.node_inputs(x_node)), "x's node must not lead to y's"
 
 
 @claim("graph.untracked-input-has-no-node")
@@ -101,3 +123,5 @@ def test_next_functions_chain(B, device, rng):
         node = B.node_inputs(node)[0]
         chain.append(B.node_name(node))
     assert chain == ["MseLossBackward0", "AddmmBackward0", "AccumulateGrad"]
+    _, bias = B.linear_parameters(fc3)
+    assert node.variable is bias, "the AccumulateGrad reached is fc3's bias's (next_functions[0] of addmm)"

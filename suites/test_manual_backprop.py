@@ -43,3 +43,43 @@ def test_training_equals_autograd(B, device, rng):
     # both start from the same float64 weights; the engine computes in its own float dtype
     assert_close(B, w1, m1, what=f"w1 after {steps} steps (autograd vs manual numpy)", relative_to="max")
     assert_close(B, w2, m2, what=f"w2 after {steps} steps (autograd vs manual numpy)", relative_to="max")
+
+
+def _tensor_backprop(B, x, y, w1, w2):
+    """004 § 1's second code block: the numpy backprop written with the engine's tensors."""
+    h = B.matmul(x, w1)
+    h_relu = B.relu(h)  # h.clamp(min=0)
+    y_pred = B.matmul(h_relu, w2)
+    loss = B.sum((y_pred - y) ** 2)
+    grad_y_pred = (y_pred - y) * 2.0
+    grad_w2 = B.matmul(B.transpose(h_relu), grad_y_pred)
+    grad_h_relu = B.matmul(grad_y_pred, B.transpose(w2))
+    grad_h = B.where(B.lt(h, 0), grad_h_relu * 0.0, grad_h_relu)  # grad_h[h < 0] = 0
+    return loss, B.matmul(B.transpose(x), grad_h), grad_w2
+
+
+@claim("manual.tensor-backprop-equals-numpy")
+@pytest.mark.workload(WORKLOAD)
+@pytest.mark.parametrize("case", [pytest.param("seed", marks=pytest.mark.inputs("seed")),
+                                  pytest.param("random", marks=pytest.mark.inputs("random"))])
+def test_tensor_backprop_equals_numpy(B, device, rng, case):
+    """At the seed's sizes (N, D_in, H, D_out = 64, 1000, 100, 10, lr 1e-6) and at random smaller
+    ones; the gradients, then three gradient-descent steps w -= lr * grad, against numpy."""
+    if case == "seed":
+        arrays, lr = two_layer_arrays(rng, np.float64), 1e-6
+    else:
+        n, d_in, h, d_out = (int(v) for v in rng.integers(3, 40, 4))
+        arrays = [rng.standard_normal(s) for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
+        lr = 1e-4
+    x, y, w1, w2 = (B.tensor(a, device=device) for a in arrays)
+    x64, y64 = (B.to_numpy(t).astype(np.float64) for t in (x, y))
+    for step in range(3):
+        w1_64, w2_64 = (B.to_numpy(t).astype(np.float64) for t in (w1, w2))  # the engine's weights now
+        loss, g1, g2 = _tensor_backprop(B, x, y, w1, w2)
+        want_loss, want_g1, want_g2 = numpy_grads(x64, y64, w1_64, w2_64)
+        assert_close(B, loss, want_loss, what=f"step {step}: loss")
+        assert_close(B, g1, want_g1, what=f"step {step}: grad_w1 with the engine's tensors", relative_to="max")
+        assert_close(B, g2, want_g2, what=f"step {step}: grad_w2 with the engine's tensors", relative_to="max")
+        w1, w2 = w1 - g1 * lr, w2 - g2 * lr
+        assert_close(B, w1, w1_64 - lr * want_g1, what=f"w1 after step {step + 1}", relative_to="max")
+        assert_close(B, w2, w2_64 - lr * want_g2, what=f"w2 after step {step + 1}", relative_to="max")

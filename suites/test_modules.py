@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance import models
-from autograd_conformance.check import assert_close
+from autograd_conformance.check import assert_close, nonempty
 from autograd_conformance.models import D_IN, D_OUT, H
 from autograd_conformance.protocol import Capability
 
@@ -120,6 +120,19 @@ def test_lenet_shapes(B, device, rng):
     assert _shape(B, out) == (1, 10), f"expected output shape (1, 10), got {_shape(B, out)}"
 
 
+@claim("modules.lenet-printed-structure")
+@pytest.mark.workload(LENET_WORKLOAD)
+def test_lenet_printed_structure(B, device):
+    """001 In [49]: print(net)."""
+    lines = [line.strip() for line in repr(models.lenet(B, device)).splitlines()]
+    want = ["(conv1): Conv2d(1, 6, kernel_size=(3, 3), stride=(1, 1))",
+            "(conv2): Conv2d(6, 16, kernel_size=(3, 3), stride=(1, 1))",
+            "(fc1): Linear(in_features=576, out_features=120, bias=True)",
+            "(fc2): Linear(in_features=120, out_features=84, bias=True)",
+            "(fc3): Linear(in_features=84, out_features=10, bias=True)"]
+    assert lines[1:-1] == want, "print(net) must list LeNet's layers as 001 In [49] shows:\n" + "\n".join(lines)
+
+
 @claim("modules.lenet-parameters")
 @pytest.mark.workload(LENET_WORKLOAD)
 def test_lenet_parameters(B, device):
@@ -166,13 +179,12 @@ def test_two_layer_parameters(B, device, rng, model, expected):
 
 
 @claim("modules.parameters-trainable")
-@pytest.mark.parametrize("kind", ["Linear", "Conv2d", "Sequential"])
-def test_parameters_trainable(B, device, kind):
-    build = {"Linear": lambda: B.linear(5, 3, device=device), "Conv2d": lambda: B.conv2d(1, 2, 3, device=device),
-             "Sequential": lambda: models.two_layer_sequential(B, device)}
-    layer = build[kind]()
-    named = B.named_parameters(layer)
-    assert named, f"{kind} must own parameters"
+@pytest.mark.parametrize("kind", models.SEED_LAYER_KINDS)
+def test_parameters_trainable(B, device, rng, kind):
+    layer, _, steps = models.layer_of_kind(B, device, kind, rng)
+    named = nonempty(f"{kind} parameters", B.named_parameters(layer))
+    assert len(named) == 2 * len({id(l) for _, l in steps if l is not None}), \
+        f"{kind}: a weight and a bias per layer (a reused layer counts once), got {[n for n, _ in named]}"
     for name, p in named:
         assert B.requires_grad(p), f"{kind}.{name} must require grad by default"
 
@@ -243,7 +255,7 @@ def test_parameter_is_tensor_with_no_name(B, device, rng):
     layer = models.my_liner(B, device, rng)
     regression = B.module(lambda m, x: m.linear(x), linear=B.linear(1, 1, device=device))  # 003 LinearRegression
     for model in (layer, regression):
-        for name, p in B.named_parameters(model):
+        for name, p in nonempty("parameters", B.named_parameters(model)):
             assert isinstance(p, tensor_type), \
                 f"{name}: a parameter must be an instance of the tensor type {tensor_type.__name__}, got {type(p)}"
             assert p.name is None, f"{name}: a parameter's .name must be None, got {p.name!r}"

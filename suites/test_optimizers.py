@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance import models
-from autograd_conformance.check import assert_close, linear_forward
+from autograd_conformance.check import assert_close, linear_forward, nonempty
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
@@ -102,7 +102,7 @@ MYNET_WORKLOAD = models.mynet_workload(16, hidden=32)  # 000 In [80], narrowed t
 @pytest.mark.workload(MYNET_WORKLOAD)
 def test_step_updates_model_weights(B, device):
     model = models.mynet(B, device, hidden=32, flatten=False)
-    named = B.named_parameters(model)
+    named = nonempty("MyNet's parameters", B.named_parameters(model))
     watched = B.linear_parameters(model.linear2)[0]  # the seed prints model.linear2.weight[0, 0]
     before = {name: _np(B, p) for name, p in named}
     opt = B.sgd(model, lr=0.1)  # torch: SGD(model.parameters()); MLX steps the model itself
@@ -128,7 +128,7 @@ def test_step_updates_model_weights(B, device):
 @pytest.mark.workload(MYNET_WORKLOAD)
 def test_step_in_place(B, device):
     model = models.mynet(B, device, hidden=32, flatten=False)
-    named = B.named_parameters(model)
+    named = nonempty("MyNet's parameters", B.named_parameters(model))
     aliases = [B.data(p) for _, p in named]
     before = [_np(B, a) for a in aliases]
     opt = B.sgd([p for _, p in named], lr=0.1)
@@ -216,7 +216,7 @@ def test_manual_update_equals_sgd(B, device, rng):
     x = B.tensor(rng.standard_normal((16, 10)), device=device)
     y = B.tensor(rng.standard_normal((16, 3)), device=device)
     opt = B.sgd(by_sgd, lr=lr)
-    start = [_np(B, p) for _, p in B.named_parameters(by_sgd)]
+    start = [_np(B, p) for _, p in nonempty("parameters", B.named_parameters(by_sgd))]
     for step in range(3):
         _module_step(B, opt, by_sgd, lambda: B.mse_loss(by_sgd(x), y))
         _manual_update(B, by_hand, lambda: B.mse_loss(by_hand(x), y), lr)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close
+from autograd_conformance.check import assert_close, assert_engine_refuses
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
@@ -109,3 +109,66 @@ def test_frozen_parameter_no_grad(B, device):
     B.backward(B.sum(B.relu(B.matmul(x, w) + b)))
     assert B.grad(b) is None, "a frozen parameter must get no gradient"
     assert B.grad(w) is not None, "the trainable parameter still gets its gradient"
+
+
+@claim("tracking.data-shares-storage-untracked")
+def test_data_update_recorded_adds_no_node(B, device, rng):
+    """The update through .data done with the engine's own in-place operator outside no_grad (the
+    adapter's sub_ runs under no_grad, which would add no node anyway): w stays a leaf, still
+    tracked, and a later backward sees the new values. Recorded on a tracked result, the same
+    operator does add a node (so the check can see one)."""
+    w0 = rng.standard_normal((2, 2))
+    w = B.tensor(w0, device=device, requires_grad=True)
+    has_nodes = Capability.GRAPH_NODES in B.capabilities
+    name_before = _node_name(B, w) if has_nodes else None  # None in torch: w is a leaf
+    alias = B.data(w)
+    delta = B.tensor(np.full((2, 2), 0.25), device=device)
+    B.sub_recorded(alias, delta)
+    assert_close(B, w, B.to_numpy(B.tensor(w0, device=device)).astype(np.float64) - 0.25,
+                 what="w after w.data.sub_(0.25) outside no_grad")
+    assert B.requires_grad(w), "w stays tracked after an update through .data"
+    if has_nodes:
+        assert _node_name(B, w) == name_before, "an update through .data must not add a node to w"
+        y = w * 1
+        B.sub_recorded(y, delta)
+        assert B.grad_fn(y) is not None, "an in-place change of a tracked result is recorded"
+    if Capability.BACKWARD in B.capabilities:
+        B.backward(B.sum(w * w))
+        assert_close(B, B.grad(w), 2 * B.to_numpy(w).astype(np.float64), what="w.grad = 2 w at the new values")
+
+
+def _node_name(B, t):
+    node = B.grad_fn(t)
+    return None if node is None else B.node_name(node)
+
+
+@claim("tracking.in-place-on-tracked-leaf-errors")
+def test_in_place_on_tracked_leaf_errors(B, device, rng):
+    """004 § 3: the manual update w -= lr * w.grad must be wrapped in no_grad because w requires grad."""
+    w0 = rng.standard_normal(3)
+    w = B.tensor(w0, device=device, requires_grad=True)
+    held = B.to_numpy(w).copy()
+    delta = B.tensor(np.full(3, 0.5), device=device)
+    assert_engine_refuses(lambda: B.sub_recorded(w, delta), "w -= delta on a leaf that requires grad, outside no_grad")
+    np.testing.assert_array_equal(B.to_numpy(w), held, err_msg="the refused in-place change must leave w as it was")
+    plain = B.tensor(w0, device=device, requires_grad=False)
+    B.sub_recorded(plain, delta)  # allowed: nothing is tracked
+    assert_close(B, plain, held.astype(np.float64) - 0.5, what="an untracked leaf after t -= delta")
+    if Capability.NO_GRAD in B.capabilities:  # 004 § 3: the same update inside no_grad is allowed
+        with B.no_grad():
+            B.sub_recorded(w, delta)
+        assert_close(B, w, held.astype(np.float64) - 0.5, what="w after w -= 0.5 under no_grad")
+        assert B.requires_grad(w), "w stays tracked after an update under no_grad"
+
+
+@claim("tracking.variable-returns-tensor")
+def test_variable_returns_tensor(B, device, rng):
+    """003: inputs = Variable(torch.from_numpy(x_train)); model(inputs)."""
+    x0 = np.arange(11, dtype=np.float32).reshape(-1, 1)
+    t = B.tensor(x0, device=device)
+    v = B.variable(t)
+    assert type(v) is type(t), f"Variable(t) must return the plain tensor type {type(t).__name__}, got {type(v)}"
+    np.testing.assert_array_equal(B.to_numpy(v), x0, err_msg="Variable(t) keeps t's values")
+    assert not B.requires_grad(v), "Variable(t) of an input does not require grad"
+    model = B.linear(1, 1, device=device)
+    assert_close(B, model(v), model(t), what="a Linear layer on Variable(x) vs on x")

@@ -11,7 +11,7 @@ from autograd_conformance.claims import CLAIMS, PIPELINE, PYTORCH, SEMANTICS, S0
 from autograd_conformance.protocol import Capability
 
 SEEDS = {S000, S001, S002, S003, S004}
-SOURCE = re.compile(r"^(?P<seed>\d{3}_[0-9a-f]{16}\.txt) (In \[(\d+|None)\]|§ .+)$")
+SOURCE = re.compile(r"^(?P<seed>\d{3}_[0-9a-f]{16}\.txt) (In \[(\d+|None)\]( \(the (first|second)\))?|§ .+)$")
 
 
 @pytest.mark.parametrize("cid", sorted(CLAIMS))

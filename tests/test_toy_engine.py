@@ -145,7 +145,8 @@ def test_second_backward_adds_fails_on_the_toy_engine(toy_run):
     assert mine, "accumulation.second-backward-adds has no test"
     assert all(c["outcome"] == FAIL for c in mine.values()), \
         f"the toy engine's second backward gives 22.5, not 9: every test must fail, got {mine}"
-    assert all("22.5" in c["message"] for c in mine.values()), mine
+    at_seed = {t: c for t, c in mine.items() if "random" not in t}  # the random variant has other numbers
+    assert at_seed and all("22.5" in c["message"] for c in at_seed.values()), mine
 
 
 @pytest.mark.timeout(600)
@@ -169,7 +170,7 @@ def test_module_claims_run_unless_they_need_conv_or_pooling(toy_run):
             f"{test_id} ({case['claim']}) must run on the toy engine, got {case['outcome']} " \
             f"({reason or case['message']})"
         not_run[test_id] = reason
-    without = {"modules.lenet-shapes": "conv2d", "modules.lenet-parameters": "conv2d",
+    without = {"modules.lenet-shapes": "conv2d", "modules.lenet-parameters": "conv2d", "backward.lenet-grads": "conv2d",
                "training.two-layer-adam": "adam"}  # claims all of whose tests need a missing operation
     for cid, operation in without.items():
         tests = {t: r for t, r in not_run.items() if cases[t]["claim"] == cid}

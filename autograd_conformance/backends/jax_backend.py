@@ -122,6 +122,15 @@ class JaxBackend:
     def reshape(self, t, shape):
         return jnp.reshape(t, tuple(shape))
 
+    def transpose(self, t):
+        return jnp.transpose(t)
+
+    def jacobian(self, fn, x):
+        return jax.jacrev(fn)(x)
+
+    def to_device(self, t, device):
+        return jax.device_put(t, self._device_table()[device])
+
     def max_pool2d(self, t, k):
         window = (1,) * (t.ndim - 2) + (k, k)  # NCHW, non-overlapping windows, as torch's default
         return jax.lax.reduce_window(t, -jnp.inf, jax.lax.max, window, window, "VALID")

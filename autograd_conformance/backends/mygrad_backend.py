@@ -91,6 +91,9 @@ class MygradBackend:
     def max_pool2d(self, t, k):
         return mg.nnet.max_pool(t, (k, k), (k, k))
 
+    def transpose(self, t):
+        return mg.transpose(t)
+
     def mse_loss(self, pred, target, reduction="mean"):
         # mygrad has no MSE loss; composed from its ops (mygrad differentiates them)
         squared = (pred - target) ** 2

@@ -147,6 +147,15 @@ class PaddleBackend:
     def bce_with_logits(self, z, y):
         return F.binary_cross_entropy_with_logits(z, y)
 
+    def transpose(self, t):
+        return paddle.t(t)
+
+    def convolve2d(self, x, weight, bias):
+        return F.conv2d(x, weight, bias)
+
+    def to_device(self, t, device):
+        return t.to(self._place(device))
+
     # --- functional differentiation -------------------------------------------------------
     def vjp(self, fn, inputs, seed=None):
         leaves = []
@@ -202,6 +211,9 @@ class PaddleBackend:
         with paddle.no_grad():
             t.zero_()
 
+    def sub_recorded(self, t, delta):
+        t.subtract_(delta)  # Paddle refuses this on a leaf that does not stop gradient
+
     # --- modules ----------------------------------------------------------------------------
     def _on(self, layer, device):
         if device != "cpu":
@@ -216,6 +228,9 @@ class PaddleBackend:
 
     def linear_parameters(self, layer):
         return layer.weight, layer.bias
+
+    def conv2d_parameters(self, layer):
+        return layer.weight, layer.bias  # weight (out_channels, in_channels, k, k), as torch
 
     def relu_layer(self):
         return paddle.nn.ReLU()

@@ -209,6 +209,12 @@ class TinygradBackend:
     def max_pool2d(self, t, k):
         return t.max_pool2d(kernel_size=(k, k))
 
+    def transpose(self, t):
+        return t.T
+
+    def convolve2d(self, x, weight, bias):
+        return x.conv2d(weight, bias)
+
     def mse_loss(self, pred, target, reduction="mean"):
         # tinygrad has no MSE helper; this is its definition, differentiated by tinygrad
         squared = (pred - target) ** 2
@@ -270,6 +276,9 @@ class TinygradBackend:
     def linear_parameters(self, layer):
         return layer.weight, layer.bias
 
+    def conv2d_parameters(self, layer):
+        return layer.weight, layer.bias  # weight (out_channels, in_channels, k, k), as torch
+
     def relu_layer(self):
         return Tensor.relu
 
@@ -297,7 +306,7 @@ class TinygradBackend:
         return list(get_state_dict(m).items())
 
     def module_zero_grad(self, m, set_to_none=True):
-        if not set_to_none:  # tinygrad only resets gradients to None
+        if set_to_none is False:  # tinygrad only resets gradients to None (None: its default)
             raise Unsupported("module_zero_grad(set_to_none=False)")
         for p in get_parameters(m):
             p.grad = None
@@ -314,7 +323,7 @@ class TinygradBackend:
             opt.step()
 
     def zero_grad(self, opt, set_to_none=True):
-        if not set_to_none:  # tinygrad's Optimizer.zero_grad only sets gradients to None
+        if set_to_none is False:  # tinygrad's Optimizer.zero_grad only sets gradients to None
             raise Unsupported("zero_grad(set_to_none=False)")
         opt.zero_grad()
 

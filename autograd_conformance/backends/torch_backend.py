@@ -87,6 +87,21 @@ class TorchBackend:
     def bce_with_logits(self, z, y):
         return F.binary_cross_entropy_with_logits(z, y)
 
+    def transpose(self, t):
+        return t.t()
+
+    def convolve2d(self, x, weight, bias):
+        return F.conv2d(x, weight, bias)
+
+    def jacobian(self, fn, x):
+        return torch.autograd.functional.jacobian(fn, x)
+
+    def to_device(self, t, device):
+        return t.to(device)
+
+    def variable(self, t):
+        return torch.autograd.Variable(t)
+
     # --- functional differentiation -------------------------------------------------------
     def vjp(self, fn, inputs, seed=None):
         leaves = [x.detach().requires_grad_(True) for x in inputs]
@@ -141,6 +156,9 @@ class TorchBackend:
         with torch.no_grad():
             t.zero_()
 
+    def sub_recorded(self, t, delta):
+        t.sub_(delta)
+
     # --- modules ----------------------------------------------------------------------------
     def linear(self, n_in, n_out, *, device, bias=True):
         return nn.Linear(n_in, n_out, bias=bias, device=device)
@@ -149,6 +167,9 @@ class TorchBackend:
         return nn.Conv2d(c_in, c_out, k, device=device)
 
     def linear_parameters(self, layer):
+        return layer.weight, layer.bias
+
+    def conv2d_parameters(self, layer):
         return layer.weight, layer.bias
 
     def relu_layer(self):
@@ -176,8 +197,11 @@ class TorchBackend:
     def named_parameters(self, m):
         return list(m.named_parameters())
 
-    def module_zero_grad(self, m, set_to_none=True):
-        m.zero_grad(set_to_none=set_to_none)
+    def module_zero_grad(self, m, set_to_none=None):
+        m.zero_grad() if set_to_none is None else m.zero_grad(set_to_none=set_to_none)
+
+    def module_to(self, m, device):
+        return m.to(device)
 
     # --- optimizers -------------------------------------------------------------------------
     def sgd(self, params, lr, momentum=0.0):
@@ -189,8 +213,8 @@ class TorchBackend:
     def step(self, opt):
         opt.step()
 
-    def zero_grad(self, opt, set_to_none=True):
-        opt.zero_grad(set_to_none=set_to_none)
+    def zero_grad(self, opt, set_to_none=None):
+        opt.zero_grad() if set_to_none is None else opt.zero_grad(set_to_none=set_to_none)
 
     # --- custom functions -------------------------------------------------------------------
     def custom_function(self, forward, backward):

@@ -1,0 +1,235 @@
+"""The operations the seeds' models use, against numpy: values and vector-Jacobian products, in
+float32 and float64, at the seeds' own shapes and values ("seed") and on random ones ("random").
+
+Every expected value is computed in float64 numpy from the values the engine holds (its inputs
+after rounding to the dtype), with a random output seed, so that a wrong gradient anywhere in an
+operation shows: the seeds' inputs (ones, 2x2 matrices of ones) hide transposed or summed ones.
+models.SEED_OPERATIONS lists what is checked here; tests/test_seed_rules.py keeps the two in step."""
+
+import numpy as np
+import pytest
+
+from autograd_conformance import models
+from autograd_conformance.check import assert_close, conv_values
+from autograd_conformance.protocol import Capability
+
+claim = pytest.mark.claim
+inputs = pytest.mark.inputs
+DTYPES = [pytest.param("float32"), pytest.param("float64", marks=pytest.mark.requires(Capability.FLOAT64.value))]
+CASES = [pytest.param("seed", marks=inputs("seed")), pytest.param("random", marks=inputs("random"))]
+
+
+def _check(B, device, rng, dtype, fn, reference, arrays, what, relative_to="max"):
+    """vjp of fn at arrays (cast to dtype by the engine) against reference(*float64 inputs, seed),
+    which returns (value, gradients)."""
+    xs = [B.tensor(a, device=device, dtype=dtype) for a in arrays]
+    held = [np.asarray(B.to_numpy(x), dtype=np.float64) for x in xs]
+    value, _ = reference(*held, None)
+    scalar = np.ndim(value) == 0
+    seed = None if scalar else rng.standard_normal(np.shape(value))
+    want_value, want_grads = reference(*held, 1.0 if scalar else seed)
+    out, grads = B.vjp(fn, xs, None if scalar else B.tensor(seed, device=device, dtype=dtype))
+    assert_close(B, out, want_value, what=f"{what}: value", dtype=dtype, relative_to=relative_to)
+    assert len(grads) == len(want_grads)
+    for k, (got, want) in enumerate(zip(grads, want_grads)):
+        assert_close(B, got, want, what=f"{what}: gradient of input {k}", dtype=dtype, relative_to=relative_to)
+
+
+# ------------------------------------------------------------------------------ matmul
+
+def _matmul_reference(a, b, g):
+    value = a @ b
+    if g is None:
+        return value, ()
+    if a.ndim == 1 and b.ndim == 1:
+        return value, (g * b, g * a)
+    if a.ndim == 1:
+        return value, (b @ g, np.outer(a, g))
+    if b.ndim == 1:
+        return value, (np.outer(g, b), a.T @ g)
+    return value, (g @ b.T, a.T @ g)
+
+
+MATMUL_SHAPES = {  # seed: 002 In [1] ones(5) @ (5, 3); 004 § 1 x (64, 1000) @ w1 narrowed; 003 x @ W
+    "vector @ matrix": {"seed": ((5,), (5, 3)), "random": ((7,), (7, 4))},
+    "matrix @ vector": {"seed": ((3, 5), (5,)), "random": ((4, 7), (7,))},
+    "matrix @ matrix": {"seed": ((5, 7), (7, 12)), "random": ((6, 9), (9, 2))},
+    "vector @ vector": {"seed": ((5,), (5,)), "random": ((8,), (8,))},
+}
+
+
+@claim("ops.matmul-matches-numpy")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", list(MATMUL_SHAPES))
+def test_matmul(B, device, rng, op, dtype, case):
+    a_shape, b_shape = MATMUL_SHAPES[op][case]
+    a = np.ones(a_shape) if case == "seed" and op == "vector @ matrix" else rng.standard_normal(a_shape)
+    _check(B, device, rng, dtype, B.matmul, _matmul_reference, [a, rng.standard_normal(b_shape)], op)
+
+
+# ------------------------------------------------------------------------------ conv2d and max_pool2d
+
+CONV_SHAPES = {"seed": ((1, 1, 32, 32), (6, 1, 3, 3)),  # 001 In [48] conv1 on a 32x32 input
+               "random": ((2, 3, 7, 6), (4, 3, 3, 3))}
+
+
+def _conv_reference(x, w, b, g):
+    value = models.numpy_conv2d(x, w, b)
+    return value, (() if g is None else models.numpy_conv2d_vjp(x, w, g))
+
+
+@claim("ops.conv2d-matches-numpy")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["conv2d"])
+def test_convolve2d(B, device, rng, op, dtype, case):
+    x_shape, w_shape = CONV_SHAPES[case]
+    arrays = [rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])]
+    _check(B, device, rng, dtype, B.convolve2d, _conv_reference, arrays, "convolve2d(x, w, b)")
+
+
+@claim("ops.conv2d-matches-numpy")
+@pytest.mark.parametrize("case", CASES)
+def test_conv2d_layer(B, device, rng, case):
+    """The layer: its output from its own weights, the input's gradient, and (with backward) its
+    weight's and bias's gradients."""
+    (n, c_in, h, w), (c_out, _, k, _) = CONV_SHAPES[case]
+    layer = B.conv2d(c_in, c_out, k, device=device)
+    x = B.tensor(rng.standard_normal((n, c_in, h, w)), device=device)
+    x64 = np.asarray(B.to_numpy(x), dtype=np.float64)
+    weight, bias = conv_values(B, layer)
+    assert weight.shape == (c_out, c_in, k, k) and bias.shape == (c_out,), \
+        f"conv2d({c_in}, {c_out}, {k}) weight and bias shapes, got {weight.shape} and {bias.shape}"
+    g = rng.standard_normal((n, c_out, h - k + 1, w - k + 1))
+    out, (dx,) = B.vjp(lambda x: layer(x), [x], B.tensor(g, device=device))
+    want_dx, want_dw, want_db = models.numpy_conv2d_vjp(x64, weight, g)
+    assert_close(B, out, models.numpy_conv2d(x64, weight, bias), what="conv layer output", relative_to="max")
+    assert_close(B, dx, want_dx, what="conv layer: gradient of its input", relative_to="max")
+    if Capability.BACKWARD in B.capabilities:
+        B.backward(layer(x), B.tensor(g, device=device))
+        w_param, b_param = B.conv2d_parameters(layer)
+        assert B.grad(w_param) is not None and B.grad(b_param) is not None, \
+            "backward must give the conv layer's weight and bias a gradient"
+        assert_close(B, B.grad(w_param), want_dw, what="conv weight.grad", relative_to="max")
+        assert_close(B, B.grad(b_param), want_db, what="conv bias.grad", relative_to="max")
+
+
+POOL_SHAPES = {"seed": (1, 6, 30, 30), "random": (2, 3, 7, 5)}  # 001: 6@30x30 -> 6@15x15; odd sizes floor
+
+
+def _pool_reference(x, g):
+    value = models.numpy_max_pool2d(x, 2)
+    return value, (() if g is None else (models.numpy_max_pool2d_vjp(x, 2, g),))
+
+
+@claim("ops.max-pool2d-matches-numpy")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["max_pool2d"])
+def test_max_pool2d(B, device, rng, op, dtype, case):
+    x = rng.permutation(np.prod(POOL_SHAPES[case])).reshape(POOL_SHAPES[case]) / 7.0  # distinct values: one max
+    _check(B, device, rng, dtype, lambda t: B.max_pool2d(t, 2), _pool_reference, [x], "max_pool2d(x, 2)",
+           relative_to="element")
+
+
+# ------------------------------------------------------------------------------ elementwise, reductions
+
+ELEMENTWISE = {  # op: (engine function, numpy value, numpy vjp given (x, g))
+    "pow2": (lambda B: lambda t: t ** 2, lambda x: x ** 2, lambda x, g: g * 2 * x),
+    "pow3": (lambda B: lambda t: t ** 3, lambda x: x ** 3, lambda x, g: g * 3 * x ** 2),
+    "relu": (lambda B: B.relu, lambda x: np.maximum(x, 0), lambda x, g: g * (x > 0)),
+    "sum": (lambda B: B.sum, np.sum, lambda x, g: np.full_like(x, g)),
+    "mean": (lambda B: B.mean, np.mean, lambda x, g: np.full_like(x, g / x.size)),
+    "transpose": (lambda B: B.transpose, lambda x: x.T, lambda x, g: g.T),
+}
+
+
+def _elementwise(B, device, rng, op, dtype, case):
+    """At the seeds' y = x + 2 for x = ones(2, 2) (001 In [14]; for relu with signs flipped, so
+    that both sides of 0 are seen), or at a random (5, 3) matrix."""
+    make, value, vjp = ELEMENTWISE[op]
+    if case == "seed":
+        x = np.ones((2, 2)) + 2
+        x = x * np.array([[1, -1], [-1, 1]]) if op == "relu" else x
+    else:
+        x = rng.standard_normal((5, 3))
+        x = np.where(np.abs(x) < 1e-3, 0.5, x)  # no input at exactly 0, where relu's derivative is a convention
+    _check(B, device, rng, dtype, make(B), lambda x, g: (value(x), () if g is None else (vjp(x, g),)),
+           [x], op, relative_to="element")
+
+
+def _params(*ops):
+    return [pytest.mark.parametrize("case", CASES), pytest.mark.parametrize("dtype", DTYPES),
+            pytest.mark.parametrize("op", ops)]
+
+
+def _apply(marks):
+    def decorate(f):
+        for m in reversed(marks):
+            f = m(f)
+        return f
+    return decorate
+
+
+@claim("ops.powers-match-numpy")
+@_apply(_params("pow2", "pow3"))
+def test_powers(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
+
+
+@claim("ops.relu-matches-numpy")
+@_apply(_params("relu"))
+def test_relu(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
+
+
+@claim("ops.sum-mean-match-numpy")
+@_apply(_params("sum", "mean"))
+def test_sum_mean(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
+
+
+@claim("ops.transpose-matches-numpy")
+@_apply(_params("transpose"))
+def test_transpose(B, device, rng, op, dtype, case):
+    _elementwise(B, device, rng, op, dtype, case)
+
+
+# ------------------------------------------------------------------------------ losses
+
+LOSS_SHAPES = {"seed": (1, 10), "random": (6, 4)}  # 001 In [55]: output (1, 10) against a target (1, 10)
+
+
+def _loss_args(rng, name, case):
+    """(prediction, target) at the seeds' shapes (and zeros target of 002) or random ones."""
+    n, k = LOSS_SHAPES[case]
+    if name == "cross_entropy":
+        n = 16 if case == "seed" else n  # 000 In [83]: batches of 16, 10 classes
+        return rng.standard_normal((n, 10)) * 2, rng.integers(0, 10, n)
+    if name == "bce_with_logits" and case == "seed":  # 002 In [1]: z of shape (3,) against zeros(3)
+        return rng.standard_normal(3) * 2, np.zeros(3)
+    pred = rng.standard_normal((n, k)) * 2
+    return pred, (rng.random(pred.shape) if name == "bce_with_logits" else rng.standard_normal(pred.shape))
+
+
+LOSSES = {"mse": lambda B, p, t: B.mse_loss(p, t), "mse-sum": lambda B, p, t: B.mse_loss(p, t, reduction="sum"),
+          "cross_entropy": lambda B, p, t: B.cross_entropy(p, t),
+          "bce_with_logits": lambda B, p, t: B.bce_with_logits(p, t)}
+
+
+@claim("ops.losses-match-numpy")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", list(LOSSES))
+def test_losses(B, device, rng, op, dtype, case):
+    pred, target = _loss_args(rng, op, case)
+    integer = op == "cross_entropy"
+    t = B.tensor(target, device=device, dtype="int64" if integer else dtype)
+    t64 = target if integer else np.asarray(B.to_numpy(t), dtype=np.float64)
+
+    def reference(p, g):
+        value, grad = models.numpy_losses(op, p, t64)
+        return value, () if g is None else (grad * g,)
+
+    _check(B, device, rng, dtype, lambda p: LOSSES[op](B, p, t), reference, [pred], op, relative_to="element")
