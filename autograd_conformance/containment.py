@@ -56,13 +56,19 @@ def watchdog_file(worker: str | None = None) -> Path | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or WATCHDOG_DIR in os.environ:
+    if hasattr(config, "workerinput"):
         return  # an xdist worker uses its controller's directory (inherited with the environment)
+    # a run of its own (serial, or an xdist controller) has its own directory, even when it runs
+    # inside another conformance run that set the variable (the project's own tests do)
+    previous = os.environ.get(WATCHDOG_DIR)
     directory = tempfile.mkdtemp(prefix="autograd-conformance-watchdog-")
     os.environ[WATCHDOG_DIR] = directory
 
     def remove():
-        os.environ.pop(WATCHDOG_DIR, None)
+        if previous is None:
+            os.environ.pop(WATCHDOG_DIR, None)
+        else:
+            os.environ[WATCHDOG_DIR] = previous
         shutil.rmtree(directory, ignore_errors=True)
 
     config.add_cleanup(remove)
