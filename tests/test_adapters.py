@@ -1,10 +1,13 @@
-"""Unit tests shared by the four third-party adapters (mygrad, JAX, tinygrad, PaddlePaddle): the
-mapping of each onto the protocol, without running the conformance suites. Engine-specific tests
-are in test_adapters_mygrad_jax.py and test_adapters_tinygrad_paddle.py. An engine's tests are
-skipped when it is not installed."""
+"""Unit tests shared by the third-party adapters (mygrad, JAX, tinygrad, PaddlePaddle, TensorFlow,
+MLX): the mapping of each onto the protocol, without running the conformance suites.
+Engine-specific tests are in test_adapters_mygrad_jax.py, test_adapters_tinygrad_paddle.py and
+test_adapters_tensorflow_mlx.py. An engine's tests are skipped when it is not installed; the
+TensorFlow ones run in a process of their own (see tests/test_adapters_tensorflow_mlx.py)."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from importlib.metadata import version
 from pathlib import Path
 
@@ -12,9 +15,10 @@ import numpy as np
 import pytest
 
 from autograd_conformance import backends, expectations
+from autograd_conformance.adapter import Adapter
 from autograd_conformance.check import DEFAULT_TOLERANCES, tolerance_for
 from autograd_conformance.claims import CLAIMS
-from autograd_conformance.protocol import EVERY_BACKEND, METHODS, Capability as C
+from autograd_conformance.protocol import EVERY_BACKEND, METHODS, ONE_OF, Capability as C
 from autograd_conformance.registry import load_backend
 
 # engine name -> (module to import, distribution name, declared capabilities in the default config)
@@ -28,12 +32,24 @@ ENGINES = {
     "tinygrad": ("tinygrad", "tinygrad", {C.BACKWARD, C.REPEAT_BACKWARD, C.DETACH, C.IN_PLACE, C.MODULES,
                                           C.OPTIMIZERS, C.CUSTOM_FUNCTION}),
     "paddle": ("paddle", "paddlepaddle", set(C) - {C.PYTORCH_API}),
+    # gradients from tapes: no stored .grad, no flag, no nodes, no t.data alias
+    "tensorflow": ("tensorflow", "tensorflow-cpu", {C.FREES_GRAPH, C.RETAIN_GRAPH, C.REPEAT_BACKWARD, C.NO_GRAD,
+                                                    C.DETACH, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION,
+                                                    C.FLOAT64}),
+    # function transformations only; float64 on the CPU
+    "mlx": ("mlx", "mlx", {C.DETACH, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION, C.FLOAT64}),
 }
+TF_CHILD = "AUTOGRAD_CONFORMANCE_TF_CHILD"  # set in the process that runs the TensorFlow tests
 NAMES = sorted(ENGINES)
 
 
 def _backend(name):
-    pytest.importorskip(ENGINES[name][0])
+    if name == "tensorflow" and os.environ.get(TF_CHILD) != "1":
+        pytest.skip("runs in its own process (test_adapters_tensorflow_mlx.py)")
+    # find_spec, not importorskip: the adapter must be what imports TensorFlow (it imports triton
+    # first; triton imported after TensorFlow segfaults, see tensorflow_backend's docstring)
+    if importlib.util.find_spec(ENGINES[name][0]) is None:
+        pytest.skip(f"{name} is not installed")
     B = load_backend(name)
     return B, B.available_devices()[0]
 
@@ -48,6 +64,8 @@ def test_declared_capabilities_are_implemented(name):
     for cap in B.capabilities:
         missing = [m for m in METHODS.get(cap, ()) if not callable(getattr(B, m, None))]
         assert not missing, f"{name} declares {cap.value} but lacks {missing}"
+        if cap in ONE_OF:
+            assert any(callable(getattr(B, m, None)) for m in ONE_OF[cap]), f"{name}: {cap.value} needs one of {ONE_OF[cap]}"
     declared = {m for cap in B.capabilities for m in METHODS.get(cap, ())}
     pretended = sorted(m for cap, ms in METHODS.items() if cap not in B.capabilities for m in ms
                        if m not in declared and hasattr(B, m))
@@ -92,7 +110,8 @@ def test_tensor_round_trip(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_operations_match_numpy(name):
-    B, device = _backend(name)
+    backend, device = _backend(name)
+    B = Adapter(backend)  # as the suites see it: matmul and lt default to the operators
     z0, y0 = np.random.RandomState(0).randn(4, 3), np.tile([0.0, 1.0, 1.0], (4, 1))
     z, y = B.tensor(z0, device=device), B.tensor(y0, device=device)
     tol = dict(rtol=1e-5, atol=1e-6)
@@ -103,6 +122,11 @@ def test_operations_match_numpy(name):
     np.testing.assert_allclose(B.to_numpy(B.cross_entropy(z, B.tensor(labels, device=device, dtype="int64"))),
                                -np.mean(np.log(p[np.arange(4), labels])), **tol)
     np.testing.assert_allclose(B.to_numpy(B.mse_loss(z, z * 0, reduction="sum")), np.sum(z0 ** 2), **tol)
+    np.testing.assert_allclose(B.to_numpy(B.mse_loss(z, z * 0)), np.mean(z0 ** 2), **tol)
+    v, m = B.tensor([1.0, 2.0], device=device), B.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device)
+    np.testing.assert_allclose(B.to_numpy(B.matmul(v, m)), [9.0, 12.0, 15.0])  # numpy's vector rules
+    np.testing.assert_allclose(B.to_numpy(B.matmul(B.reshape(m, (3, 2)), v)), [5.0, 11.0, 17.0])
+    np.testing.assert_allclose(B.to_numpy(B.where(B.lt(v, 1.5), v, 0.0)), [1.0, 0.0])
     image = np.arange(32.0).reshape(1, 2, 4, 4)
     pooled = B.to_numpy(B.max_pool2d(B.tensor(image, device=device), 2))
     np.testing.assert_array_equal(pooled, image.reshape(1, 2, 2, 2, 2, 2).max(axis=(3, 5)))
@@ -124,6 +148,19 @@ def test_vjp_values_default_seed_and_inputs_left_alone(name):
     _, (da, db) = B.vjp(lambda a, b: B.sum(a * b * b), [x, x])
     np.testing.assert_allclose(B.to_numpy(da), [1.0, 4.0, 9.0], rtol=1e-6)
     np.testing.assert_allclose(B.to_numpy(db), [2.0, 8.0, 18.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vjp_the_seeds_numbers(name):
+    B, device = _backend(name)
+    x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
+    out, (dx,) = B.vjp(lambda x: B.mean((x + 2) * (x + 2) * 3), [x])
+    np.testing.assert_allclose(B.to_numpy(out), 27.0)
+    np.testing.assert_allclose(B.to_numpy(dx), np.full((2, 2), 4.5))  # 001 In [17]
+    np.testing.assert_array_equal(B.to_numpy(x), np.ones((2, 2)))
+    v = B.tensor([0.1, 1.0, 0.0001], device=device)
+    _, (dx,) = B.vjp(lambda x: x * 1024.0, [B.tensor([0.1, 1.7, 0.9], device=device)], v)
+    np.testing.assert_allclose(B.to_numpy(dx), [102.4, 1024.0, 0.1024], rtol=1e-6)  # 001 In [32]
 
 
 @pytest.mark.parametrize("name", NAMES)
