@@ -403,8 +403,9 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("modules.plain-tensor-not-registered",
            "A plain tensor assigned to a module is not registered as a parameter, so an "
            "optimizer built from parameters() never updates it.", f"{S003} § custom layer",
-           (MOD, OPT, BW),
-           why='named_parameters, then an optimizer step from them'),
+           (MOD, OPT),
+           why='named_parameters, then an optimizer step from them (from stored gradients, or '
+               'from value_and_grad where gradients are returned)'),
     _claim("modules.custom-layer-forward-only",
            "A custom layer that defines only forward (x @ W + b) maps (5, 7) to (5, 12) and gets "
            "the analytic gradients dW = x^T g, db = sum(g) from autograd.",
