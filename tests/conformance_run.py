@@ -12,6 +12,8 @@ import json
 import multiprocessing
 import os
 import sys
+import tempfile
+import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
@@ -22,36 +24,72 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 600  # seconds for one whole suite run
 
 _PRELOAD = ["numpy", "torch", "torchvision.datasets", "torch.utils.data", "hypothesis", "pytest",
-            "xdist.plugin", "pytest_timeout", "autograd_conformance.plugin",
-            "autograd_conformance.backends.torch_backend"]
+            "_hypothesis_pytestplugin", "xdist.plugin", "xdist.looponfail", "pytest_timeout",
+            "pytest_benchmark.plugin", "pytest_randomly", "anyio.pytest_plugin", "autograd_conformance.plugin",
+            "autograd_conformance.backends.torch_backend", "tests.forkserver_ready"]
 _FORKSERVER = multiprocessing.get_context("forkserver")
 _FORKSERVER.set_forkserver_preload(_PRELOAD)
 
 
-def _pytest_in_child(argv: list[str], log: str) -> None:
-    """Body of a forked run: pytest on argv in ROOT, its output in the file log."""
-    os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
+def _pytest_in_child(argv: list[str], out: str, err: str, cwd: str, env: dict | None) -> None:
+    """Body of a forked run: pytest on argv in cwd (first on sys.path, as with ``python -m pytest``),
+    its output in the files out and err."""
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    os.chdir(cwd)
+    sys.path.insert(0, cwd)
+    # the suites' modules, rewritten for assertions, are cached in __pycache__ for the next run
+    # (PYTHONDONTWRITEBYTECODE would have every run rewrite them again: about a second)
+    sys.dont_write_bytecode = False
+    for fd, path in ((1, out), (2, err)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
     import pytest
-    code = int(pytest.main(argv))
+    # the preloaded plugins were imported before pytest could rewrite their asserts: not this run's concern
+    code = int(pytest.main(["-W", "ignore::pytest.PytestAssertRewriteWarning", *argv]))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-def run_pytest(argv: list[str], log: Path, timeout: float = TIMEOUT) -> tuple[int, str]:
-    """(exit code, output) of pytest run on argv in ROOT, in a process of its own."""
-    child = _FORKSERVER.Process(target=_pytest_in_child, args=(argv, str(log)))
+def _forked(argv: list[str], out: Path, err: Path, cwd: Path, env: dict | None, timeout: float) -> int:
+    child = _FORKSERVER.Process(target=_pytest_in_child, args=(argv, str(out), str(err), str(cwd), env))
     child.start()
     child.join(timeout)
     if child.is_alive():
         child.kill()
         child.join()
         raise TimeoutError(f"pytest {' '.join(argv)} ran longer than {timeout} s")
-    return child.exitcode, log.read_text(errors="replace") if log.exists() else ""
+    return child.exitcode
+
+
+def run_pytest(argv: list[str], log: Path, timeout: float = TIMEOUT) -> tuple[int, str]:
+    """(exit code, output) of pytest run on argv in ROOT, in a process of its own."""
+    code = _forked(argv, log, log, ROOT, None, timeout)
+    return code, log.read_text(errors="replace") if log.exists() else ""
+
+
+def run_forked(argv: list[str], cwd: Path = ROOT, env: dict | None = None, timeout: float = TIMEOUT
+               ) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of pytest run on argv in cwd with the environment env (default:
+    the forkserver's), in a process of its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+        code = _forked(argv, out, err, cwd, env, timeout)
+        return code, *(p.read_text(errors="replace") if p.exists() else "" for p in (out, err))
+
+
+def runpytest_forked(pytester, *args: str, timeout: float = TIMEOUT):
+    """pytester.runpytest_subprocess without its cost: pytest on args in pytester's directory, with
+    pytester's environment, in a process of its own forked from the server that has imported torch
+    and pytest's plugins already. Its exit code is the process's (negative for a signal)."""
+    import pytest
+    basetemp = pytester.path / f"runpytest-{len(list(pytester.path.glob('runpytest-*')))}"
+    start = time.monotonic()
+    code, out, err = run_forked([f"--basetemp={basetemp}", *args], pytester.path, dict(os.environ), timeout)
+    print(out)
+    print(err, file=sys.stderr)
+    return pytest.RunResult(code, out.splitlines(), err.splitlines(), time.monotonic() - start)
 
 
 def run_suite(tmp_path: Path, *args: str, suites: str | list[str] = "suites", report_dir: Path | None = None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance_run import runpytest_forked
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = """
     import numpy as np
@@ -29,8 +31,8 @@ def suite(pytester):
 
 
 def run(pytester, *args):
-    return pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
-                                         *args)
+    return runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+                            *args)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance.benchmarks.workloads import mlp_forward_flops, mlp_step_flops
+from tests.conformance_run import run_forked, runpytest_forked
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["--benchmark-min-rounds=1", "--benchmark-max-time=0.000001", "--benchmark-warmup=off"]
@@ -27,12 +28,12 @@ WORKLOADS = {
 
 
 def pytest_run(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", *args]
+    argv = ["-p", "no:cacheprovider", "-p", "no:randomly", "--no-header", *args]
     # Under `pytest tests -n 2` this process is an xdist worker; pytest-benchmark in the child would
     # see PYTEST_XDIST_WORKER, believe it runs under xdist and disable itself.
     base = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**base, **(env or {})})
+    code, out, err = run_forked(argv, ROOT, {**base, **(env or {})}, timeout)
+    return subprocess.CompletedProcess(argv, code, out, err)
 
 
 def test_flop_formulas_match_the_hand_written_backprop():
@@ -85,9 +86,9 @@ def test_benchmark_json_option_wins(tmp_path):
 
 def test_other_benchmarks_are_left_alone_and_xdist_is_refused(pytester):
     pytester.makepyfile(test_theirs="def test_theirs(benchmark):\n    benchmark(sum, [1, 2])\n")
-    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-report")
+    result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-report")
     result.assert_outcomes(passed=1)
-    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmarks", "-n", "2")
+    result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmarks", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--benchmarks cannot be combined with xdist*"])
 

@@ -1,14 +1,11 @@
 """Expectation files (autograd_conformance.expectations and the plugin's --expectations): entry
 kinds, what ``test`` may name, the shipped default files, usage errors, and the rootdir pytest
 chooses when a path option's value lies outside the checkout. Most runs are in-process (torch is
-imported once); the rootdir and MemoryError cases run pytest in subprocesses."""
+imported once); the rootdir and MemoryError cases run pytest in processes of their own."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import tomllib
 import xml.etree.ElementTree as ET
@@ -17,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance import backends, expectations, fashionmnist
+from tests.conformance_run import run_forked, runpytest_forked
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,12 +214,10 @@ def test_bad_expectations_are_usage_errors(suite, content, message):
 
 
 def _collect(cwd: Path, *args: str) -> list[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--backend", "torch", *args,
-                           "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [line for line in proc.stdout.splitlines() if "::" in line]
+    code, out, err = run_forked(["--backend", "torch", *args, "--collect-only", "-q", "-p", "no:cacheprovider",
+                                 "-p", "no:randomly"], cwd, timeout=300)
+    assert code == 0, out + err
+    return [line for line in out.splitlines() if "::" in line]
 
 
 def test_path_options_outside_the_checkout_keep_rootdir(tmp_path):
@@ -253,7 +249,7 @@ def test_memory_error_fails_only_its_test(pytester):
         def test_leaf(B, device):
             assert B.grad_fn(B.tensor(np.ones(2), device=device, requires_grad=True)) is None
     """)
-    result = pytester.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "pythonpath=.",
+    result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "pythonpath=.",
                                            "--backend", "oom:OutOfMemory", "--report-dir", "reports")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*MemoryError: cannot allocate the graph*", "*1 failed, 1 passed*"])
