@@ -25,56 +25,58 @@ SAMPLE = '''
         assert abs(float(B.to_numpy(dw)) - 40) < 1e-4
 
     @pytest.mark.claim("custom.myrelu-equals-relu")
-    def test_fault(B, device):
-        B.custom_function(None, None)
+    @pytest.mark.parametrize("fault", ["segfault", "exit", "native_hang"])
+    def test_fault(B, device, fault):
+        B.custom_function(fault, None)
 
     @pytest.mark.claim("custom.backward-rule-is-used")
     @given(st.floats(-1, 1))
     def test_fault_in_property(B, device, x):
-        B.custom_function(None, None)
+        B.custom_function("swallowing_hang", None)
 '''
 
 FAULTS = '''
     import ctypes, os, time
     from autograd_conformance.backends.torch_backend import TorchBackend
 
-    class Segfault(TorchBackend):
-        def custom_function(self, forward, backward):
-            ctypes.string_at(0)  # reads address 0: SIGSEGV
+    def segfault():
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
 
-    class Exit(TorchBackend):
-        def custom_function(self, forward, backward):
-            os._exit(3)
+    def exit():
+        os._exit(3)
 
-    class NativeHang(TorchBackend):
-        def custom_function(self, forward, backward):
-            libc = ctypes.PyDLL(None)  # a PyDLL call keeps the GIL
-            mutex = ctypes.create_string_buffer(64)  # PTHREAD_MUTEX_INITIALIZER is zeros
-            libc.pthread_mutex_lock(mutex)
-            libc.pthread_mutex_lock(mutex)  # deadlock in native code, GIL held
+    def native_hang():
+        libc = ctypes.PyDLL(None)  # a PyDLL call keeps the GIL
+        mutex = ctypes.create_string_buffer(64)  # PTHREAD_MUTEX_INITIALIZER is zeros
+        libc.pthread_mutex_lock(mutex)
+        libc.pthread_mutex_lock(mutex)  # deadlock in native code, GIL held
 
-    class SwallowingHang(TorchBackend):
+    def swallowing_hang():
+        while True:  # an engine loop that survives every Exception
+            try:
+                time.sleep(0.05)
+            except Exception:
+                pass
+
+    class Faults(TorchBackend):
+        """custom_function commits the fault the test names."""
         def custom_function(self, forward, backward):
-            while True:  # an engine loop that survives every Exception
-                try:
-                    time.sleep(0.05)
-                except Exception:
-                    pass
+            globals()[forward]()
 '''
 
 
-def conformance_run(tmp_path: Path, backend: str, *args: str) -> tuple[subprocess.CompletedProcess, dict, float]:
+def conformance_run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict, float]:
     (tmp_path / "test_sample.py").write_text(textwrap.dedent(SAMPLE))
     (tmp_path / "faults.py").write_text(textwrap.dedent(FAULTS))
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     started = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "autograd_conformance.plugin", "-p",
-                          "no:cacheprovider", "-p", "no:randomly", "--backend", f"faults:{backend}",
+                          "no:cacheprovider", "-p", "no:randomly", "--backend", "faults:Faults",
                           "--timeout", "2", "--report-dir", "reports", *args],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     wall = time.monotonic() - started
     report = tmp_path / "reports" / "conformance.json"
-    assert report.exists(), f"no report after {backend} {args}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    assert report.exists(), f"no report after {args}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     return run, json.loads(report.read_text()), wall
 
 
@@ -82,38 +84,50 @@ def outcomes(doc: dict) -> dict[str, str]:
     return {c["id"]: c["outcome"] for c in doc["claims"]}
 
 
-@pytest.mark.parametrize("fault, outcome", [("Segfault", "crash"), ("Exit", "crash"),
-                                            ("NativeHang", "timeout")])
+def outcomes_by_test(doc: dict) -> dict[str, str]:
+    return {t["nodeid"].partition("::")[2]: t["outcome"] for c in doc["claims"] for t in c["tests"]}
+
+
+@pytest.mark.parametrize("fault, outcome", [("segfault", "crash"), ("exit", "crash"),
+                                            ("native_hang", "timeout")])
 def test_fault_in_serial_run_leaves_reports(tmp_path, fault, outcome):
     """The process dies; the sentinel rebuilds the reports from the record, marked incomplete,
     naming the test that was running."""
-    run, doc, _ = conformance_run(tmp_path, fault, "-k", "chain or fault and not property")
+    run, doc, _ = conformance_run(tmp_path, "-k", f"chain or {fault}")
     assert run.returncode != 0
     assert outcomes(doc) == {"backward.chain-rule-40": "pass", "custom.myrelu-equals-relu": outcome}
-    assert doc["complete"] is False and "test_fault[cpu] was running" in doc["incomplete_reason"]
+    assert doc["complete"] is False and f"test_fault[cpu-{fault}] was running" in doc["incomplete_reason"]
     assert "Reports rebuilt from the record" in run.stderr
     assert all((tmp_path / "reports" / f"conformance.{ext}").exists() for ext in ("md", "html"))
 
 
-@pytest.mark.parametrize("fault, outcome", [("Segfault", "crash"), ("Exit", "crash"),
-                                            ("NativeHang", "timeout")])
-def test_fault_under_xdist_costs_one_test(tmp_path, fault, outcome):
-    """The worker dies, xdist replaces it, every other test runs: the report is complete, the
-    faulting tests are crashes or timeouts (never claim failures), the run exits 1."""
-    run, doc, _ = conformance_run(tmp_path, fault, "-n", "2")
+def test_faults_under_xdist_cost_one_test_each(tmp_path):
+    """Each fault kills its worker and xdist starts another: every other test runs, the report is
+    complete, each faulting test is a crash or a timeout (never a verdict on its claim), the run
+    exits 1, and the terminal summary, the reports and the junit XML agree."""
+    run, doc, _ = conformance_run(tmp_path, "-n", "2", "-k", "not property", "--junitxml=junit.xml")
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout[-3000:]
-    assert outcomes(doc) == {"backward.chain-rule-40": "pass", "custom.myrelu-equals-relu": outcome,
-                             "custom.backward-rule-is-used": outcome}
-    assert doc["complete"] is True, doc["incomplete_reason"]
-    assert f"2 {outcome}" in run.stdout and "1 claims hold, 0 fail" in run.stdout
+    assert outcomes_by_test(doc) == {"test_chain[cpu]": "pass", "test_fault[cpu-segfault]": "crash",
+                                  "test_fault[cpu-exit]": "crash", "test_fault[cpu-native_hang]": "timeout"}
+    assert doc["complete"] is True and doc["finished"] == doc["collected"] == 4, doc["incomplete_reason"]
+    fault = next(c for c in doc["claims"] if c["id"] == "custom.myrelu-equals-relu")
+    assert fault["outcome"] == "crash"  # the worst of its tests
+    crashed = {t["nodeid"]: t for t in fault["tests"]}["test_sample.py::test_fault[cpu-exit]"]
+    assert "crashed while running" in crashed["summary"]
+    assert crashed["rerun"] == "pytest --backend faults:Faults --device cpu 'test_sample.py::test_fault[cpu-exit]'"
+    assert "cpu: 1 claims hold, 0 fail, 1 crash" in run.stdout, run.stdout[-3000:]
+    for test, outcome in (("segfault", "CRASH"), ("exit", "CRASH"), ("native_hang", "TIMEOUT")):
+        assert f"{outcome} test_sample.py::test_fault[cpu-{test}]" in run.stdout, run.stdout[-3000:]
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'name="claim" value="custom.myrelu-equals-relu"' in junit
+    assert junit.count('name="crash"') == 2 and junit.count('name="timeout"') == 1
 
 
 def test_hang_that_swallows_exceptions_in_a_property_test_times_out(tmp_path):
     """The timeout is a BaseException raised again every second: neither the engine's
     `except Exception` nor Hypothesis's retries of the failing example keep the test running."""
-    run, doc, wall = conformance_run(tmp_path, "SwallowingHang")
+    run, doc, wall = conformance_run(tmp_path, "-k", "chain or property")
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout[-3000:]
-    assert outcomes(doc) == {"backward.chain-rule-40": "pass", "custom.myrelu-equals-relu": "timeout",
-                             "custom.backward-rule-is-used": "timeout"}
+    assert outcomes(doc) == {"backward.chain-rule-40": "pass", "custom.backward-rule-is-used": "timeout"}
     assert doc["complete"] is True
-    assert wall < 60, f"two 2 s timeouts took {wall:.0f} s"
+    assert wall < 60, f"a 2 s timeout took {wall:.0f} s"

@@ -266,43 +266,6 @@ def test_interrupted_run_is_incomplete(suite):
     assert "Incomplete run" in (out / "conformance.md").read_text(encoding="utf-8")
 
 
-def test_crashed_worker_costs_its_test(suite):
-    """The crash is the test's outcome; the run is complete, since every test ran (the others on
-    the worker xdist started in its place)."""
-    suite.makepyfile(test_crash="""
-        import os
-        import pytest
-
-        @pytest.mark.claim("backward.sum-is-zero-dim")
-        @pytest.mark.parametrize("n", range(3))
-        def test_fine(B, device, n):
-            pass
-
-        @pytest.mark.claim("backward.mean-of-3-squares")
-        def test_crashes(B, device):
-            os._exit(1)
-    """)
-    result = suite.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2", "test_crash.py",
-                                        "--backend", "stubbackend:StubBackend", timeout=240)
-    assert result.ret == 1
-    data = load(suite.path / "reports")
-    assert data["complete"] is True and data["finished"] == data["collected"] == 4
-    assert outcomes(data) == {"backward.sum-is-zero-dim": "pass",
-                              "backward.mean-of-3-squares": "crash"}  # not a verdict on the claim
-    crashed = next(c for c in data["claims"] if c["id"] == "backward.mean-of-3-squares")
-    assert "crashed while running" in crashed["summary"]
-    assert crashed["rerun"] == ("pytest --backend stubbackend:StubBackend --device cpu "
-                                "'test_crash.py::test_crashes[cpu]'")
-    # the terminal summary agrees, and the junit case keeps its properties
-    result.stdout.fnmatch_lines(["cpu: 1 claims hold, 0 fail, 1 crash*"])
-    junit_run = suite.runpytest_subprocess("-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
-                                           "-n", "2", "test_crash.py", "--junitxml=junit.xml",
-                                           "--backend", "stubbackend:StubBackend", timeout=240)
-    assert junit_run.ret == 1
-    junit = (suite.path / "junit.xml").read_text()
-    assert 'name="claim" value="backward.mean-of-3-squares"' in junit and 'name="crash"' in junit
-
-
 def _two_runs(suite) -> tuple[Path, Path]:
     _, torch_dir = run(suite, NO_TIMEOUT, backend="torch", report_dir="run-torch")
     _, nograph_dir = run(suite, NO_TIMEOUT, report_dir="run-nograph")
