@@ -1,9 +1,12 @@
-"""Running the conformance suite from the project's own tests and reading its outcome per claim.
+"""Running pytest from the project's own tests (the conformance suite, or pytester's small
+projects) and reading the suite's outcome per claim.
 
 Each run is a fresh process (faulty backends may patch torchvision or install hooks for the whole
-process), forked from a server process that has already imported torch, torchvision and the suite
-(multiprocessing's forkserver with preloaded modules): a run then costs the suite's own time, not
-another few seconds of importing torch. The server is single-threaded, so forking it is safe.
+process), forked from a server process that has already imported torch, torchvision, pytest's
+plugins and the suite's plugin (multiprocessing's forkserver with preloaded modules), and has moved
+them out of the garbage collector's sight (forkserver_ready.py): a run then costs the suite's own
+time, not another few seconds of starting Python and importing torch. The server is
+single-threaded, so forking it is safe.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from multiprocessing import reduction
 from pathlib import Path
 
 from autograd_conformance.outcomes import BAD
@@ -31,19 +35,33 @@ _FORKSERVER = multiprocessing.get_context("forkserver")
 _FORKSERVER.set_forkserver_preload(_PRELOAD)
 
 
-def _pytest_in_child(argv: list[str], out: str, err: str, cwd: str, env: dict | None) -> None:
-    """Body of a forked run: pytest on argv in cwd (first on sys.path, as with ``python -m pytest``),
-    its output in the files out and err."""
+class _WriteEnd:
+    """A pipe's write end handed to the forked child (multiprocessing duplicates it into the child)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self):
+        return _write_end, (reduction.DupFd(self.fd),)
+
+
+def _write_end(dup) -> int:
+    return dup.detach()
+
+
+def _pytest_in_child(argv: list[str], out: int, err: int, cwd: str, env: dict | None) -> None:
+    """Body of a forked run: pytest on argv in cwd with the environment env, writing to the pipes out
+    and err. sys.path starts with cwd and PYTHONPATH, as for ``python -m pytest``."""
     if env is not None:
         os.environ.clear()
         os.environ.update(env)
     os.chdir(cwd)
-    sys.path.insert(0, cwd)
+    sys.path[:0] = [cwd, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     # the suites' modules, rewritten for assertions, are cached in __pycache__ for the next run
     # (PYTHONDONTWRITEBYTECODE would have every run rewrite them again: about a second)
     sys.dont_write_bytecode = False
-    for fd, path in ((1, out), (2, err)):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
     import pytest
     # the preloaded plugins were imported before pytest could rewrite their asserts: not this run's concern
     code = int(pytest.main(["-W", "ignore::pytest.PytestAssertRewriteWarning", *argv]))
@@ -52,31 +70,49 @@ def _pytest_in_child(argv: list[str], out: str, err: str, cwd: str, env: dict | 
     os._exit(code)
 
 
-def _forked(argv: list[str], out: Path, err: Path, cwd: Path, env: dict | None, timeout: float) -> int:
-    child = _FORKSERVER.Process(target=_pytest_in_child, args=(argv, str(out), str(err), str(cwd), env))
+def _drain(fd: int, into: list[bytes]) -> None:
+    with open(fd, "rb") as pipe:
+        into.append(pipe.read())
+
+
+def _forked(argv: list[str], cwd: Path, env: dict | None, timeout: float, merge: bool = False
+            ) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the forked run; stdout holds stderr too if merge. Like
+    subprocess.run, the output is read until every process that holds the pipes (the run's
+    sentinel, say) has closed them."""
+    pipes = [os.pipe()] if merge else [os.pipe(), os.pipe()]
+    ends = [_WriteEnd(w) for _, w in pipes]
+    child = _FORKSERVER.Process(target=_pytest_in_child, args=(argv, ends[0], ends[-1], str(cwd), env))
     child.start()
+    outputs: list[list[bytes]] = [[] for _ in pipes]
+    readers = [threading.Thread(target=_drain, args=(r, o), daemon=True) for (r, _), o in zip(pipes, outputs)]
+    for (_, w), reader in zip(pipes, readers):
+        os.close(w)
+        reader.start()
     child.join(timeout)
     if child.is_alive():
         child.kill()
         child.join()
         raise TimeoutError(f"pytest {' '.join(argv)} ran longer than {timeout} s")
-    return child.exitcode
+    for reader in readers:
+        reader.join(60)
+    text = [b"".join(o).decode(errors="replace") for o in outputs]
+    return child.exitcode, text[0], "" if merge else text[1]
 
 
 def run_pytest(argv: list[str], log: Path, timeout: float = TIMEOUT) -> tuple[int, str]:
-    """(exit code, output) of pytest run on argv in ROOT, in a process of its own."""
-    code = _forked(argv, log, log, ROOT, None, timeout)
-    return code, log.read_text(errors="replace") if log.exists() else ""
+    """(exit code, output) of pytest run on argv in ROOT, in a process of its own; the output is
+    also written to the file log."""
+    code, output, _ = _forked(argv, ROOT, None, timeout, merge=True)
+    log.write_text(output)
+    return code, output
 
 
 def run_forked(argv: list[str], cwd: Path = ROOT, env: dict | None = None, timeout: float = TIMEOUT
                ) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of pytest run on argv in cwd with the environment env (default:
     the forkserver's), in a process of its own."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
-        code = _forked(argv, out, err, cwd, env, timeout)
-        return code, *(p.read_text(errors="replace") if p.exists() else "" for p in (out, err))
+    return _forked(argv, cwd, env, timeout)
 
 
 def runpytest_forked(pytester, *args: str, timeout: float = TIMEOUT):

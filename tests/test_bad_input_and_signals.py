@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance_run import runpytest_forked
+from tests.conformance_run import run_forked, runpytest_forked
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = """
@@ -93,11 +93,11 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
         "    def custom_function(self, forward, backward):\n        os._exit(3)\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     reports = tmp_path / "reports"
-    run = subprocess.run([sys.executable, "-m", "pytest", "--backend", "dies:Dies", "-p", "no:cacheprovider", "-p", "no:randomly",
-                          "--report-dir", str(reports), "-q", "-k", "chain_rule or myrelu_equals"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 3 and (reports / "conformance.record.jsonl").exists()
-    assert "Reports rebuilt from the record" in run.stderr  # by the sentinel (test_containment.py)
+    code, _, stderr = run_forked(["--backend", "dies:Dies", "-p", "no:cacheprovider", "-p", "no:randomly",
+                                  "--report-dir", str(reports), "-q", "-k", "chain_rule or myrelu_equals"],
+                                 ROOT, env, timeout=300)
+    assert code == 3 and (reports / "conformance.record.jsonl").exists()
+    assert "Reports rebuilt from the record" in stderr  # by the sentinel (test_containment.py)
     for name in ("conformance.json", "conformance.md", "conformance.html"):
         (reports / name).unlink()  # and once more by hand:
     rebuilt = subprocess.run([sys.executable, "-m", "autograd_conformance.report", "rebuild", str(reports)],
@@ -111,8 +111,6 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
 
 
 def test_record_is_removed_after_a_normal_run(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "pytest", "--backend", "torch", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
-                    "--report-dir", str(tmp_path), "-k", "chain_rule"], cwd=ROOT, env=env, timeout=300,
-                   capture_output=True)
+    run_forked(["--backend", "torch", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
+                "--report-dir", str(tmp_path), "-k", "chain_rule"], timeout=300)
     assert (tmp_path / "conformance.json").exists() and not (tmp_path / "conformance.record.jsonl").exists()

@@ -5,12 +5,13 @@ run and under xdist; a hang that a property test's retries would repeat forever.
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.conformance_run import run_forked
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,10 +71,9 @@ def conformance_run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedPro
     (tmp_path / "faults.py").write_text(textwrap.dedent(FAULTS))
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "autograd_conformance.plugin", "-p",
-                          "no:cacheprovider", "-p", "no:randomly", "--backend", "faults:Faults",
-                          "--timeout", "2", "--report-dir", "reports", *args],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    argv = ["-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "--backend", "faults:Faults", "--timeout", "2", "--report-dir", "reports", *args]
+    run = subprocess.CompletedProcess(argv, *run_forked(argv, tmp_path, env, timeout=240))
     wall = time.monotonic() - started
     report = tmp_path / "reports" / "conformance.json"
     assert report.exists(), f"no report after {args}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
