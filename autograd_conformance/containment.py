@@ -4,8 +4,11 @@
   pytest-timeout's per-test timeout (``--timeout``, the ``timeout`` marker or ini value; the suite's
   default is 120 s) with its own timer: SIGALRM raises ``TestTimeout``, a BaseException, so neither
   an engine's ``except Exception`` nor Hypothesis (which replays a failing example, again and again)
-  keeps it, and it is raised again every second until the test gives up. The test's outcome is
-  *timeout* (the report property ``timeout``), not a failure of its claim.
+  keeps it, and it is raised again every second until the test gives up. It is raised only
+  while the test's own setup, call or teardown runs: between them pytest itself is at work (making
+  and logging reports), where an exception would be an internal error that ends the run, so an
+  expiry there waits for the next repeat. The test's outcome is *timeout* (the report property
+  ``timeout``), not a failure of its claim.
 - **The watchdog ends a hang in native code.** Native code that holds the GIL (a busy loop or a
   deadlock in an engine's C++) never lets a Python signal handler run. A C thread
   (``faulthandler.dump_traceback_later(exit=True)``) therefore writes every thread's stack to the
@@ -37,6 +40,7 @@ GRACE = 5.0  # seconds past the timeout before the watchdog ends the process
 REPEAT = 1.0  # seconds between further TestTimeout exceptions once the timeout has passed
 WATCHDOG_DIR = "AUTOGRAD_CONFORMANCE_WATCHDOG_DIR"  # environment: the directory of watchdog files
 _file_key = pytest.StashKey[object]()
+_in_phase = False  # a test's setup, call or teardown is running: an exception there is its outcome
 
 
 class TestTimeout(BaseException):
@@ -87,7 +91,8 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool | None:
     seconds = float(settings.timeout)
 
     def expired(signum, frame):
-        raise TestTimeout(f"ran longer than its timeout of {seconds:g} s")
+        if _in_phase:  # else pytest is reporting: the timer repeats, and the watchdog stays
+            raise TestTimeout(f"ran longer than its timeout of {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT)
@@ -104,6 +109,30 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool | None:
     return True
 
 
+def _phase():
+    global _in_phase
+    _in_phase = True
+    try:
+        return (yield)
+    finally:
+        _in_phase = False
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item):
+    return (yield from _phase())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item):
+    return (yield from _phase())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    return (yield from _phase())
+
+
 def _arm_watchdog(nodeid: str, seconds: float):
     """Start the watchdog; its file names the test first, then gets the stacks if it fires."""
     path = watchdog_file()
@@ -116,11 +145,13 @@ def _arm_watchdog(nodeid: str, seconds: float):
     return watch
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
-    if call.excinfo is not None and call.excinfo.errisinstance(TestTimeout):
+    timed_out = call.excinfo is not None and call.excinfo.errisinstance(TestTimeout)
+    if timed_out:
         signal.setitimer(signal.ITIMER_REAL, 0)  # it gave up: no more TestTimeouts (the watchdog stays)
+    report = yield
+    if timed_out:
         reason = str(call.excinfo.value)
         report.user_properties.append((TIMEOUT_PROPERTY, reason))
         item.user_properties.append((TIMEOUT_PROPERTY, reason))  # junit writes the item's

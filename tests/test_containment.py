@@ -131,3 +131,37 @@ def test_hang_that_swallows_exceptions_in_a_property_test_times_out(tmp_path):
     assert outcomes(doc) == {"backward.chain-rule-40": "pass", "custom.backward-rule-is-used": "timeout"}
     assert doc["complete"] is True
     assert wall < 60, f"a 2 s timeout took {wall:.0f} s"
+
+
+def test_a_timer_expiring_while_pytest_reports_waits_for_the_test(pytester):
+    """The timer covers the whole test, reports included; an expiry while pytest itself works
+    (here a report that takes 1.5 s, as formatting a traceback can on a busy machine) raises
+    nothing there, where it would be an internal error that ends the run: it waits for the test's
+    own code. A test that runs past its timeout is still one."""
+    pytester.makeconftest("""
+        import time
+        import pytest
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_makereport(item, call):
+            if call.when == "call":
+                time.sleep(1.5)  # a slow report: past the 1 s timeout
+            return (yield)
+    """)
+    pytester.makepyfile(test_slow="""
+        import time
+        import pytest
+
+        @pytest.mark.claim("backward.sum-is-zero-dim")
+        def test_quick(B, device):
+            pass
+
+        @pytest.mark.claim("backward.chain-rule-40")
+        def test_hangs(B, device):
+            time.sleep(30)
+    """)
+    code, out, err = run_forked(["-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+                                 "--timeout", "1", "--no-report"], pytester.path, timeout=120)
+    assert "INTERNALERROR" not in out + err, out + err
+    assert code == pytest.ExitCode.TESTS_FAILED, out + err
+    assert "TIMEOUT test_slow.py::test_hangs[cpu]" in out and "1 failed, 1 passed" in out, out
