@@ -128,8 +128,7 @@ class NamedParametersReversed(TorchBackend):
 class ParametersFrozenByDefault(TorchBackend):
     """parameters of built-in layers and new parameters start with requires_grad False."""
 
-    @staticmethod
-    def _freeze(layer):
+    def _freeze(self, layer):
         for p in layer.parameters():
             p.requires_grad_(False)
         return layer
@@ -176,10 +175,12 @@ class _NamedParameter(nn.Parameter):
         return self.__dict__.get("_given_name")
 
 
+_NAME_COUNTER = itertools.count()  # a module global, not a class attribute: the faulty backends
+# below override only methods, so they run only on the tests that call them (tests/method_use.py)
+
+
 class ParametersCarryNames(TorchBackend):
     """parameters carry a generated name of their own (as PaddlePaddle's do: linear_0.w_0)."""
-
-    _counter = itertools.count()
 
     def _named(self, data, name):
         p = _NamedParameter(data.detach(), requires_grad=data.requires_grad)
@@ -187,7 +188,7 @@ class ParametersCarryNames(TorchBackend):
         return p
 
     def _rename(self, layer, kind):
-        index = next(self._counter)
+        index = next(_NAME_COUNTER)
         for attr, p in list(layer.named_parameters()):
             setattr(layer, attr, self._named(p, f"{kind}_{index}.{attr[0]}_0"))
         return layer
@@ -199,7 +200,7 @@ class ParametersCarryNames(TorchBackend):
         return self._rename(super().conv2d(c_in, c_out, k, device=device), "conv2d")
 
     def parameter(self, t):
-        p = self._named(t, f"param_{next(self._counter)}")
+        p = self._named(t, f"param_{next(_NAME_COUNTER)}")
         p.requires_grad_(True)
         return p
 

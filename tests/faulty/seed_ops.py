@@ -200,13 +200,11 @@ class ShapeSpecialised(TorchBackend):
     retrace would, and refuses others: a Linear layer on its first batch size, a differentiated
     function (by its code) on the shapes of the tensors it captured the first time."""
 
-    def __init__(self):
-        self._traced = {}
-
     def vjp(self, fn, inputs, seed=None):
         captured = tuple(tuple(c.cell_contents.shape) for c in (getattr(fn, "__closure__", None) or ())
                          if isinstance(getattr(c, "cell_contents", None), torch.Tensor))
-        first = self._traced.setdefault(getattr(fn, "__code__", None), captured)
+        traced = self.__dict__.setdefault("_traced", {})  # set here, not in __init__: only methods
+        first = traced.setdefault(getattr(fn, "__code__", None), captured)  # change (method_use.py)
         if captured != first:
             raise RuntimeError(f"traced with captured shapes {first}, called with {captured}")
         return super().vjp(fn, inputs, seed)
