@@ -82,7 +82,7 @@ def test_vjp_functional(B, device, benchmark):
 
 
 @pytest.mark.requires(Capability.BACKWARD.value, Capability.IN_PLACE.value)
-def test_autograd_manual_update(B, device, benchmark):
+def autograd_manual_update_step(B, device):
     """004 § 3: autograd computes the gradients, the update is written by hand, untracked."""
     x, y, w1, w2 = _tensors(B, device)
 
@@ -94,17 +94,12 @@ def test_autograd_manual_update(B, device, benchmark):
             B.zero_(B.grad(w))
         return B.to_numpy(loss)
 
-    describe(benchmark, B, device, "two_layer_step.autograd_manual_update", flops=FLOPS,
-             compare_to="two_layer_step.direct_torch",
-             comparison="adapter overhead: torch adapter / the same step written in torch")
-    _run(benchmark, step)
+    return step
 
 
-def test_direct_torch(B, device, benchmark):
-    """The step of test_autograd_manual_update written directly in torch (004 § 3), to measure
+def direct_torch_step(B, device):
+    """The step of autograd_manual_update_step written directly in torch (004 § 3), to measure
     what the adapter costs. Same tensors, same operations, same read-back of the loss."""
-    if B.name != "torch":
-        pytest.skip("the direct-torch reference is measured next to the torch adapter only")
     import torch
 
     x, y, w1, w2 = _tensors(B, device)
@@ -119,8 +114,24 @@ def test_direct_torch(B, device, benchmark):
             w2.grad.zero_()
         return loss.detach().cpu().numpy()
 
+    return step
+
+
+def test_autograd_manual_update(B, device, benchmark):
+    """004 § 3: autograd computes the gradients, the update is written by hand, untracked."""
+    describe(benchmark, B, device, "two_layer_step.autograd_manual_update", flops=FLOPS,
+             compare_to="two_layer_step.direct_torch",
+             comparison="adapter overhead: torch adapter / the same step written in torch")
+    _run(benchmark, autograd_manual_update_step(B, device))
+
+
+def test_direct_torch(B, device, benchmark):
+    """The step of test_autograd_manual_update written directly in torch, to measure what the
+    adapter costs."""
+    if B.name != "torch":
+        pytest.skip("the direct-torch reference is measured next to the torch adapter only")
     describe(benchmark, B, device, "two_layer_step.direct_torch", flops=FLOPS, engine="torch (direct)")
-    _run(benchmark, step)
+    _run(benchmark, direct_torch_step(B, device))
 
 
 def _module_step(B, device, benchmark, make_optimizer, workload, comparison):
