@@ -550,11 +550,11 @@ CLAIMS: dict[str, Claim] = _index([
            why='training with vjp and new tensors'),
     _claim("training.two-layer-sgd",
            "nn.Sequential / TwoLayerNet with SGD (lr 1e-4, sum-reduced MSE) lowers its loss.",
-           (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기"), (MOD, OPT, BW),
+           (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기"), (MOD, OPT),
            why='Sequential/TwoLayerNet trained by SGD'),
     _claim("training.two-layer-adam",
            "nn.Sequential with Adam (lr 1e-4) lowers its loss.", f"{S004} § 6. Optimizer",
-           (MOD, OPT, BW),
+           (MOD, OPT),
            why='Sequential trained by Adam'),
     _claim("training.dynamic-net-momentum",
            "DynamicNet, its middle layer reused a random 0 to 3 times per step, trained with "
@@ -566,7 +566,7 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("training.fashion-mlp-learns",
            "The seeds' FashionMNIST MLP trained with cross-entropy and SGD lowers its loss and "
            "beats chance accuracy on the test split.",
-           (f"{S000} In [83]", f"{S002} In [139]"), (MOD, OPT, BW),
+           (f"{S000} In [83]", f"{S002} In [139]"), (MOD, OPT),
            why='an MLP trained by SGD on FashionMNIST'),
 
     # ---------------------------------------------------------------- the seeds' operations against numpy
@@ -647,7 +647,7 @@ CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- determinism
     _claim("determinism.same-seed-same-training",
            "With the generators seeded the same, model initialisation and a training run give "
-           "bit-identical weights.", (f"{S002} In [77]", f"{S002} In [300]"), (MOD, OPT, BW),
+           "bit-identical weights.", (f"{S002} In [77]", f"{S002} In [300]"), (MOD, OPT),
            why='initialisation and SGD training twice from one seed'),
     _claim("determinism.manual-seed-1-golden",
            "torch.manual_seed(1) then randn(5, 3) and randn(3) on the CPU generator reproduce the "

@@ -89,6 +89,23 @@ def two_layer_net(B, device):
     return B.module(forward, linear1=B.linear(D_IN, H, device=device), linear2=B.linear(H, D_OUT, device=device))
 
 
+def train_step(B, opt, model, loss_fn):
+    """One optimizer step of model on loss_fn() (which calls model); returns the loss before it.
+    Where the engine stores gradients (Capability.BACKWARD) it is the seeds' zero_grad, backward,
+    step; where it returns them (a tape, a function transformation) the engine's own way:
+    value_and_grad, then apply_gradients (which puts new arrays into the model where the engine's
+    optimizers make new ones). An engine without the operations of its path is not applicable."""
+    if "backward" in {getattr(c, "value", c) for c in B.capabilities}:
+        loss = loss_fn()
+        B.zero_grad(opt)
+        B.backward(loss)
+        B.step(opt)
+        return loss
+    loss, grads = B.value_and_grad(model, loss_fn)
+    B.apply_gradients(opt, list(grads))
+    return loss
+
+
 def dynamic_net(B, device):
     """004 § 8 DynamicNet: input layer, the middle layer reused `uses` times, output layer."""
     def forward(m, x, uses=2):

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from autograd_conformance import models
+
 claim = pytest.mark.claim
 
 GOLDEN_GRAD_B = [0.1083, 0.0369, 0.0726]  # 002 In [77], printed to 4 decimals
@@ -18,12 +20,10 @@ def _seeded_run(B, device, seed, x, labels):
     params = [p for _, p in B.named_parameters(model)]
     assert len(params) == 4, f"two Linear layers own 4 parameters, got {len(params)}"
     initial = [np.array(B.to_numpy(p), copy=True) for p in params]
-    opt = B.sgd(params, lr=0.1, momentum=0.9)
+    opt = B.sgd(model, lr=0.1, momentum=0.9)
     for _ in range(5):
-        B.zero_grad(opt)
-        B.backward(B.cross_entropy(model(x), labels))
-        B.step(opt)
-    return initial, [np.array(B.to_numpy(p), copy=True) for p in params]
+        models.train_step(B, opt, model, lambda: B.cross_entropy(model(x), labels))
+    return initial, [np.array(B.to_numpy(p), copy=True) for _, p in B.named_parameters(model)]
 
 
 @claim("determinism.same-seed-same-training")

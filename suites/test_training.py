@@ -3,6 +3,10 @@
 Thresholds are relations that hold for any random draw (checked over many numpy/torch seeds),
 not numbers copied from a run: a loss must fall below a fraction of where it started, with a wide
 margin. The two-layer nets run 30 steps instead of the seeds' 500 to keep the suite fast.
+
+An optimizer step is models.train_step: the seeds' zero_grad / backward / step where the engine
+stores gradients, value_and_grad then apply_gradients where it returns them (a tape, a function
+transformation), as in test_optimizers.py.
 """
 
 import math
@@ -20,10 +24,6 @@ from autograd_conformance.models import D_IN, D_OUT, H, N, TWO_LAYER_WORKLOAD as
 claim = pytest.mark.claim
 
 STEPS = 30
-
-
-def _params(B, model):
-    return [p for _, p in B.named_parameters(model)]
 
 
 def _value(B, t) -> float:
@@ -84,15 +84,11 @@ def _data(B, device):
 
 def _losses(B, model, opt, x, y, steps=STEPS) -> list[float]:
     """Sum-reduced MSE before each of `steps` optimizer steps, and after the last one."""
-    losses = []
-    for t in range(steps + 1):
-        loss = B.mse_loss(model(x), y, reduction="sum")
-        losses.append(_value(B, loss))
-        if t == steps:
-            return losses
-        B.zero_grad(opt)
-        B.backward(loss)
-        B.step(opt)
+    def loss_fn():
+        return B.mse_loss(model(x), y, reduction="sum")
+
+    losses = [_value(B, models.train_step(B, opt, model, loss_fn)) for _ in range(steps)]
+    return losses + [_value(B, loss_fn())]
 
 
 @claim("training.two-layer-autograd-manual")
@@ -146,7 +142,7 @@ def test_two_layer_sgd(B, device, net):
     """004 § 5 (nn.Sequential) and § 7 (TwoLayerNet): MSELoss(reduction='sum'), SGD(lr 1e-4)."""
     x, y = _data(B, device)
     model = (models.two_layer_sequential if net == "sequential" else models.two_layer_net)(B, device)
-    losses = _losses(B, model, B.sgd(_params(B, model), lr=1e-4), x, y)
+    losses = _losses(B, model, B.sgd(model, lr=1e-4), x, y)
     assert losses[-1] < losses[0] / 2, (
         f"{net} with SGD: {STEPS} steps must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
 
@@ -157,7 +153,7 @@ def test_two_layer_adam(B, device):
     """004 § 6: nn.Sequential, MSELoss(reduction='sum'), Adam(lr 1e-4)."""
     x, y = _data(B, device)
     model = models.two_layer_sequential(B, device)
-    losses = _losses(B, model, B.adam(_params(B, model), lr=1e-4), x, y)
+    losses = _losses(B, model, B.adam(model, lr=1e-4), x, y)
     assert losses[-1] < 0.75 * losses[0], (
         f"Adam: {STEPS} steps must cut the loss by a quarter: {losses[0]:.4g} -> {losses[-1]:.4g}")
 
@@ -179,16 +175,14 @@ def test_fashion_mlp_learns(B, device, fashion_root):
         return B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
 
     model = models.mynet(B, device)
-    opt = B.sgd(_params(B, model), lr=0.1)
+    opt = B.sgd(model, lr=0.1)
     x_fit, y_fit = batch(train, 128)
     before = _value(B, B.cross_entropy(model(x_fit), y_fit))
     for k, (X, y) in enumerate(DataLoader(train, batch_size=batch_size)):
         if k == steps:
             break
-        loss = B.cross_entropy(model(B.tensor(X.numpy(), device=device)), B.tensor(y.numpy(), device=device))
-        B.zero_grad(opt)
-        B.backward(loss)
-        B.step(opt)
+        X, y = B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
+        models.train_step(B, opt, model, lambda: B.cross_entropy(model(X), y))
     after = _value(B, B.cross_entropy(model(x_fit), y_fit))
     x_test, y_test = batch(test, 512)
     predicted = B.to_numpy(model(x_test)).argmax(axis=1)

@@ -267,10 +267,14 @@ class ExplicitStepCopies(ExplicitTorch):
         return list(copies)
 
 
-SUITES = ("suites/test_optimizers.py", "suites/test_retain_graph.py")
+SUITES = ["suites/test_optimizers.py", "suites/test_retain_graph.py", "suites/test_training.py",
+          "suites/test_determinism.py"]
 EXPLICIT_CLAIMS = {"optim.step-updates-model-weights", "optim.sgd-update-rule", "optim.zero-grad-element-unchanged",
                    "optim.manual-update-equals-sgd", "optim.sgd-momentum-rule", "optim.adam-update-rule",
-                   "retain.second-backward-errors", "retain.retain-graph-allows-second"}
+                   "retain.second-backward-errors", "retain.retain-graph-allows-second",
+                   "training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns",
+                   "determinism.same-seed-same-training"}
+STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns"}
 
 
 @pytest.mark.timeout(600)
@@ -279,12 +283,13 @@ EXPLICIT_CLAIMS = {"optim.step-updates-model-weights", "optim.sgd-update-rule", 
     ("ExplicitMomentumIgnored", {"optim.sgd-momentum-rule"}),
     ("ExplicitTapeNeverFreed", {"retain.second-backward-errors"}),
     # leaves' new values are read from what apply_gradients returns, so the update rules still hold
+    # a model that keeps its weights does not learn
     ("ExplicitStepCopies", {"optim.step-updates-model-weights", "optim.zero-grad-element-unchanged",
-                            "optim.manual-update-equals-sgd"}),
+                            "optim.manual-update-equals-sgd", *STEPPED_MODEL}),
 ])
 def test_explicit_paths_hold_on_the_reference_and_catch_faults(tmp_path, backend, expected):
-    code, outcomes, output = run_suite(tmp_path, SUITES[1], "--backend", f"tests.test_adapters_tensorflow_mlx:{backend}",
-                                       suites=SUITES[0])
+    code, outcomes, output = run_suite(tmp_path, "--backend", f"tests.test_adapters_tensorflow_mlx:{backend}",
+                                       suites=SUITES)
     ran = {c for c, tests in outcomes.items() if any(o != "skipped" for o in tests.values())}
     assert ran >= EXPLICIT_CLAIMS, f"explicit paths not run: {sorted(EXPLICIT_CLAIMS - ran)}\n{output[-2000:]}"
     assert failing_claims(outcomes) == expected, output[-3000:]
