@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from autograd_conformance.capabilities import Capability
+
 # 004 §§ 1-8: the two-layer ReLU net: batch, input, hidden and output sizes
 N, D_IN, H, D_OUT = 64, 1000, 100, 10
 TWO_LAYER_WORKLOAD = N * D_IN * H + N * H * D_OUT  # multiply-adds of one forward pass
@@ -90,12 +92,10 @@ def two_layer_net(B, device):
 
 
 def train_step(B, opt, model, loss_fn):
-    """One optimizer step of model on loss_fn() (which calls model); returns the loss before it.
-    Where the engine stores gradients (Capability.BACKWARD) it is the seeds' zero_grad, backward,
-    step; where it returns them (a tape, a function transformation) the engine's own way:
-    value_and_grad, then apply_gradients (which puts new arrays into the model where the engine's
-    optimizers make new ones). An engine without the operations of its path is not applicable."""
-    if "backward" in {getattr(c, "value", c) for c in B.capabilities}:
+    """One optimizer step of model on loss_fn() (which calls model); returns the loss before it:
+    the seeds' zero_grad, backward, step where the engine stores gradients, else value_and_grad
+    then apply_gradients (which puts new arrays into the model if the engine makes new ones)."""
+    if Capability.BACKWARD in B.capabilities:
         loss = loss_fn()
         B.zero_grad(opt)
         B.backward(loss)

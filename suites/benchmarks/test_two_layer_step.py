@@ -81,7 +81,6 @@ def test_vjp_functional(B, device, benchmark):
     _run(benchmark, step)
 
 
-@pytest.mark.requires(Capability.BACKWARD.value, Capability.IN_PLACE.value)
 def autograd_manual_update_step(B, device):
     """004 § 3: autograd computes the gradients, the update is written by hand, untracked."""
     x, y, w1, w2 = _tensors(B, device)
@@ -117,6 +116,7 @@ def direct_torch_step(B, device):
     return step
 
 
+@pytest.mark.requires(Capability.BACKWARD.value, Capability.IN_PLACE.value)
 def test_autograd_manual_update(B, device, benchmark):
     """004 § 3: autograd computes the gradients, the update is written by hand, untracked."""
     describe(benchmark, B, device, "two_layer_step.autograd_manual_update", flops=FLOPS,
