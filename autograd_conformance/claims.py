@@ -536,7 +536,7 @@ CLAIMS: dict[str, Claim] = _index([
            "Linear regression on y = 2x + 1 (x = 0..10) with MSE and SGD(lr 0.01) drops the loss "
            "from its first epoch by >90% in 100 epochs with the slope near 2, and reaches "
            "w = 2, b = 1 with enough epochs.", f"{S003} § train mode (using AutoGrad)",
-           (MOD, OPT, BW),
+           (MOD, OPT),
            seed_note="after 100 epochs the seed's bias is 0.3361, far from 1: the bias direction "
                      "converges slowly for unnormalised x.",
            why='a Linear layer trained by SGD'),

@@ -273,8 +273,9 @@ EXPLICIT_CLAIMS = {"optim.step-updates-model-weights", "optim.sgd-update-rule", 
                    "optim.manual-update-equals-sgd", "optim.sgd-momentum-rule", "optim.adam-update-rule",
                    "retain.second-backward-errors", "retain.retain-graph-allows-second",
                    "training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns",
-                   "determinism.same-seed-same-training"}
-STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns"}
+                   "training.linreg-fits", "determinism.same-seed-same-training"}
+STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns",
+                 "training.linreg-fits"}
 
 
 @pytest.mark.timeout(600)
