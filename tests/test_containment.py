@@ -1,6 +1,7 @@
 """A fault in one test costs that test, never the run or its reports (containment.py,
 report/sentinel.py): a segfault, os._exit and a hang in native code that holds the GIL, in a serial
-run and under xdist; a hang that a property test's retries would repeat forever."""
+run and under xdist; a hang that a property test's retries would repeat forever; a timeout that
+expires while pytest itself is reporting."""
 
 import json
 import os
