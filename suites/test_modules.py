@@ -225,12 +225,7 @@ def test_plain_tensor_not_registered(B, device, rng):
     weights0, bias0 = B.to_numpy(layer.weights).copy(), B.to_numpy(layer.bias).copy()
     opt = B.sgd(layer, lr=0.1)  # torch: SGD(layer.parameters())
     x = B.tensor(rng.standard_normal((5, 7)), device=device)
-    if Capability.BACKWARD in B.capabilities:  # gradients stored on the parameters
-        B.backward(B.sum(layer(x) * layer(x)))
-        B.step(opt)
-    else:  # gradients returned (a tape, a transformation) and given to the optimizer
-        _, grads = B.value_and_grad(layer, lambda: B.sum(layer(x) * layer(x)))
-        B.apply_gradients(opt, list(grads))
+    models.train_step(B, opt, layer, lambda: B.sum(layer(x) * layer(x)))  # stored or returned gradients
     np.testing.assert_array_equal(B.to_numpy(layer.weights), weights0,
                                   err_msg="the plain tensor must not be updated by an optimizer built from parameters()")
     assert not np.array_equal(B.to_numpy(layer.bias), bias0), \
