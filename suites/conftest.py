@@ -9,7 +9,9 @@ dataset is, in this order of preference:
 2 and 3 hold the same bytes: autograd_conformance.fashionmnist writes both.
 """
 
+import gc
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -45,3 +47,16 @@ def fashion_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if _has_dataset(committed):
         return str(committed)
     return str(generate(tmp_path_factory.mktemp("fashionmnist")))
+
+
+@pytest.fixture(scope="session")
+def pipeline() -> SimpleNamespace:
+    """The reference data pipeline: torchvision's FashionMNIST and ToTensor, torch's DataLoader
+    and Subset, imported when a test first asks for them. Importing torchvision takes about a
+    second (it imports torch._dynamo), which a run that selects none of these tests, or an xdist
+    worker that gets none, does not pay; nor does an engine other than torch import torch for them."""
+    from torch.utils.data import DataLoader, Subset
+    from torchvision.datasets import FashionMNIST
+    from torchvision.transforms import ToTensor
+    gc.freeze()  # what the imports made lives as long as the run, as the engine's modules (plugin.py)
+    return SimpleNamespace(FashionMNIST=FashionMNIST, ToTensor=ToTensor, DataLoader=DataLoader, Subset=Subset)

@@ -3,16 +3,14 @@
 These claims are about torchvision and torch's DataLoader, the reference data pipeline that every
 backend's users feed their engine from (claims of level "reference-pipeline"): they do not involve
 the engine under test, so they run once per run, on no device, and the reports show them apart from
-the engine's verdicts. The dataset is the one the ``fashion_root`` fixture provides (suites/conftest.py): the real
-FashionMNIST with --fashionmnist-root, else a small dataset in the same file format. Expected
-values come from parsing the IDX files directly (autograd_conformance.fashionmnist.read_idx).
+the engine's verdicts. The pipeline's classes come from the ``pipeline`` fixture, the dataset from
+``fashion_root`` (suites/conftest.py): the real FashionMNIST with --fashionmnist-root, else a small
+dataset in the same file format. Expected values come from parsing the IDX files directly
+(autograd_conformance.fashionmnist.read_idx).
 """
 
 import numpy as np
 import pytest
-from torch.utils.data import DataLoader, Subset
-from torchvision.datasets import FashionMNIST
-from torchvision.transforms import ToTensor
 
 from autograd_conformance.fashionmnist import FILES, raw_folder, read_idx
 
@@ -36,10 +34,10 @@ def _scaled(images: np.ndarray) -> np.ndarray:
 
 
 @claim("data.fashionmnist-loads")
-def test_fashionmnist_loads(fashion_root, fashion_is_real):
+def test_fashionmnist_loads(pipeline, fashion_root, fashion_is_real):
     sizes = {}
     for train in (True, False):
-        ds = FashionMNIST(root=fashion_root, train=train, download=False)
+        ds = pipeline.FashionMNIST(root=fashion_root, train=train, download=False)
         images, labels = _raw(fashion_root, train)
         name = _split_name(train)
         assert len(ds) == len(images) == len(labels), (
@@ -58,8 +56,8 @@ def test_fashionmnist_loads(fashion_root, fashion_is_real):
 
 @claim("data.totensor-format")
 @pytest.mark.parametrize("train", [True, False], ids=["train", "test"])
-def test_totensor_format(fashion_root, train):
-    ds = FashionMNIST(root=fashion_root, train=train, download=False, transform=ToTensor())
+def test_totensor_format(pipeline, fashion_root, train):
+    ds = pipeline.FashionMNIST(root=fashion_root, train=train, download=False, transform=pipeline.ToTensor())
     images, labels = _raw(fashion_root, train)
     for i in (0, 1, len(ds) - 1):
         image, label = ds[i]
@@ -76,11 +74,12 @@ def test_totensor_format(fashion_root, train):
 
 @claim("data.dataloader-batches")
 @pytest.mark.parametrize("batch_size", [16, 64])
-def test_dataloader_batches(fashion_root, batch_size):
+def test_dataloader_batches(pipeline, fashion_root, batch_size):
     n = 100  # not a multiple of 16 or 64: the last batch is smaller
-    ds = Subset(FashionMNIST(root=fashion_root, train=True, download=False, transform=ToTensor()), range(n))
+    full = pipeline.FashionMNIST(root=fashion_root, train=True, download=False, transform=pipeline.ToTensor())
+    ds = pipeline.Subset(full, range(n))
     images, labels = _raw(fashion_root, True)
-    batches = list(DataLoader(ds, batch_size=batch_size))
+    batches = list(pipeline.DataLoader(ds, batch_size=batch_size))
     sizes = [len(y) for _, y in batches]
     want = [batch_size] * (n // batch_size) + [n % batch_size]
     assert sizes == want, f"{n} items in batches of {batch_size}: expected batch sizes {want}, got {sizes}"
@@ -97,9 +96,9 @@ def test_dataloader_batches(fashion_root, batch_size):
 
 
 @claim("data.train-test-distinct")
-def test_train_test_distinct(fashion_root):
-    train = FashionMNIST(root=fashion_root, train=True, download=False)
-    test = FashionMNIST(root=fashion_root, train=False, download=False)
+def test_train_test_distinct(pipeline, fashion_root):
+    train = pipeline.FashionMNIST(root=fashion_root, train=True, download=False)
+    test = pipeline.FashionMNIST(root=fashion_root, train=False, download=False)
     test_images, test_labels = _raw(fashion_root, False)
     assert len(test) == len(test_images), (
         f"train=False must select the test split ({len(test_images)} items), got {len(test)} items")

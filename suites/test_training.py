@@ -13,9 +13,6 @@ import math
 
 import numpy as np
 import pytest
-from torch.utils.data import DataLoader, Subset
-from torchvision.datasets import FashionMNIST
-from torchvision.transforms import ToTensor
 
 from autograd_conformance import models
 from autograd_conformance.check import assert_close, tolerance_for
@@ -159,23 +156,23 @@ def test_two_layer_adam(B, device):
 
 @claim("training.fashion-mlp-learns")
 @pytest.mark.workload(512 * (28 * 28 * 512 + 512 * 10))  # the 512-image test batch
-def test_fashion_mlp_learns(B, device, fashion_root):
+def test_fashion_mlp_learns(B, device, pipeline, fashion_root):
     """000 In [80]-[83]: MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)), CrossEntropyLoss,
     SGD(lr 0.1), DataLoader(batch_size=16); 32 steps (512 images), then the test split."""
     steps, batch_size = 32, 16
-    train = FashionMNIST(root=fashion_root, train=True, download=False, transform=ToTensor())
-    test = FashionMNIST(root=fashion_root, train=False, download=False, transform=ToTensor())
+    train = pipeline.FashionMNIST(root=fashion_root, train=True, download=False, transform=pipeline.ToTensor())
+    test = pipeline.FashionMNIST(root=fashion_root, train=False, download=False, transform=pipeline.ToTensor())
 
     def batch(ds, n):
         n = min(n, len(ds))
-        X, y = next(iter(DataLoader(Subset(ds, range(n)), batch_size=n)))
+        X, y = next(iter(pipeline.DataLoader(pipeline.Subset(ds, range(n)), batch_size=n)))
         return B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
 
     model = models.mynet(B, device)
     opt = B.sgd(model, lr=0.1)
     x_fit, y_fit = batch(train, 128)
     before = _value(B, B.cross_entropy(model(x_fit), y_fit))
-    for k, (X, y) in enumerate(DataLoader(train, batch_size=batch_size)):
+    for k, (X, y) in enumerate(pipeline.DataLoader(train, batch_size=batch_size)):
         if k == steps:
             break
         X, y = B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
