@@ -7,13 +7,13 @@ It is not auto-loaded: installing the package changes no other pytest run in the
 loaded where a conformance run asks for it: by the checkout's root ``conftest.py``, by ``-p autograd_conformance.plugin``
 (``pytest -p autograd_conformance.plugin --pyargs autograd_conformance.suites --backend NAME``), or
 by the ``autograd-conformance`` command, which runs exactly that (``autograd_conformance.cli``).
-Its options are in options.py; it brings containment (timeouts, the watchdog), the report writer
-and the ``--benchmarks`` option with it (``pytest_plugins`` below).
+Its options are in options.py; it brings containment (timeouts, the watchdog), the garbage
+collector's policy (heap.py), the report writer and the ``--benchmarks`` option with it
+(``pytest_plugins`` below).
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import random
 import shlex
@@ -31,8 +31,8 @@ from autograd_conformance.outcomes import LARGE, NA, NA_PROPERTY, TOO_LARGE_PROP
 from autograd_conformance.protocol import Capability, Unsupported
 from autograd_conformance.registry import BackendError, load_backend
 
-pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.report.collect",
-                  "autograd_conformance.benchmarks.hooks"]
+pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.heap",
+                  "autograd_conformance.report.collect", "autograd_conformance.benchmarks.hooks"]
 
 SEED = 0
 
@@ -81,16 +81,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--report-dir {config.getoption('report_dir')}: {problem}. Give a "
                                     "directory this run can create and write, or --no-report.")
         config.pluginmanager.register(writer, ReportPlugin.name)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """The engine's modules and the collected tests live as long as the run: gc.freeze moves them out
-    of the garbage collector's sight, so that its full collections during the tests stop walking
-    them again and again (on torch that took about half of the suite's time). Objects the tests make
-    are collected as before. No collection comes first: it would cost a tenth of a second on torch
-    to free the little garbage that importing left, which may as well stay."""
-    gc.freeze()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

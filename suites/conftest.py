@@ -9,7 +9,6 @@ dataset is, in this order of preference:
 2 and 3 hold the same bytes: autograd_conformance.fashionmnist writes both.
 """
 
-import gc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -58,5 +57,4 @@ def pipeline() -> SimpleNamespace:
     from torch.utils.data import DataLoader, Subset
     from torchvision.datasets import FashionMNIST
     from torchvision.transforms import ToTensor
-    gc.freeze()  # what the imports made lives as long as the run, as the engine's modules (plugin.py)
     return SimpleNamespace(FashionMNIST=FashionMNIST, ToTensor=ToTensor, DataLoader=DataLoader, Subset=Subset)
