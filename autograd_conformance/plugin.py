@@ -45,6 +45,9 @@ devices_key = pytest.StashKey[list]()
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("timeout"):
+        raise pytest.UsageError("the conformance suite needs pytest-timeout, which ends a test that hangs "
+                                "(containment.py): leave out -p no:timeout, or install pytest-timeout")
     if config.getvalue("timeout") is None and not os.environ.get("PYTEST_TIMEOUT") \
             and not config.getini("timeout"):
         config.option.timeout = float(config.getini("conformance_timeout") or options.DEFAULT_TIMEOUT)

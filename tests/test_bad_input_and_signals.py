@@ -42,8 +42,9 @@ def run(pytester, *args):
     (["--fashionmnist-root", "empty"], "--fashionmnist-root empty: *empty/FashionMNIST/raw is not a directory"),
     (["--fashionmnist-root", "truncated"], "--fashionmnist-root truncated: *train-images-idx3-ubyte is not a valid IDX file*"),
     (["--threads", "-2"], "--threads -2: give a number of threads >= 1, or 0*"),
+    (["-p", "no:timeout"], "the conformance suite needs pytest-timeout*leave out -p no:timeout*"),
 ], ids=["hypothesis-profile", "timeout", "report-dir-file", "fashionmnist-empty", "fashionmnist-truncated",
-        "threads"])
+        "threads", "no-timeout-plugin"])
 def test_bad_option_is_a_usage_error(suite, args, message):
     (suite.path / "afile").write_text("not a directory")
     (suite.path / "empty").mkdir()
