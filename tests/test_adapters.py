@@ -7,7 +7,6 @@ TensorFlow ones run in a process of their own (see tests/test_adapters_tensorflo
 from __future__ import annotations
 
 import importlib.util
-import os
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from autograd_conformance.check import DEFAULT_TOLERANCES, tolerance_for
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.protocol import EVERY_BACKEND, METHODS, ONE_OF, Capability as C
 from autograd_conformance.registry import load_backend
+from tests import tensorflow_process
 
 # engine name -> (module to import, distribution name, declared capabilities in the default config)
 ENGINES = {
@@ -39,13 +39,12 @@ ENGINES = {
     # function transformations only; float64 on the CPU
     "mlx": ("mlx", "mlx", {C.DETACH, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION, C.FLOAT64}),
 }
-TF_CHILD = "AUTOGRAD_CONFORMANCE_TF_CHILD"  # set in the process that runs the TensorFlow tests
 NAMES = sorted(ENGINES)
 
 
 def _backend(name):
-    if name == "tensorflow" and os.environ.get(TF_CHILD) != "1":
-        pytest.skip("runs in its own process (test_adapters_tensorflow_mlx.py)")
+    if name == "tensorflow":
+        tensorflow_process.skip_unless_in_child()
     # find_spec, not importorskip: the adapter must be what imports TensorFlow (it imports triton
     # first; triton imported after TensorFlow segfaults, see tensorflow_backend's docstring)
     if importlib.util.find_spec(ENGINES[name][0]) is None:

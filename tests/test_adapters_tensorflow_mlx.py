@@ -21,6 +21,7 @@ import torch
 from autograd_conformance.backends.torch_backend import TorchBackend
 from autograd_conformance.protocol import Capability as C
 from autograd_conformance.registry import load_backend
+from tests import tensorflow_process
 from tests.conformance_run import failing_claims, run_suite
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,15 +38,11 @@ ENGINES = {
 NAMES = sorted(ENGINES)
 
 
-TF_CHILD = "AUTOGRAD_CONFORMANCE_TF_CHILD"  # set in the process that runs the TensorFlow tests
-# which tests that process runs: those named test_tf_*, and those parametrized with the engine name
-# "tensorflow" (not "tensorflow" alone, which matches every test of this module by its file name)
-TF_TESTS = "test_tf_ or [tensorflow]"
 
 
 def _backend(name):
-    if name == "tensorflow" and os.environ.get(TF_CHILD) != "1":
-        pytest.skip("runs in its own process (test_tensorflow_tests_in_their_own_process)")
+    if name == "tensorflow":
+        tensorflow_process.skip_unless_in_child()
     # find_spec, not importorskip: the adapter must be what imports TensorFlow (it imports triton
     # first; triton imported after TensorFlow segfaults, see tensorflow_backend's docstring)
     if importlib.util.find_spec(ENGINES[name][0].split(".")[0]) is None:
@@ -103,7 +100,7 @@ def test_value_and_grad_equals_vjp_and_load_parameters(name):
 
 @pytest.mark.timeout(600)
 def test_tensorflow_tests_in_their_own_process():
-    if os.environ.get(TF_CHILD) == "1":
+    if tensorflow_process.in_child():
         pytest.skip("this is that process")
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("tensorflow is not installed")
@@ -111,8 +108,8 @@ def test_tensorflow_tests_in_their_own_process():
     run = subprocess.run(
         [sys.executable, "-m", "pytest", str(Path(__file__).relative_to(root)), "tests/test_adapters.py", "-q",
          "-p", "no:cacheprovider", "-p", "no:randomly",
-         "-k", TF_TESTS, "-W", "ignore::DeprecationWarning"],
-        cwd=root, env={**os.environ, TF_CHILD: "1"}, capture_output=True, text=True, timeout=600)
+         "-k", tensorflow_process.SELECTION, "-W", "ignore::DeprecationWarning"],
+        cwd=root, env={**os.environ, tensorflow_process.CHILD: "1"}, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1], run.stdout[-2000:]
 
