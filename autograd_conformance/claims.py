@@ -409,8 +409,9 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("modules.custom-layer-forward-only",
            "A custom layer that defines only forward (x @ W + b) maps (5, 7) to (5, 12) and gets "
            "the analytic gradients dW = x^T g, db = sum(g) from autograd.",
-           f"{S003} § custom layer", (MOD, BW),
-           why="backward through a custom layer and its parameters' .grad"),
+           f"{S003} § custom layer", (MOD,),
+           why="a custom layer's parameter gradients: backward and .grad, or value_and_grad where "
+               "gradients are returned"),
     _claim("modules.parameter-is-tensor-with-no-name",
            "nn.Parameter is a Tensor subclass, and a parameter's .name is None: names come from "
            "named_parameters().", (f"{S003} § torch.nn.Parameter",
@@ -510,8 +511,9 @@ CLAIMS: dict[str, Claim] = _index([
            "The graph is built anew by every forward: with 0 to 3 uses of the middle layer, the "
            "gradients are those of the path actually run.",
            (f"{S002} § Computational Graph", f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"),
-           (MOD, BW),
-           why="a module's parameters' .grad after forwards of different depth, against numpy backprop"),
+           (MOD,),
+           why="a module's parameter gradients after forwards of different depth (.grad, or "
+               "value_and_grad where gradients are returned), against numpy backprop"),
     _claim("dynamic.shapes-change-between-iterations",
            "Because the graph is rebuilt by every forward, the input's shape may change between "
            "iterations: each backward gives the gradient for that iteration's batch.",
@@ -524,8 +526,9 @@ CLAIMS: dict[str, Claim] = _index([
            why='gradient values through vjp'),
     _claim("dynamic.unused-parameter-no-grad",
            "A parameter not used by this forward receives no gradient contribution.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, BW),
-           why="an unused parameter's .grad after backward"),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD,),
+           why="an unused parameter's gradient: its .grad after backward, or what value_and_grad "
+               "returns for it"),
     _claim("dynamic.data-dependent-loop",
            "Python control flow on tensor values (while y.norm() < 1000: y = y * 2) builds a graph "
            "of the length actually run.", f"{S001} In [31] (the first)", (),

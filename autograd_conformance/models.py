@@ -106,6 +106,13 @@ def train_step(B, opt, model, loss_fn):
     return loss
 
 
+def returned_grads(B, model, loss_fn) -> dict:
+    """{parameter name: the gradient of loss_fn() (which calls model) with respect to it}, from
+    B.value_and_grad: the path of an engine whose gradients are returned rather than stored."""
+    _, grads = B.value_and_grad(model, loss_fn)
+    return {name: g for (name, _), g in zip(B.named_parameters(model), grads, strict=True)}
+
+
 def dynamic_net(B, device):
     """004 § 8 DynamicNet: input layer, the middle layer reused `uses` times, output layer."""
     def forward(m, x, uses=2):
@@ -153,93 +160,6 @@ def numpy_two_layer_grads(x, y, w1, w2):
     return np.square(y_pred - y).sum(), grad_w1, grad_w2
 
 
-# ------------------------------------------------------------------ numpy references (float64)
-# What the seeds' operations compute, and their vector-Jacobian products, written out in numpy so
-# that the suites compare an engine with arithmetic rather than with itself.
-
-def numpy_conv2d(x, w, b):
-    """Valid, stride-1 cross-correlation (torch's Conv2d): x (N, C, H, W), w (O, C, k, k), b (O,)."""
-    k = w.shape[-1]
-    patches = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))  # N C Ho Wo k k
-    return np.einsum("nchwij,ocij->nohw", patches, w) + b[None, :, None, None]
-
-
-def numpy_conv2d_vjp(x, w, g):
-    """(dx, dw, db) of numpy_conv2d for the output seed g (N, O, Ho, Wo)."""
-    k = w.shape[-1]
-    patches = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
-    dw = np.einsum("nchwij,nohw->ocij", patches, g)
-    dx = np.zeros_like(x, dtype=np.float64)
-    ho, wo = g.shape[2:]
-    for i in range(k):
-        for j in range(k):
-            dx[:, :, i:i + ho, j:j + wo] += np.einsum("nohw,oc->nchw", g, w[:, :, i, j])
-    return dx, dw, g.sum(axis=(0, 2, 3))
-
-
-def _windows(x, k):
-    n, c, h, w = x.shape
-    ho, wo = h // k, w // k  # floor: a trailing odd row or column is dropped
-    cropped = x[:, :, :ho * k, :wo * k].reshape(n, c, ho, k, wo, k).transpose(0, 1, 2, 4, 3, 5)
-    return cropped.reshape(n, c, ho, wo, k * k)
-
-
-def numpy_max_pool2d(x, k):
-    """Max over non-overlapping k x k windows (floor mode), as F.max_pool2d(x, k)."""
-    return _windows(x, k).max(axis=-1)
-
-
-def numpy_max_pool2d_vjp(x, k, g):
-    """dx of numpy_max_pool2d: each window's gradient goes to its (first) maximum."""
-    windows = _windows(x, k)
-    first = windows.argmax(axis=-1)
-    n, c, ho, wo = first.shape
-    dx = np.zeros_like(x, dtype=np.float64)
-    nn_, cc, hh, ww = np.indices(first.shape)
-    dx[nn_, cc, hh * k + first // k, ww * k + first % k] = g
-    return dx
-
-
-def numpy_softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def numpy_losses(name, pred, target):
-    """(value, d value / d pred) of the seeds' losses: mse (mean or sum), cross_entropy (mean over the
-    batch, integer labels), bce_with_logits (mean)."""
-    if name in ("mse", "mse-sum"):
-        n = 1 if name == "mse-sum" else pred.size
-        return np.sum((pred - target) ** 2) / n, 2 * (pred - target) / n
-    if name == "cross_entropy":
-        p, rows = numpy_softmax(pred), np.arange(len(target))
-        return -np.mean(np.log(p[rows, target])), (p - np.eye(pred.shape[1])[target]) / len(target)
-    if name == "bce_with_logits":
-        s = 1 / (1 + np.exp(-pred))
-        value = np.mean(np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred))))
-        return value, (s - target) / pred.size
-    raise ValueError(name)
-
-
-def numpy_dynamic_grads(x, y, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
-    """004 § 8's DynamicNet path (weights as (n_in, n_out)), sum-reduced MSE, backprop by hand:
-    the gradients of the six weights, the middle layer's summed over its `uses`."""
-    hs = [np.maximum(x @ w_in + b_in, 0)]
-    for _ in range(uses):
-        hs.append(np.maximum(hs[-1] @ w_mid + b_mid, 0))
-    g = 2 * (hs[-1] @ w_out + b_out - y)
-    d_out, db_out = hs[-1].T @ g, g.sum(axis=0)
-    g = g @ w_out.T
-    d_mid, db_mid = np.zeros_like(w_mid), np.zeros_like(b_mid)
-    for k in range(uses, 0, -1):
-        g = g * (hs[k] > 0)
-        d_mid += hs[k - 1].T @ g
-        db_mid += g.sum(axis=0)
-        g = g @ w_mid.T
-    g = g * (hs[0] > 0)
-    return [x.T @ g, g.sum(axis=0), d_mid, db_mid, d_out, db_out]
-
-
 # ------------------------------------------------------------------ what the seeds' models use
 # The operations the seeds' models and training loops compute (suites/test_ops.py checks each against
 # numpy, in float32 and float64; tests/test_seed_rules.py checks that it does), and the layer kinds
@@ -277,43 +197,3 @@ def layer_of_kind(B, device, kind, rng):
         return (B.module(lambda m, x: m.middle(B.relu(m.middle(x))), middle=layer), batch(3, 6),
                 [("linear", layer), ("relu", None), ("linear", layer)])
     raise ValueError(kind)
-
-
-def numpy_chain(B, steps, x, g):
-    """Forward and backprop in float64 numpy through steps ("linear"/"conv" with a layer, whose
-    weights are read by role; "relu"; "pool", max-pool 2; "flatten"), from input x with output seed
-    g. Returns (output, {id(layer): (dW, db)}), dW of a Linear as (n_in, n_out), of a conv as
-    (c_out, c_in, k, k); a layer used twice gets the sum of both uses."""
-    from autograd_conformance.check import conv_values, linear_values
-
-    values, seen = [], []
-    for kind, layer in steps:
-        seen.append(x)
-        if kind == "linear":
-            w, b = linear_values(B, layer)
-            x = x @ w + b
-        elif kind == "conv":
-            x = numpy_conv2d(x, *conv_values(B, layer))
-        elif kind == "relu":
-            x = np.maximum(x, 0)
-        elif kind == "pool":
-            x = numpy_max_pool2d(x, 2)
-        elif kind == "flatten":
-            x = x.reshape(len(x), -1)
-        values.append(x)
-    out, grads = x, {}
-    for (kind, layer), x_in in reversed(list(zip(steps, seen))):
-        if kind == "linear":
-            w, _ = linear_values(B, layer)
-            dw, db = x_in.T @ g, g.sum(axis=0)
-            g = g @ w.T
-        elif kind == "conv":
-            w, _ = conv_values(B, layer)
-            g, dw, db = numpy_conv2d_vjp(x_in, w, g)
-        else:
-            g = {"relu": lambda: g * (x_in > 0), "pool": lambda: numpy_max_pool2d_vjp(x_in, 2, g),
-                 "flatten": lambda: g.reshape(x_in.shape)}[kind]()
-            continue
-        old = grads.get(id(layer), (0, 0))
-        grads[id(layer)] = (old[0] + dw, old[1] + db)
-    return out, grads

@@ -215,9 +215,10 @@ class Modules(Protocol):
         """Move m's parameters to device (torch: m.to(device)); returns the module to use."""
     def value_and_grad(self, m: Module, loss_fn: Callable[[], T]) -> tuple[T, tuple[T, ...]]:
         """(loss_fn(), its gradient with respect to each of m's registered parameters, in
-        named_parameters order), computed the engine's way for a module (a tape over the
-        module's trainable variables, nn.value_and_grad(model, fn)); loss_fn takes no
-        arguments and calls m. Stores nothing (optional: the explicit-gradient path)."""
+        named_parameters order: None or zeros, as the engine answers, for one the loss does not
+        depend on), computed the engine's way for a module (a tape over the module's trainable
+        variables, nn.value_and_grad(model, fn)); loss_fn takes no arguments and calls m. Stores
+        nothing (optional: the explicit-gradient path)."""
     def load_parameters(self, m: Module, values: Sequence[T]) -> None:
         """Write values (tensors of the same shapes, in named_parameters order) into m's
         parameters, unrecorded, the engine's way of setting a model's weights (Keras:

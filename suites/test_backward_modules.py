@@ -7,7 +7,7 @@ orientation, so no engine is held to torch's layout."""
 import numpy as np
 import pytest
 
-from autograd_conformance import models
+from autograd_conformance import models, references
 from autograd_conformance.check import as_in_out, assert_close
 
 claim = pytest.mark.claim
@@ -51,7 +51,7 @@ def test_module_vjp_fills_param_grads(B, device, rng, kind):
     v0 = rng.standard_normal(B.to_numpy(out).shape)
     B.module_zero_grad(net)
     B.backward(out, B.tensor(v0, device=device))
-    _, expected = models.numpy_chain(B, steps, B.to_numpy(x).astype(np.float64), v0)
+    _, expected = references.numpy_chain(B, steps, B.to_numpy(x).astype(np.float64), v0)
     _check_grads(B, steps, B.named_parameters(net), expected, f"{kind}: out.backward(v)")
 
 
@@ -76,7 +76,7 @@ def test_lenet_backward_from_output(B, device, rng):
     B.backward(net(x), B.tensor(v0, device=device))
     named = B.named_parameters(net)
     assert len(named) == 10, f"LeNet owns 10 parameter tensors, got {len(named)}"
-    _, expected = models.numpy_chain(B, _lenet_steps(net), B.to_numpy(x).astype(np.float64), v0)
+    _, expected = references.numpy_chain(B, _lenet_steps(net), B.to_numpy(x).astype(np.float64), v0)
     _check_grads(B, _lenet_steps(net), named, expected, "LeNet out.backward(v)")
 
 
@@ -97,5 +97,5 @@ def test_lenet_loss_backward_conv_bias(B, device, rng):
     assert g is not None, "conv1.bias.grad must be populated after loss.backward()"
     assert np.all(B.to_numpy(g) != 0), f"conv1.bias.grad must be non-zero, got {B.to_numpy(g)}"
     seed = 2 * (B.to_numpy(out).astype(np.float64) - target0) / target0.size  # d MSE / d out
-    _, expected = models.numpy_chain(B, _lenet_steps(net), B.to_numpy(x).astype(np.float64), seed)
+    _, expected = references.numpy_chain(B, _lenet_steps(net), B.to_numpy(x).astype(np.float64), seed)
     _check_grads(B, _lenet_steps(net), B.named_parameters(net), expected, "LeNet loss.backward()")

@@ -9,7 +9,7 @@ models.SEED_OPERATIONS lists what is checked here; tests/test_seed_rules.py keep
 import numpy as np
 import pytest
 
-from autograd_conformance import models
+from autograd_conformance import models, references
 from autograd_conformance.check import assert_close, conv_values
 from autograd_conformance.protocol import Capability
 
@@ -75,8 +75,8 @@ CONV_SHAPES = {"seed": ((1, 1, 32, 32), (6, 1, 3, 3)),  # 001 In [48] conv1 on a
 
 
 def _conv_reference(x, w, b, g):
-    value = models.numpy_conv2d(x, w, b)
-    return value, (() if g is None else models.numpy_conv2d_vjp(x, w, g))
+    value = references.numpy_conv2d(x, w, b)
+    return value, (() if g is None else references.numpy_conv2d_vjp(x, w, g))
 
 
 @claim("ops.conv2d-matches-numpy")
@@ -103,8 +103,8 @@ def test_conv2d_layer(B, device, rng, case):
         f"conv2d({c_in}, {c_out}, {k}) weight and bias shapes, got {weight.shape} and {bias.shape}"
     g = rng.standard_normal((n, c_out, h - k + 1, w - k + 1))
     out, (dx,) = B.vjp(lambda x: layer(x), [x], B.tensor(g, device=device))
-    want_dx, want_dw, want_db = models.numpy_conv2d_vjp(x64, weight, g)
-    assert_close(B, out, models.numpy_conv2d(x64, weight, bias), what="conv layer output", relative_to="max")
+    want_dx, want_dw, want_db = references.numpy_conv2d_vjp(x64, weight, g)
+    assert_close(B, out, references.numpy_conv2d(x64, weight, bias), what="conv layer output", relative_to="max")
     assert_close(B, dx, want_dx, what="conv layer: gradient of its input", relative_to="max")
     if Capability.BACKWARD in B.capabilities:
         B.backward(layer(x), B.tensor(g, device=device))
@@ -119,8 +119,8 @@ POOL_SHAPES = {"seed": (1, 6, 30, 30), "random": (2, 3, 7, 5)}  # 001: 6@30x30 -
 
 
 def _pool_reference(x, g):
-    value = models.numpy_max_pool2d(x, 2)
-    return value, (() if g is None else (models.numpy_max_pool2d_vjp(x, 2, g),))
+    value = references.numpy_max_pool2d(x, 2)
+    return value, (() if g is None else (references.numpy_max_pool2d_vjp(x, 2, g),))
 
 
 @claim("ops.max-pool2d-matches-numpy")
@@ -229,7 +229,7 @@ def test_losses(B, device, rng, op, dtype, case):
     t64 = target if integer else np.asarray(B.to_numpy(t), dtype=np.float64)
 
     def reference(p, g):
-        value, grad = models.numpy_losses(op, p, t64)
+        value, grad = references.numpy_losses(op, p, t64)
         return value, () if g is None else (grad * g,)
 
     _check(B, device, rng, dtype, lambda p: LOSSES[op](B, p, t), reference, [pred], op, relative_to="element")

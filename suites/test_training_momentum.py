@@ -1,11 +1,11 @@
 """004 § 8: DynamicNet (its middle layer reused a random 0 to 3 times in each forward) trained with
 MSELoss(reduction='sum') and SGD(lr 1e-4, momentum 0.9), at the seed's sizes, against the same
-training written in numpy: backprop by hand (models.numpy_dynamic_grads) and the momentum rule."""
+training written in numpy: backprop by hand (references.numpy_dynamic_grads) and the momentum rule."""
 
 import numpy as np
 import pytest
 
-from autograd_conformance import models
+from autograd_conformance import references
 from autograd_conformance.check import as_in_out, assert_close, linear_values
 from autograd_conformance.models import D_IN, D_OUT, H, N
 
@@ -56,7 +56,7 @@ def test_dynamic_net_momentum(B, device, rng):
         # an engine that zeroes gradients instead steps it with its momentum. Follow the engine.
         stepped = [B.grad(p) is not None for name in order for p in B.linear_parameters(layers[name])]
         B.step(opt)
-        grads = models.numpy_dynamic_grads(x64, y64, depth["uses"], *weights)
+        grads = references.numpy_dynamic_grads(x64, y64, depth["uses"], *weights)
         if buffers is None:
             buffers = [g if on else None for g, on in zip(grads, stepped)]
         else:

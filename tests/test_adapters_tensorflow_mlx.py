@@ -277,14 +277,36 @@ class ExplicitStepDrifts(ExplicitTorch):
         return super().apply_gradients(opt, [g * (1 + calls * 2.0 ** -20) for g in grads])
 
 
+class ExplicitUnusedGetsGradient(ExplicitTorch):
+    """value_and_grad gives a parameter the loss does not depend on a gradient of ones."""
+
+    def value_and_grad(self, m, loss_fn):
+        loss = loss_fn()
+        params = [p for _, p in m.named_parameters()]
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return loss.detach(), tuple(torch.ones_like(p) if g is None else g for p, g in zip(params, grads))
+
+
+class ExplicitOwnParametersNoGrad(ExplicitTorch):
+    """value_and_grad differentiates only the parameters of the engine's own layers: those a custom
+    module holds itself (a name without a dot) get zeros."""
+
+    def value_and_grad(self, m, loss_fn):
+        loss, grads = super().value_and_grad(m, loss_fn)
+        own = not type(m).__module__.startswith("torch.nn")  # a module of B.module, not a layer
+        return loss, tuple(torch.zeros_like(g) if own and "." not in name else g
+                           for (name, _), g in zip(m.named_parameters(), grads))
+
+
 SUITES = ["suites/test_optimizers.py", "suites/test_retain_graph.py", "suites/test_training.py",
-          "suites/test_determinism.py", "suites/test_modules.py"]
+          "suites/test_determinism.py", "suites/test_modules.py", "suites/test_dynamic_graph.py"]
 EXPLICIT_CLAIMS = {"optim.step-updates-model-weights", "optim.sgd-update-rule", "optim.zero-grad-element-unchanged",
                    "optim.manual-update-equals-sgd", "optim.sgd-momentum-rule", "optim.adam-update-rule",
                    "retain.second-backward-errors", "retain.retain-graph-allows-second",
                    "training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns",
                    "training.linreg-fits", "determinism.same-seed-same-training",
-                   "modules.plain-tensor-not-registered"}
+                   "modules.plain-tensor-not-registered", "modules.custom-layer-forward-only",
+                   "dynamic.graph-follows-control-flow", "dynamic.unused-parameter-no-grad"}
 STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns",
                  "training.linreg-fits", "modules.plain-tensor-not-registered"}
 
@@ -299,6 +321,10 @@ STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.
     ("ExplicitStepCopies", {"optim.step-updates-model-weights", "optim.zero-grad-element-unchanged",
                             "optim.manual-update-equals-sgd", *STEPPED_MODEL}),
     ("ExplicitStepDrifts", {"determinism.same-seed-same-training"}),
+    ("ExplicitUnusedGetsGradient", {"dynamic.unused-parameter-no-grad"}),
+    # the custom layer, DynamicNet and the layer with a plain tensor hold their parameters themselves
+    ("ExplicitOwnParametersNoGrad", {"modules.custom-layer-forward-only", "dynamic.graph-follows-control-flow",
+                                     "dynamic.unused-parameter-no-grad", "modules.plain-tensor-not-registered"}),
 ])
 def test_explicit_paths_hold_on_the_reference_and_catch_faults(tmp_path, backend, expected):
     code, outcomes, output = run_suite(tmp_path, "--backend", f"tests.test_adapters_tensorflow_mlx:{backend}",

@@ -216,7 +216,10 @@ class TensorflowBackend:
         params = [p for _, p in self.named_parameters(m)]
         with self._tape() as tape:
             loss = loss_fn()
-        return loss, tuple(tape.gradient(loss, params, unconnected_gradients=_ZERO))
+        # a parameter the loss does not depend on gets None, TensorFlow's own answer: asking for
+        # zeros (unconnected_gradients=ZERO) raises AttributeError for a Keras 3 variable in TF 2.21
+        # (it reads the variable's dtype, a string there, as a tf.DType)
+        return loss, tuple(tape.gradient(loss, params))
 
     # --- no_grad, detach ------------------------------------------------------------------
     def no_grad(self):
