@@ -518,7 +518,7 @@ CLAIMS: dict[str, Claim] = _index([
            "Because the graph is rebuilt by every forward, the input's shape may change between "
            "iterations: each backward gives the gradient for that iteration's batch.",
            f"{S002} § Computational Graph", (),
-           why='gradient values through vjp; the module variant also reads .grad'),
+           why='gradient values through vjp; the module variant reads its parameters\' gradients (.grad, or value_and_grad where gradients are returned)'),
     _claim("dynamic.weight-sharing-sums-grads",
            "Reusing one layer k times gives it the sum of the gradients that k separate copies "
            "with the same weights would get.",

@@ -298,6 +298,16 @@ class ExplicitOwnParametersNoGrad(ExplicitTorch):
                            for (name, _), g in zip(m.named_parameters(), grads))
 
 
+class ExplicitStaleGradients(ExplicitTorch):
+    """value_and_grad answers every call for a module with the gradients of its first call (as a
+    tracing engine that kept its first trace would)."""
+
+    def value_and_grad(self, m, loss_fn):
+        loss, grads = super().value_and_grad(m, loss_fn)
+        first = m.__dict__.setdefault("_first_grads", grads)
+        return loss, first
+
+
 SUITES = ["suites/test_optimizers.py", "suites/test_retain_graph.py", "suites/test_training.py",
           "suites/test_determinism.py", "suites/test_modules.py", "suites/test_dynamic_graph.py"]
 EXPLICIT_CLAIMS = {"optim.step-updates-model-weights", "optim.sgd-update-rule", "optim.zero-grad-element-unchanged",
@@ -306,7 +316,8 @@ EXPLICIT_CLAIMS = {"optim.step-updates-model-weights", "optim.sgd-update-rule", 
                    "training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns",
                    "training.linreg-fits", "determinism.same-seed-same-training",
                    "modules.plain-tensor-not-registered", "modules.custom-layer-forward-only",
-                   "dynamic.graph-follows-control-flow", "dynamic.unused-parameter-no-grad"}
+                   "dynamic.graph-follows-control-flow", "dynamic.unused-parameter-no-grad",
+                   "dynamic.shapes-change-between-iterations"}
 STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.fashion-mlp-learns",
                  "training.linreg-fits", "modules.plain-tensor-not-registered"}
 
@@ -322,6 +333,10 @@ STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.
                             "optim.manual-update-equals-sgd", *STEPPED_MODEL}),
     ("ExplicitStepDrifts", {"determinism.same-seed-same-training"}),
     ("ExplicitUnusedGetsGradient", {"dynamic.unused-parameter-no-grad"}),
+    # forwards of another depth or batch size, and training that needs the gradient to follow the
+    # weights (30 steps of the two-layer nets still lower the loss along the first gradient)
+    ("ExplicitStaleGradients", {"dynamic.graph-follows-control-flow", "dynamic.shapes-change-between-iterations",
+                                "training.fashion-mlp-learns", "training.linreg-fits"}),
     # the custom layer, DynamicNet and the layer with a plain tensor hold their parameters themselves
     ("ExplicitOwnParametersNoGrad", {"modules.custom-layer-forward-only", "dynamic.graph-follows-control-flow",
                                      "dynamic.unused-parameter-no-grad", "modules.plain-tensor-not-registered"}),
