@@ -184,8 +184,8 @@ def test_shapes_change_module(B, device, rng, case):
             grad = B.grad
         else:
             out = model(x)
-            _, returned = B.value_and_grad(model, lambda: B.mse_loss(model(x), y, reduction="sum"))
-            by_parameter = {id(p): g for (_, p), g in zip(B.named_parameters(model), returned, strict=True)}
+            grads = models.returned_grads(B, model, lambda: B.mse_loss(model(x), y, reduction="sum"))
+            by_parameter = {id(p): grads[name] for name, p in B.named_parameters(model)}
             grad = lambda p: by_parameter[id(p)]  # noqa: E731 (the parameter's own object, found by role)
         assert tuple(B.to_numpy(out).shape) == (n, 3), f"batch {n}: output shape {B.to_numpy(out).shape}"
         g = 2 * (B.to_numpy(out).astype(np.float64) - B.to_numpy(y))
