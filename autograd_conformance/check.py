@@ -45,7 +45,11 @@ def assert_close(backend, actual, expected, *, what: str, dtype: str | None = No
     of long reductions (matmuls over 10^3 terms), where an element that cancels to near zero
     carries the rounding error of its large terms.
     ``scale`` widens both rtol and atol for comparisons whose error grows with the length of a
-    computation (e.g. many training steps); tests that use it say why."""
+    computation (e.g. many training steps); tests that use it say why.
+
+    Values are compared by value: a result with as many elements as expected but another shape
+    (a one-number result of shape (1,) where () is expected) is read in the expected shape. Only the
+    claims about shapes look at shapes, and they do so themselves."""
     if actual is None:  # B.grad of a tensor that got no gradient, typically
         raise AssertionError(f"{what}: expected {_short(values(backend, expected))}, got None")
     got = values(backend, actual)
@@ -55,8 +59,11 @@ def assert_close(backend, actual, expected, *, what: str, dtype: str | None = No
         dtype = max(candidates, key=lambda d: tolerance_for(backend, d).rtol)
     tol = tolerance_for(backend, dtype)
     rtol, atol = tol.rtol * scale, tol.atol * scale
+    if got.shape != want.shape and got.size == want.size:
+        got = got.reshape(want.shape)
     if got.shape != want.shape:
-        raise AssertionError(f"{what}: expected shape {want.shape}, got shape {got.shape}")
+        raise AssertionError(f"{what}: expected {want.size} values (shape {want.shape}), got {got.size} "
+                             f"(shape {got.shape})")
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
     reference = np.abs(want.astype(np.float64))
     if relative_to == "max":
@@ -103,6 +110,13 @@ def conv_values(B, layer) -> tuple[np.ndarray, np.ndarray]:
     return (np.array(B.to_numpy(weight), dtype=np.float64), np.array(B.to_numpy(bias), dtype=np.float64))
 
 
+def value(B, t) -> float:
+    """The one number a tensor holds (a loss, a reduction), whatever its shape: (), (1,) or (1, 1)."""
+    array = np.asarray(B.to_numpy(t), dtype=np.float64)
+    assert array.size == 1, f"expected one number, got an array of shape {array.shape}"
+    return float(array.reshape(()))
+
+
 def nonempty(what: str, items):
     """items as a list, asserting there is at least one: a loop over nothing checks nothing."""
     items = list(items)
@@ -121,7 +135,8 @@ ENGINE_ERRORS = (RuntimeError, ValueError, SystemError, AssertionError)
 
 
 def assert_engine_refuses(action, what: str) -> BaseException:
-    """Run action(); it must raise one of ENGINE_ERRORS. Returns the exception."""
+    """Run action(); it must raise one of ENGINE_ERRORS. Returns the exception. (Unsupported and
+    AdapterError are BaseExceptions: they pass through, as the test's own outcome.)"""
     try:
         action()
     except ENGINE_ERRORS as error:

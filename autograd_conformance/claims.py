@@ -17,6 +17,13 @@ value claim that reads ``.grad`` instead of using ``vjp``) adds it with
 ``@pytest.mark.requires(...)``; an operation a test calls that the backend lacks makes that test
 alone not applicable (see ``protocol.OPERATIONS``).
 
+``about`` lists the operations, beyond the core vocabulary (``protocol.CORE_METHODS``) and the
+methods of the capabilities it needs, that the claim is about: its tests call them as their
+subject. Any other operation a test calls is a prerequisite it declares with
+``@pytest.mark.uses(...)``, checked by the claim ``PREREQUISITES`` names for it (prerequisites.py:
+when that claim fails, the test is blocked, not failed). tests/test_vocabulary.py checks, on a
+recorded run of the reference, that every test calls nothing else.
+
 Where a seed is wrong or outdated, the statement encodes what is true and says what the seed
 showed (``seed_note``). Tests name their claim with ``@pytest.mark.claim("<id>")``.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from autograd_conformance.protocol import STORED_GRADIENTS, AnyOf
 from autograd_conformance.protocol import Capability as C
 
 SEMANTICS = "semantics"
@@ -43,10 +51,11 @@ class Claim:
     id: str
     statement: str
     source: tuple[str, ...]  # "<seed file> In [n]" or "<seed file> § <section>"
-    needs: tuple[C, ...] = ()
+    needs: tuple[C | AnyOf, ...] = ()  # AnyOf: any one of several (STORED_GRADIENTS)
     level: str = SEMANTICS
     seed_note: str = ""  # where the seed is wrong or outdated: what it showed, and why
     why: str = ""  # what the tests observe: the reason for exactly these needs
+    about: tuple[str, ...] = ()  # operations (protocol.OPERATIONS) the claim is about
 
     @property
     def area(self) -> str:
@@ -54,13 +63,13 @@ class Claim:
         return self.id.split(".", 1)[0]
 
     @property
-    def required(self) -> tuple[C, ...]:
+    def required(self) -> tuple[C | AnyOf, ...]:
         return self.needs + ((C.PYTORCH_API,) if self.level == PYTORCH else ())
 
 
-def _claim(id, statement, source, needs=(), level=SEMANTICS, seed_note="", why="") -> Claim:
+def _claim(id, statement, source, needs=(), level=SEMANTICS, seed_note="", why="", about=()) -> Claim:
     sources = (source,) if isinstance(source, str) else tuple(source)
-    return Claim(id, statement, sources, tuple(needs), level, seed_note, why)
+    return Claim(id, statement, sources, tuple(needs), level, seed_note, why, tuple(about))
 
 
 def _index(claims: list[Claim]) -> dict[str, Claim]:
@@ -76,6 +85,7 @@ BW, RG, SRG, GN = C.BACKWARD, C.REQUIRES_GRAD, C.SET_REQUIRES_GRAD, C.GRAPH_NODE
 FG, RT, RB = C.FREES_GRAPH, C.RETAIN_GRAPH, C.REPEAT_BACKWARD
 NG, DT, IP, MOD, OPT, CF = C.NO_GRAD, C.DETACH, C.IN_PLACE, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION
 F64 = C.FLOAT64
+SG = STORED_GRADIENTS  # stored on tensors (BACKWARD) or held by the optimizer (OPTIMIZER_GRADIENTS)
 
 CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- graph recording
@@ -348,6 +358,13 @@ CLAIMS: dict[str, Claim] = _index([
            why="switches a leaf's flag off, then .grad after backward"),
 
     # ---------------------------------------------------------------- modules and parameters
+    _claim("modules.linear-computes-affine",
+           "A Linear layer computes the affine map of its input with its own weight and bias (the "
+           "seeds' y = Wx + b), and the gradients it gives its input, weight and bias are those of "
+           "that map.", f"{S001} In [48]", (MOD,),
+           why="a Linear layer's output from its own parameters, read by role, and its gradients "
+               "(vjp for the input; .grad, the optimizer's, or value_and_grad for the parameters)",
+           about=("linear", "linear_parameters")),
     _claim("modules.mynet-param-counts",
            "The seeds' MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)) has 401,920 + "
            "5,130 = 407,050 parameters, all trainable; Flatten and ReLU have none.",
@@ -607,6 +624,19 @@ CLAIMS: dict[str, Claim] = _index([
            "The transpose of a matrix (the seeds' .T and .t()) gives numpy's values and gradient, in "
            "float32 and float64.", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
            why='values and vjp gradients of the operation'),
+    _claim("ops.reshape-matches-numpy",
+           "Reshaping (x.view(-1, n)) and the Flatten layer keep the elements in row-major order, "
+           "with numpy's values, and return the gradient in the input's shape, in float32 and "
+           "float64.", (f"{S001} In [48]", f"{S000} In [81]"), (),
+           why='values and vjp gradients of the operation; the layer variant builds a Flatten layer',
+           about=("reshape", "flatten_layer")),
+    _claim("ops.where-matches-numpy",
+           "Masking by a comparison, as the seeds' grad_h[h < 0] = 0 (where(h < 0, 0, g)), gives "
+           "numpy's values and sends each element's gradient to the branch it took, in float32 and "
+           "float64.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
+                        f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (),
+           why='values and vjp gradients of the operation',
+           about=("where", "lt")),
     _claim("ops.losses-match-numpy",
            "The seeds' losses, MSE (mean and sum), cross-entropy and BCE with logits, give numpy's "
            "values and gradients, in float32 and float64.",
@@ -675,6 +705,33 @@ CLAIMS: dict[str, Claim] = _index([
            why='whether backward lets the saved intermediate go'),
 ])
 
+# The prerequisites: each operation a test may call without being about it, and the claim that checks
+# it. A test that calls one declares it (@pytest.mark.uses), and is blocked, not failed, where that
+# claim fails (prerequisites.py). "vjp(seed)" is vjp with a seed tensor: on a function whose output
+# is more than one number.
+PREREQUISITES = {
+    "mean": "ops.sum-mean-match-numpy",
+    "matmul": "ops.matmul-matches-numpy",
+    "relu": "ops.relu-matches-numpy",
+    "relu_layer": "ops.relu-matches-numpy",
+    "transpose": "ops.transpose-matches-numpy",
+    "reshape": "ops.reshape-matches-numpy",
+    "flatten_layer": "ops.reshape-matches-numpy",
+    "where": "ops.where-matches-numpy",
+    "lt": "ops.where-matches-numpy",
+    "max_pool2d": "ops.max-pool2d-matches-numpy",
+    "convolve2d": "ops.conv2d-matches-numpy",
+    "conv2d": "ops.conv2d-matches-numpy",
+    "conv2d_parameters": "ops.conv2d-matches-numpy",
+    "mse_loss": "ops.losses-match-numpy",
+    "cross_entropy": "ops.losses-match-numpy",
+    "bce_with_logits": "ops.losses-match-numpy",
+    "linear": "modules.linear-computes-affine",
+    "linear_parameters": "modules.linear-computes-affine",
+    "adam": "optim.adam-update-rule",
+    "vjp(seed)": "backward.vjp-seed-vector",
+}
+
 # Claims about values (gradients, losses, updates) that the seeds show at their own numbers: each is
 # tested at those numbers and on random inputs (tests marked @pytest.mark.inputs("seed") and
 # inputs("random"); tests/test_seed_rules.py checks both exist), because the seeds' inputs (ones,
@@ -687,7 +744,8 @@ VALUE_CLAIMS = frozenset({
     "manual.tensor-backprop-equals-numpy",
     "ops.matmul-matches-numpy", "ops.conv2d-matches-numpy", "ops.max-pool2d-matches-numpy",
     "ops.powers-match-numpy", "ops.relu-matches-numpy", "ops.sum-mean-match-numpy",
-    "ops.transpose-matches-numpy", "ops.losses-match-numpy",
+    "ops.transpose-matches-numpy", "ops.losses-match-numpy", "ops.reshape-matches-numpy",
+    "ops.where-matches-numpy",
 })
 
 # Claims about modules in general (every parameter of a module): their tests run on each layer kind

@@ -9,8 +9,6 @@ import math
 
 import numpy as np
 
-from autograd_conformance.capabilities import Capability
-
 # 004 §§ 1-8: the two-layer ReLU net: batch, input, hidden and output sizes
 N, D_IN, H, D_OUT = 64, 1000, 100, 10
 TWO_LAYER_WORKLOAD = N * D_IN * H + N * H * D_OUT  # multiply-adds of one forward pass
@@ -91,28 +89,6 @@ def two_layer_net(B, device):
     return B.module(forward, linear1=B.linear(D_IN, H, device=device), linear2=B.linear(H, D_OUT, device=device))
 
 
-def train_step(B, opt, model, loss_fn):
-    """One optimizer step of model on loss_fn() (which calls model); returns the loss before it:
-    the seeds' zero_grad, backward, step where the engine stores gradients, else value_and_grad
-    then apply_gradients (which puts new arrays into the model if the engine makes new ones)."""
-    if Capability.BACKWARD in B.capabilities:
-        loss = loss_fn()
-        B.zero_grad(opt)
-        B.backward(loss)
-        B.step(opt)
-        return loss
-    loss, grads = B.value_and_grad(model, loss_fn)
-    B.apply_gradients(opt, list(grads))
-    return loss
-
-
-def returned_grads(B, model, loss_fn) -> dict:
-    """{parameter name: the gradient of loss_fn() (which calls model) with respect to it}, from
-    B.value_and_grad: the path of an engine whose gradients are returned rather than stored."""
-    _, grads = B.value_and_grad(model, loss_fn)
-    return {name: g for (name, _), g in zip(B.named_parameters(model), grads, strict=True)}
-
-
 def dynamic_net(B, device):
     """004 § 8 DynamicNet: input layer, the middle layer reused `uses` times, output layer."""
     def forward(m, x, uses=2):
@@ -166,8 +142,17 @@ def numpy_two_layer_grads(x, y, w1, w2):
 # they build (the claims about modules in general run on each kind: test_seed_rules.py checks that too).
 SEED_OPERATIONS = ("vector @ matrix", "matrix @ vector", "matrix @ matrix", "vector @ vector",
                    "conv2d", "max_pool2d", "pow2", "pow3", "relu", "sum", "mean", "transpose",
-                   "mse", "mse-sum", "cross_entropy", "bce_with_logits")
+                   "reshape", "where", "mse", "mse-sum", "cross_entropy", "bce_with_logits")
 SEED_LAYER_KINDS = ("linear", "conv2d", "sequential", "custom", "reused")
+# The operations each kind's module calls: a test parametrized by kind declares them
+# (@pytest.mark.uses), each a prerequisite checked by its own claim.
+LAYER_KIND_OPERATIONS = {
+    "linear": ("linear", "linear_parameters"),
+    "conv2d": ("conv2d", "conv2d_parameters"),
+    "sequential": ("linear", "linear_parameters", "relu_layer"),
+    "custom": ("linear", "linear_parameters", "relu"),
+    "reused": ("linear", "linear_parameters", "relu"),
+}
 
 
 def layer_of_kind(B, device, kind, rng):

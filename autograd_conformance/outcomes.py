@@ -11,7 +11,14 @@ Why a test did not run or did not finish travels as data, in the report's ``user
   watchdog, ``containment.py``);
 - ``crash``: the process running the test died (an xdist worker, or a serial run rebuilt from its
   record);
+- ``blocked``: the test failed, and a prerequisite it relies on (an operation it calls beyond its
+  claim, checked by a claim of its own) fails on this backend and device: the prerequisite's claim;
+- ``adapter_error``: the adapter broke its contract in this test (``AdapterError``): the method;
 - ``expectation``: the kind of expectation-file entry that matched the test.
+
+A claim's outcome on a device (``claim_outcome``) is the worst of its tests' outcomes, except that a
+claim is never *pass* while some of its tests did not run: it is then *partly checked*, and its
+counts (``claim_counts``) say how many tests ran, passed, failed, were blocked or did not apply.
 """
 
 from __future__ import annotations
@@ -22,24 +29,51 @@ XFAIL, XPASS, SKIP = "expected failure", "unexpected pass", "skipped"
 NA = "not applicable"  # the backend lacks what the test observes or calls
 LARGE = "too large"  # the test's workload exceeds the backend's declared max_workload
 NONDET = "nondeterministic"  # a [[nondeterministic]] expectation's test, failed or passed
+BLOCKED = "blocked"  # failed where a prerequisite's own claim fails: not a verdict on this claim
+ADAPTER_ERROR = "adapter error"  # the adapter broke its contract: not a verdict on the claim
+PARTIAL = "partly checked"  # a claim's outcome only: some tests passed, others did not run
 
-# Worst first: a claim's outcome on a device is the worst of its tests'. "too large" outranks
-# pass: the claim was not checked at the seeds' size.
-OUTCOMES = (FAIL, CRASH, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, LARGE, PASS, SKIP, NA)
-BAD = (FAIL, CRASH, TIMEOUT, ERROR, XPASS)  # outcomes that make a run fail
+# Worst first: a claim's outcome on a device is the worst of its tests' (see claim_outcome).
+OUTCOMES = (FAIL, ADAPTER_ERROR, CRASH, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, PARTIAL, BLOCKED, LARGE,
+            PASS, SKIP, NA)
+BAD = (FAIL, ADAPTER_ERROR, CRASH, TIMEOUT, ERROR, XPASS)  # outcomes that make a run fail
+CHECKED = (PASS, FAIL, XFAIL, XPASS, NONDET)  # tests that reached a verdict on their claim
+NOT_RUN = (BLOCKED, LARGE, SKIP, NA)  # tests that did not check their claim
 RANK = {o: i for i, o in enumerate(OUTCOMES)}
-SYMBOL = {PASS: "✅", FAIL: "❌", CRASH: "☠️", TIMEOUT: "⏱️", ERROR: "💥", XPASS: "❗", XFAIL: "🔸",
-          NONDET: "🎲", LARGE: "🐘", SKIP: "⏭️", NA: "➖"}
-LABEL = {PASS: "pass", FAIL: "FAIL", CRASH: "crash", TIMEOUT: "timeout", ERROR: "error", XPASS: "xpass",
-         XFAIL: "xfail", NONDET: "nondet", LARGE: "too large", SKIP: "skip", NA: "n/a"}
+SYMBOL = {PASS: "✅", FAIL: "❌", ADAPTER_ERROR: "🔧", CRASH: "☠️", TIMEOUT: "⏱️", ERROR: "💥", XPASS: "❗",
+          XFAIL: "🔸", NONDET: "🎲", PARTIAL: "🌗", BLOCKED: "⛓️", LARGE: "🐘", SKIP: "⏭️", NA: "➖"}
+LABEL = {PASS: "pass", FAIL: "FAIL", ADAPTER_ERROR: "adapter error", CRASH: "crash", TIMEOUT: "timeout",
+         ERROR: "error", XPASS: "xpass", XFAIL: "xfail", NONDET: "nondet", PARTIAL: "partly checked",
+         BLOCKED: "blocked", LARGE: "too large", SKIP: "skip", NA: "n/a"}
 
 # user_properties names (see the module docstring)
 NA_PROPERTY, TOO_LARGE_PROPERTY = "not_applicable", "too_large"
 TIMEOUT_PROPERTY, CRASH_PROPERTY, EXPECTATION_PROPERTY = "timeout", "crash", "expectation"
+BLOCKED_PROPERTY, ADAPTER_ERROR_PROPERTY = "blocked", "adapter_error"
 
 
 def worst(outcomes) -> str:
     return min(outcomes, key=RANK.__getitem__)
+
+
+def claim_outcome(test_outcomes) -> str:
+    """A claim's outcome on one device from its tests' outcomes there: the worst, except that a
+    claim some of whose tests passed while others did not run (not applicable, blocked, too large,
+    skipped) is *partly checked*, never a plain pass."""
+    found = list(test_outcomes)
+    verdict = worst(found)
+    if verdict == PASS and any(o in NOT_RUN for o in found):
+        return PARTIAL
+    return verdict
+
+
+def claim_counts(test_outcomes) -> dict[str, int]:
+    """{"tests": how many, "ran": how many reached a verdict (CHECKED), then each test outcome:
+    how many}, for a claim's tests on one device."""
+    found = list(test_outcomes)
+    counts = {"tests": len(found), "ran": sum(o in CHECKED for o in found)}
+    counts.update({o: found.count(o) for o in OUTCOMES if o != PARTIAL})
+    return counts
 
 
 def properties(report) -> dict:
@@ -52,6 +86,8 @@ def classify(report) -> str | None:
     props = properties(report)
     if report.failed and TIMEOUT_PROPERTY in props:
         return TIMEOUT
+    if report.failed and ADAPTER_ERROR_PROPERTY in props:
+        return ADAPTER_ERROR
     if report.when not in ("setup", "call", "teardown"):
         return CRASH
     if report.failed:
@@ -77,12 +113,12 @@ def is_nondeterministic(report) -> bool:
 
 
 def skip_kind(report) -> tuple[str, str] | None:
-    """(NA or LARGE, reason) for a report of a test that did not run for one of those reasons;
-    None otherwise."""
+    """(NA, LARGE or BLOCKED, reason) for a report of a test that did not run, or did not reach a
+    verdict, for one of those reasons; None otherwise."""
     if not report.skipped:
         return None
     props = properties(report)
-    for key, kind in ((NA_PROPERTY, NA), (TOO_LARGE_PROPERTY, LARGE)):
+    for key, kind in ((BLOCKED_PROPERTY, BLOCKED), (NA_PROPERTY, NA), (TOO_LARGE_PROPERTY, LARGE)):
         if key in props:
             return kind, props[key]
     return None

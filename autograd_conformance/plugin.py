@@ -15,7 +15,6 @@ collector's policy (heap.py), the report writer and the ``--benchmarks`` option 
 from __future__ import annotations
 
 import os
-import random
 import shlex
 import sys
 from pathlib import Path
@@ -24,23 +23,24 @@ import numpy as np
 import pytest
 
 from autograd_conformance import expectations, options, outcomes
-from autograd_conformance.adapter import Adapter
+from autograd_conformance.adapter import SEED, seeded
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.options import pytest_addoption, pytest_load_initial_conftests  # noqa: F401 (hooks)
-from autograd_conformance.outcomes import LARGE, NA, NA_PROPERTY, TOO_LARGE_PROPERTY
-from autograd_conformance.protocol import Capability, Unsupported
+from autograd_conformance.outcomes import (ADAPTER_ERROR_PROPERTY, BLOCKED, BLOCKED_PROPERTY, LARGE, NA,
+                                           NA_PROPERTY, TOO_LARGE_PROPERTY)
+from autograd_conformance.prerequisites import Blocked, Prerequisites, check_declarations, prerequisite_claims
+from autograd_conformance.protocol import AdapterError, AnyOf, Capability, Unsupported, lacking
 from autograd_conformance.registry import BackendError, load_backend
 
 pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.heap",
                   "autograd_conformance.report.collect", "autograd_conformance.benchmarks.hooks"]
-
-SEED = 0
 
 backend_key = pytest.StashKey[object]()
 expectations_key = pytest.StashKey[list]()
 expectations_arg_key = pytest.StashKey[str | None]()  # what rerun lines pass to --expectations
 paths_key = pytest.StashKey[dict]()  # nodeid -> the test file's path, for rerun lines
 devices_key = pytest.StashKey[list]()
+prerequisites_key = pytest.StashKey[Prerequisites]()
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
@@ -58,6 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "workload(multiply_adds): the size of the test's largest forward pass, compared "
                    "with the backend's max_workload")
+    config.addinivalue_line(
+        "markers", "uses(*operations): operations the test calls beyond the core vocabulary and its "
+                   "claim; each is checked by its own claim (claims.PREREQUISITES), and the test is "
+                   "blocked, not failed, where that claim fails")
     options.limit_threads(config)
     options.check_options(config)
     name = config.getoption("backend")
@@ -66,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except BackendError as exc:
         raise pytest.UsageError(f"--backend {name}: {exc}") from None
     config.stash[backend_key] = backend
+    config.stash[prerequisites_key] = Prerequisites(backend, required_capabilities)
     config.stash[devices_key] = options.parse_devices(config.getoption("device"), backend)
     path, config.stash[expectations_arg_key] = options.expectations_file(config)
     try:
@@ -94,12 +99,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def B(request: pytest.FixtureRequest):
-    """The backend under test, with every random generator seeded for this test."""
-    backend = request.config.stash[backend_key]
-    random.seed(SEED)
-    np.random.seed(SEED)
-    backend.seed(SEED)
-    return Adapter(backend)
+    """The backend under test, with every random generator seeded for this test, seen through the
+    protocol's contracts (adapter.py)."""
+    return seeded(request.config.stash[backend_key])
 
 
 @pytest.fixture
@@ -122,6 +124,7 @@ def claim_of(item: pytest.Item):
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection: expectations see every collected test
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _apply_expectations(config, items)
+    config.stash[prerequisites_key].collected(items, claim_of)
     config.stash[paths_key] = {item.nodeid: Path(item.path) for item in items}
     backend = config.stash[backend_key]
     for item in items:
@@ -168,8 +171,8 @@ def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None
             "without the device part) or remove the entry.")
 
 
-def required_capabilities(item: pytest.Item) -> list[Capability]:
-    needs: list[Capability] = []
+def required_capabilities(item: pytest.Item) -> list[Capability | AnyOf]:
+    needs: list[Capability | AnyOf] = []
     cid = claim_of(item)
     if cid in CLAIMS:
         needs += CLAIMS[cid].required
@@ -186,12 +189,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                     "or fix the id", pytrace=False)
     if cid is None and "B" not in item.fixturenames:
         return
+    check_declarations(item)
     backend = item.config.stash[backend_key]
-    lacking = [c.value for c in required_capabilities(item) if c not in declared(backend)]
-    if lacking:
-        reason = f"backend lacks {', '.join(lacking)}"
+    missing = lacking(required_capabilities(item), declared(backend))
+    if missing:
+        reason = f"backend lacks {', '.join(missing)}"
         item.user_properties.append((NA_PROPERTY, reason))
-        pytest.skip(f"{NA}: {reason} (needed by {cid or item.name})")
+        pytest.skip(f"{NA}: {reason}")
     marker = item.get_closest_marker("workload")
     limit = getattr(backend, "max_workload", None)
     if marker and limit is not None and marker.args[0] > limit:
@@ -201,13 +205,51 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A conformance test that fails where a prerequisite's claim fails is blocked by it
+    (prerequisites.py); the check runs here, inside the test's call and its timeout."""
+    try:
+        return (yield)
+    except Exception as failure:
+        cid = claim_of(item)
+        needed = prerequisite_claims(item, cid) if cid is not None else []
+        if not needed:
+            raise
+        device = item.callspec.params.get("device") if hasattr(item, "callspec") else None
+        checks = item.config.stash[prerequisites_key]
+        for prerequisite in needed:
+            why = checks.failing(prerequisite, device)
+            if why:
+                raise Blocked(prerequisite, why, failure) from failure
+        unchecked = checks.unchecked(needed)
+        if unchecked:
+            failure.add_note(f"(this test relies on {', '.join(unchecked)}, whose tests this run did "
+                             "not collect: run them too to tell its failure from theirs)")
+        raise
+
+
+def _not_run(item, report, prop: str, reason: str, label: str) -> None:
+    """Report a test that did not reach a verdict on its claim as skipped with a reason (junit and
+    the reports read the property)."""
+    report.user_properties.append((prop, reason))
+    item.user_properties.append((prop, reason))  # junit writes the teardown report's
+    report.outcome = "skipped"
+    if hasattr(report, "wasxfail"):
+        del report.wasxfail
+    report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {label}: {reason}")
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(Unsupported):
-        reason = f"backend lacks {call.excinfo.value.operation}"
-        report.user_properties.append((NA_PROPERTY, reason))
-        item.user_properties.append((NA_PROPERTY, reason))  # junit writes the teardown report's
-        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {NA}: {reason}")
+        _not_run(item, report, NA_PROPERTY, f"backend lacks {call.excinfo.value.operation}", NA)
+    elif call.excinfo is not None and call.excinfo.errisinstance(Blocked):
+        _not_run(item, report, BLOCKED_PROPERTY, str(call.excinfo.value).removeprefix("blocked by "),
+                 BLOCKED)
+    elif call.excinfo is not None and call.excinfo.errisinstance(AdapterError) and report.failed:
+        report.user_properties.append((ADAPTER_ERROR_PROPERTY, call.excinfo.value.method))
+        item.user_properties.append((ADAPTER_ERROR_PROPERTY, call.excinfo.value.method))
     if call.when == "call":  # failed tests' frames (huge graphs, after a MemoryError) go now
         sys.last_type = sys.last_value = sys.last_traceback = None
         if hasattr(sys, "last_exc"):
@@ -257,43 +299,8 @@ def pytest_report_teststatus(report, config):
         return outcomes.NONDET, "~", "NONDETERMINISTIC"
     kind = outcomes.skip_kind(report)
     if kind is not None:
-        return kind[0], "n" if kind[0] == NA else "L", kind[0].upper()
-    if report.failed and outcomes.classify(report) in (outcomes.TIMEOUT, outcomes.CRASH):
-        return "failed", "T" if outcomes.classify(report) == outcomes.TIMEOUT else "C", outcomes.classify(report).upper()
+        return kind[0], {NA: "n", BLOCKED: "b"}.get(kind[0], "L"), kind[0].upper()
+    outcome = outcomes.classify(report) if report.failed else None
+    if outcome in (outcomes.TIMEOUT, outcomes.CRASH, outcomes.ADAPTER_ERROR):
+        return "failed", {outcomes.TIMEOUT: "T", outcomes.CRASH: "C"}.get(outcome, "A"), outcome.upper()
     return None
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Per device: how many claims hold, fail, crash, time out, do not apply...: each claim counted
-    once, under the worst outcome of its tests there (outcomes.py), as in the reports."""
-    backend = config.stash.get(backend_key, None)
-    if backend is None:
-        return
-    worst: dict[str, dict[str, str]] = {}  # device -> claim -> outcome
-    missing: dict[str, set] = {}  # "not applicable, backend lacks X" -> claims
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            props = outcomes.properties(report)
-            outcome = outcomes.classify(report) if "claim" in props and hasattr(report, "when") else None
-            if outcome is None:
-                continue
-            by_claim = worst.setdefault(props.get("device", "-"), {})
-            by_claim[props["claim"]] = outcomes.worst([outcome, by_claim.get(props["claim"], outcome)])
-            kind = outcomes.skip_kind(report)
-            if kind is not None:
-                missing.setdefault(f"{kind[0]}, {kind[1]}", set()).add(props["claim"])
-    if not worst:
-        return
-    terminalreporter.section(f"conformance: backend {backend.name} {backend.version}")
-    for device, by_claim in sorted(worst.items()):
-        counts = {o: sorted(c for c, w in by_claim.items() if w == o) for o in outcomes.OUTCOMES}
-        held, failed = counts.pop(outcomes.PASS), counts.pop(outcomes.FAIL)
-        parts = [f"{len(held)} claims hold", f"{len(failed)} fail"]
-        parts += [f"{len(claims)} {o}" for o, claims in counts.items() if claims]
-        terminalreporter.write_line(f"{device}: " + ", ".join(parts))
-        for o in (outcomes.FAIL, outcomes.CRASH, outcomes.TIMEOUT, outcomes.ERROR, outcomes.XPASS):
-            for cid in (failed if o == outcomes.FAIL else counts.get(o, [])):
-                statement = CLAIMS[cid].statement if cid in CLAIMS else ""
-                terminalreporter.write_line(f"  {outcomes.LABEL[o].upper()} claim {cid}: {statement}")
-    for reason, claims in sorted(missing.items()):
-        terminalreporter.write_line(f"{reason}: {', '.join(sorted(claims))}")

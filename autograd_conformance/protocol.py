@@ -5,13 +5,19 @@ device string, and builds every tensor, graph, module and optimizer through it.
 
 The contracts, in one place
 ---------------------------
+- **The core vocabulary** (``capabilities.CORE_METHODS``, ``CORE_OPERATORS``) is what every test
+  may use: making tensors, reading values (``to_numpy``), the tensor operators ``+ - * /`` between
+  tensors of the same shape and with Python floats, ``t ** 2``, unary ``-``, ``sum``, and ``vjp`` of a
+  function whose output is one number. A test uses the core vocabulary plus exactly what its claim
+  is about; anything else it calls is a *prerequisite* with its own claim (``claims.PREREQUISITES``),
+  and when that claim fails on an engine, the tests that merely rely on it are *blocked*, not failed.
 - **A tensor** ("T") is whatever object the engine uses; it may be a numpy subclass, a Python
-  scalar wrapper or anything else. Tests read values only through ``to_numpy``. Every engine
-  tensor must support ``+ - * /`` with another tensor of the same shape or a Python float,
-  ``t ** 2`` (a small integer exponent) and unary ``-``. Everything else is an operation below.
+  scalar wrapper or anything else. Tests read values only through ``to_numpy``, and compare them by
+  value: a one-number result of shape ``(1,)`` reads as the number (only the claim about a
+  reduction's shape looks at its shape).
 - **to_numpy(t)** accepts anything the adapter returned: a tensor, a gradient from ``grad``, an
-  element of the tuple ``vjp`` returns. It returns a numpy array (a copy or a view), forcing lazy
-  engines to compute.
+  element of the tuple ``vjp`` returns. It returns a numpy array (a copy or a view) of the tensor's
+  shape, forcing lazy engines to compute.
 - **grad(t)** returns the gradient backward stored for ``t`` (or None). Tests only read it with
   ``to_numpy``, pass it to ``sub_``/``zero_`` (an engine with IN_PLACE must then change the stored
   gradient itself: ``zero_(grad(t))`` resets it) and combine it with the tensor operators.
@@ -22,9 +28,15 @@ The contracts, in one place
   never by position, and read the weight's orientation from ``linear_layout``.
 - **Operations are optional one by one.** A method in ``OPERATIONS`` that the adapter does not
   define, or that raises ``Unsupported``, makes only the tests that call it *not applicable*,
-  naming the operation. An adapter never writes an operation the engine lacks out of others
-  (the suite would then test the adapter, not the engine). ``matmul`` and ``lt`` default to the
-  tensor's ``@`` and ``<`` operators when the adapter does not define them.
+  naming the operation. ``matmul`` and ``lt`` default to the tensor's ``@`` and ``<`` operators,
+  ``watch`` to a weak reference, when the adapter does not define them.
+- **The adapter rule**: an adapter maps each method to what the engine's own users write for it
+  with the engine's public API (a loss the engine documents as a composition of its operations may
+  be that composition); it never writes a gradient rule, a numerical algorithm or a behaviour the
+  engine lacks (no home-made accumulation, no emulated error, no hand-written backward).
+- **Adapter faults are the adapter's**: a method that returns something that is not a tensor, a
+  tensor of another shape or float dtype than asked for, or raises TypeError/AttributeError from the
+  adapter's own code, ends the test as *adapter error* naming the method (``AdapterError``).
 - **Capabilities are concepts**, each stated as behaviour a test can observe (``Capability``
   below). A test that needs a concept the backend does not declare is *not applicable*; a
   backend that declares it and behaves otherwise fails. ``METHODS`` lists the methods each
@@ -33,14 +45,19 @@ The contracts, in one place
   in scalar multiply-adds of one forward pass, the engine can run here; bigger tests end as
   *too large* rather than exhausting the machine.
 - **Tolerances** (optional): per dtype name; ``check.DEFAULT_TOLERANCES`` fills in the rest.
-- **Where gradients live.** A stateful engine stores them (BACKWARD: ``backward`` then ``grad``).
-  An engine whose gradients are returned (a tape, a function transformation) computes them with
-  ``record`` (a backward that a tape or closure computes, for the freed/retained-graph claims)
-  and ``value_and_grad`` (a module's parameter gradients), and its optimizers step with gradients
-  given explicitly (``apply_gradients``). Tests take the stored path where the backend declares
-  BACKWARD and the explicit one otherwise; ``ONE_OF`` lists the capabilities either path serves.
+- **Where gradients live.** A stateful engine stores them on tensors (BACKWARD: ``backward`` then
+  ``grad``). An engine whose optimizer holds them declares OPTIMIZER_GRADIENTS and implements
+  ``optimizer_backward(opt, loss)`` (adds the loss's gradients to those the optimizer holds) and
+  ``optimizer_grad(opt, p)``, and its ``step``/``zero_grad`` use and clear them; a claim about
+  gradients kept until zeroed needs either (``STORED_GRADIENTS``). An engine whose gradients are returned (a tape, a
+  function transformation) computes them with ``record`` (a backward that a tape or closure
+  computes, for the freed/retained-graph claims) and ``value_and_grad`` (a module's parameter
+  gradients), and its optimizers step with gradients given explicitly (``apply_gradients``). Each
+  test takes the engine's own path (``gradients.py``): the optimizer's where it holds gradients,
+  else the stored one where the backend declares BACKWARD, else the explicit one; ``ONE_OF`` lists
+  the capabilities several paths serve, ``PATHS`` the methods of each.
 
-Engines fit as follows (see ``backends/`` and the README for complete adapters):
+Engines fit as follows (see ``backends/`` and docs/adapter-guide.md for complete adapters):
 - stateful engines (PyTorch, PaddlePaddle, mygrad, tinygrad) implement ``backward``/``grad``;
 - functional engines (JAX) leave out ``Capability.BACKWARD`` and still answer every claim about
   gradient *values* through ``vjp``, which every backend implements;
@@ -48,6 +65,8 @@ Engines fit as follows (see ``backends/`` and the README for complete adapters):
   ``record`` (a non-persistent tape answers once, a persistent one again); engines whose
   optimizers take gradients explicitly (TensorFlow/Keras, MLX) declare OPTIMIZERS through
   ``apply_gradients`` and ``value_and_grad``;
+- engines whose optimizer holds the gradients (``opt.backward(loss)``, ``opt.step()``) declare
+  OPTIMIZERS and OPTIMIZER_GRADIENTS with ``optimizer_backward``, ``optimizer_grad`` and ``step``;
 - an engine that never frees its graph declares REPEAT_BACKWARD and neither FREES_GRAPH nor
   RETAIN_GRAPH; one that always frees it and cannot keep it declares only FREES_GRAPH.
 """
@@ -57,7 +76,8 @@ from __future__ import annotations
 from typing import Any, Callable, ContextManager, Iterable, Protocol, Sequence
 
 from autograd_conformance.capabilities import (  # noqa: F401 (the protocol's vocabulary, re-exported)
-    EVERY_BACKEND, METHODS, ONE_OF, OPERATIONS, Capability, Tolerance, Unsupported)
+    CORE_METHODS, CORE_OPERATORS, EVERY_BACKEND, METHODS, ONE_OF, OPERATIONS, PATHS, STORED_GRADIENTS,
+    AdapterError, AnyOf, Capability, Tolerance, Unsupported, lacking)
 
 T = Any  # an engine tensor
 Node = Any  # an engine graph node (what PyTorch calls grad_fn)
@@ -128,6 +148,9 @@ class Operations(Protocol):
         """t moved (copied) to device, in available_devices()' spelling (torch: t.to(device))."""
     def variable(self, t: T) -> T:
         """The engine's legacy variable wrapper applied to t (torch: torch.autograd.Variable(t))."""
+    def watch(self, t: T) -> Callable[[], bool]:
+        """A function that says whether t is still alive (default: a weak reference to t); an
+        adapter for an engine whose tensors cannot be weakly referenced may observe it its own way."""
 
 
 class Backward(Protocol):
@@ -239,7 +262,8 @@ class Optimizers(Protocol):
     def sgd(self, params: Iterable[T] | Module, lr: float, momentum: float = 0.0) -> Optimizer: ...
     def adam(self, params: Iterable[T] | Module, lr: float) -> Optimizer: ...
     def step(self, opt: Optimizer) -> None:
-        """Update the parameters the optimizer was given from their stored gradients."""
+        """Update the parameters the optimizer was given from their gradients: those stored on them
+        (BACKWARD), or those the optimizer holds (optimizer_backward)."""
     def apply_gradients(self, opt: Optimizer, grads: Sequence[T]) -> list[T]:
         """Step with gradients given explicitly, one per parameter the optimizer was given (a
         module's: in named_parameters order), the functional engines' way. Returns the
@@ -247,7 +271,14 @@ class Optimizers(Protocol):
         the new arrays where its optimizers return new ones (a module's optimizer puts them into
         the module as the engine does, so named_parameters(m) gives them too)."""
     def zero_grad(self, opt: Optimizer, set_to_none: bool | None = True) -> None:
-        """As module_zero_grad, for the optimizer's parameters (None: the engine's default)."""
+        """As module_zero_grad, for the optimizer's parameters (None: the engine's default); for
+        an optimizer that holds the gradients, clears those."""
+    def optimizer_backward(self, opt: Optimizer, loss: T, retain_graph: bool = False) -> None:
+        """Capability.OPTIMIZER_GRADIENTS (``opt.backward(loss)``): add the gradient of the
+        one-number loss with respect to each of the optimizer's parameters to the gradients the
+        optimizer holds, which ``step`` then applies; retain_graph as for ``backward``."""
+    def optimizer_grad(self, opt: Optimizer, p: T) -> T | None:
+        """The gradient the optimizer holds for its parameter p, or None if it holds none."""
 
 
 class CustomFunction(Protocol):

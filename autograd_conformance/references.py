@@ -93,6 +93,23 @@ def numpy_dynamic_grads(x, y, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
     return [x.T @ g, g.sum(axis=0), d_mid, db_mid, d_out, db_out]
 
 
+def numpy_elementwise_dynamic_grads(x, y, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
+    """DynamicNet's structure in the core vocabulary, every layer elementwise (h <- h w + b, the
+    middle layer reused `uses` times, no activation), a summed squared error, backprop by hand:
+    the gradients of the six weights, the middle layer's summed over its uses."""
+    hs = [x * w_in + b_in]
+    for _ in range(uses):
+        hs.append(hs[-1] * w_mid + b_mid)
+    g = 2 * (hs[-1] * w_out + b_out - y)
+    d_w_out, d_b_out = g * hs[-1], g
+    g = g * w_out
+    d_w_mid, d_b_mid = np.zeros_like(w_mid), np.zeros_like(b_mid)
+    for h_prev in reversed(hs[:-1]):
+        d_w_mid, d_b_mid = d_w_mid + g * h_prev, d_b_mid + g
+        g = g * w_mid
+    return [g * x, g, d_w_mid, d_b_mid, d_w_out, d_b_out]
+
+
 def numpy_chain(B, steps, x, g):
     """Forward and backprop in float64 numpy through steps ("linear"/"conv" with a layer, whose
     weights are read by role; "relu"; "pool", max-pool 2; "flatten"), from input x with output seed

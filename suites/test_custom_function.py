@@ -1,4 +1,8 @@
-"""Custom autograd Functions (004 § 4): a forward rule plus a hand-written backward rule."""
+"""Custom autograd Functions (004 § 4): a forward rule plus a hand-written backward rule.
+
+The seeds' MyReLU zeroes the gradient with a mask, ``grad_input[input < 0] = 0`` (``where`` and
+``lt``, declared); its core form multiplies by relu(x) / x instead, which is 1 where x > 0 and 0
+where x < 0 exactly (the tests keep x away from 0, where the two rules differ)."""
 
 import numpy as np
 import pytest
@@ -6,9 +10,11 @@ import pytest
 from autograd_conformance.check import assert_close
 
 claim = pytest.mark.claim
+uses = pytest.mark.uses
+FORMS = [pytest.param("mask", marks=uses("where", "lt")), pytest.param("core")]
 
 
-def my_relu(B):
+def my_relu(B, form="mask"):
     """The seeds' MyReLU: forward clamps at 0 and saves its input; backward zeroes where input < 0."""
 
     def forward(x):
@@ -16,42 +22,55 @@ def my_relu(B):
 
     def backward(saved, grad_output):
         (x,) = saved
+        if form == "core":
+            return (grad_output * (B.relu(x) / x),)
         return (B.where(B.lt(x, 0), grad_output * 0, grad_output),)
 
     return B.custom_function(forward, backward)
 
 
-def _two_layer_loss(B, relu, x, y):
+def away_from_zero(a, margin=1e-3):
+    return np.where(np.abs(a) < margin, margin * 2, a)
+
+
+def _two_layer_loss(B, relu, x, y, form):
     def loss(w1, w2):
+        if form == "core":  # elementwise layers
+            return B.sum((relu(x * w1) * w2 - y) ** 2)
         return B.sum((B.matmul(relu(B.matmul(x, w1)), w2) - y) ** 2)
     return loss
 
 
 @claim("custom.myrelu-equals-relu")
-def test_myrelu_equals_relu(B, device, rng):
-    x = B.tensor(rng.standard_normal((64, 100)), device=device)
+@pytest.mark.parametrize("form", FORMS)
+def test_myrelu_equals_relu(B, device, rng, form):
+    x = B.tensor(away_from_zero(rng.standard_normal((64, 100))), device=device)
     v = B.tensor(rng.standard_normal((64, 100)), device=device)
-    out, (dx,) = B.vjp(my_relu(B), [x], v)
-    ref_out, (ref_dx,) = B.vjp(B.relu, [x], v)
-    assert_close(B, out, ref_out, what="MyReLU forward vs built-in relu")
+    out, (dx,) = B.vjp(lambda x: B.sum(my_relu(B, form)(x) * v), [x])
+    ref_out, (ref_dx,) = B.vjp(lambda x: B.sum(B.relu(x) * v), [x])
+    assert_close(B, my_relu(B, form)(x), B.relu(x), what="MyReLU forward vs built-in relu")
+    assert_close(B, out, ref_out, what="MyReLU forward vs built-in relu (sum(relu(x) * v))")
     assert_close(B, dx, ref_dx, what="MyReLU gradient vs built-in relu")
+    x64 = B.to_numpy(x).astype(np.float64)
+    assert_close(B, dx, B.to_numpy(v) * (x64 > 0), what="MyReLU gradient vs v where x > 0")
 
 
 @claim("custom.backward-rule-is-used")
 def test_backward_rule_is_used(B, device, rng):
-    # The forward is relu (derivative 0 or 1); the backward rule says 3. Only an engine that
-    # calls the custom backward, rather than differentiating the forward, gives 3 * v.
+    # The forward is x^2 (derivative 2x); the backward rule says 3. Only an engine that calls the
+    # custom backward, rather than differentiating the forward, gives 3 * v.
     def forward(x):
-        return B.relu(x), ()
+        return x * x, ()
 
     def backward(saved, grad_output):
         return (grad_output * 3,)
 
     f = B.custom_function(forward, backward)
     x = B.tensor(rng.standard_normal(5), device=device)
-    v = rng.standard_normal(5)
-    _, (dx,) = B.vjp(f, [x], B.tensor(v, device=device))
-    assert_close(B, dx, 3 * v, what="gradient of a function whose backward returns 3 * grad_output")
+    v = B.tensor(rng.standard_normal(5), device=device)
+    _, (dx,) = B.vjp(lambda x: B.sum(f(x) * v), [x])
+    assert_close(B, dx, 3 * B.to_numpy(v).astype(np.float64),
+                 what="gradient of a function whose backward returns 3 * grad_output")
 
 
 @claim("custom.residuals-reach-backward")
@@ -67,8 +86,8 @@ def test_residuals_reach_backward(B, device, rng):
         return (grad_output * twice,)
 
     x0 = rng.standard_normal(4)
-    _, (dx,) = B.vjp(B.custom_function(forward, backward), [B.tensor(x0, device=device)],
-                     B.tensor(np.ones(4), device=device))
+    f = B.custom_function(forward, backward)
+    _, (dx,) = B.vjp(lambda x: B.sum(f(x)), [B.tensor(x0, device=device)])
     assert len(received) == 1, "backward must be called exactly once"
     assert_close(B, received[0][0], x0, what="the first saved tensor as backward sees it")
     assert_close(B, received[0][1], 2 * x0, what="the second saved tensor as backward sees it")
@@ -77,18 +96,27 @@ def test_residuals_reach_backward(B, device, rng):
 
 @claim("custom.training-matches-builtin")
 @pytest.mark.workload(64 * 100 * 50 + 64 * 50 * 10)
-def test_training_matches_builtin(B, device, rng):
-    x0, y0 = rng.standard_normal((64, 100)), rng.standard_normal((64, 10))
-    w1_0, w2_0 = rng.standard_normal((100, 50)), rng.standard_normal((50, 10))
+@pytest.mark.parametrize("form", [pytest.param("mask", marks=uses("where", "lt", "matmul")), "core"])
+def test_training_matches_builtin(B, device, rng, form):
+    """004 § 4: the two-layer net trained with MyReLU and with relu (elementwise layers in the core
+    form), w -= lr * w.grad and w.grad.zero_() for 20 steps."""
+    if form == "core":
+        x0, y0 = away_from_zero(rng.standard_normal(40)), rng.standard_normal(40)
+        w1_0, w2_0 = away_from_zero(rng.standard_normal(40)), rng.standard_normal(40)
+        lr = 1e-2
+    else:
+        x0, y0 = rng.standard_normal((64, 100)), rng.standard_normal((64, 10))
+        w1_0, w2_0 = rng.standard_normal((100, 50)), rng.standard_normal((50, 10))
+        lr = 1e-5
     finals = []
-    for relu in (my_relu(B), B.relu):
+    for relu in (my_relu(B, form), B.relu):
         x, y = B.tensor(x0, device=device), B.tensor(y0, device=device)
         w1 = B.tensor(w1_0, device=device, requires_grad=True)
         w2 = B.tensor(w2_0, device=device, requires_grad=True)
         for _ in range(20):
-            B.backward(_two_layer_loss(B, relu, x, y)(w1, w2))
+            B.backward(_two_layer_loss(B, relu, x, y, form)(w1, w2))
             for w in (w1, w2):
-                B.sub_(w, B.grad(w) * 1e-5)
+                B.sub_(w, B.grad(w) * lr)
                 B.zero_(B.grad(w))
         finals.append((B.to_numpy(w1), B.to_numpy(w2)))
     (c1, c2), (r1, r2) = finals

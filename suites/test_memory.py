@@ -1,4 +1,6 @@
-"""The memory held by the graph, observed through weak references to an intermediate tensor.
+"""The memory held by the graph, observed by watching an intermediate tensor (``B.watch``: a weak
+reference by default; an adapter for an engine whose tensors cannot be weakly referenced may watch
+them its own way, and without either the claims are not applicable).
 
 h = x * x is an intermediate of y = sum(h * h); backward needs h, so a graph that saves tensors
 keeps h alive after the test drops its own reference. Without tracking nothing keeps it, and after
@@ -6,7 +8,6 @@ backward (without retain_graph) the graph lets it go."""
 
 import contextlib
 import gc
-import weakref
 
 import numpy as np
 import pytest
@@ -20,13 +21,13 @@ def _intermediate_kept(B, device, *, no_grad=False, backward=False) -> bool:
     ctx = B.no_grad() if no_grad else contextlib.nullcontext()
     with ctx:
         h = x * x
-        ref = weakref.ref(h)
+        alive = B.watch(h)
         y = B.sum(h * h)
     del h
     if backward:
         B.backward(y)
     gc.collect()
-    kept = ref() is not None
+    kept = alive()
     del y
     return kept
 

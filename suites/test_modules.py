@@ -9,12 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from autograd_conformance import models
-from autograd_conformance.check import assert_close, nonempty
+from autograd_conformance import gradients, models
+from autograd_conformance.check import as_in_out, assert_close, linear_forward, linear_values, nonempty
 from autograd_conformance.models import D_IN, D_OUT, H
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
+uses = pytest.mark.uses
+KINDS = [pytest.param(k, marks=uses(*models.LAYER_KIND_OPERATIONS[k])) for k in models.SEED_LAYER_KINDS]
 
 
 def _count(B, m) -> int:
@@ -27,6 +29,32 @@ def _shape(B, t) -> tuple:
 
 def _tracks(B) -> bool:
     return Capability.REQUIRES_GRAD in B.capabilities
+
+
+# ------------------------------------------------------------------------------ the Linear layer
+
+@claim("modules.linear-computes-affine")
+@pytest.mark.parametrize("shape", [(6, 4), (1, 5), (3, 1)], ids=["6x4", "1x5", "3x1"])
+def test_linear_computes_affine(B, device, rng, shape):
+    """001 In [48]'s "affine operation: y = Wx + b" at random inputs of both signs: the output from
+    the layer's own weight and bias (read by role), the gradient of its input, and its weight's and
+    bias's gradients wherever the engine keeps them."""
+    n_in, n_out = shape
+    layer = B.linear(n_in, n_out, device=device)
+    x = B.tensor(rng.standard_normal((5, n_in)) * 2, device=device)
+    g = B.tensor(rng.standard_normal((5, n_out)), device=device)
+    x64, g64 = (B.to_numpy(t).astype(np.float64) for t in (x, g))
+    w64, _ = linear_values(B, layer)
+    assert_close(B, layer(x), linear_forward(B, layer, x64), what="Linear(x) vs x W + b")
+    _, (dx,) = B.vjp(lambda x: B.sum(layer(x) * g), [x])
+    assert_close(B, dx, g64 @ w64.T, what="the gradient of the input, g W^T")
+    weight, bias = B.linear_parameters(layer)
+    grads = gradients.module_grads(B, layer, lambda: B.sum(layer(x) * g))
+    by_object = {id(p): grads[name] for name, p in B.named_parameters(layer)}
+    assert by_object.get(id(weight)) is not None and by_object.get(id(bias)) is not None, \
+        "the layer's weight and bias must be its registered parameters and get gradients"
+    assert_close(B, as_in_out(B, B.to_numpy(by_object[id(weight)])), x64.T @ g64, what="the weight's gradient, x^T g")
+    assert_close(B, by_object[id(bias)], g64.sum(axis=0), what="the bias's gradient, g summed over the batch")
 
 
 # ------------------------------------------------------------------------------ MyNet
@@ -179,7 +207,7 @@ def test_two_layer_parameters(B, device, rng, model, expected):
 
 
 @claim("modules.parameters-trainable")
-@pytest.mark.parametrize("kind", models.SEED_LAYER_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_parameters_trainable(B, device, rng, kind):
     layer, _, steps = models.layer_of_kind(B, device, kind, rng)
     named = nonempty(f"{kind} parameters", B.named_parameters(layer))
@@ -190,11 +218,12 @@ def test_parameters_trainable(B, device, rng, kind):
 
 
 @claim("modules.parameters-trainable")
+@uses("linear")
 def test_inputs_untracked_loss_tracked(B, device, rng):
     x = B.tensor(rng.standard_normal((4, 5)), device=device)
     y = B.tensor(rng.standard_normal((4, 3)), device=device)
     assert not B.requires_grad(x) and not B.requires_grad(y), "inputs and targets are created untracked"
-    loss = B.mse_loss(B.linear(5, 3, device=device)(x), y, reduction="sum")
+    loss = B.sum((B.linear(5, 3, device=device)(x) - y) ** 2)
     assert B.requires_grad(loss), "the loss is tracked through the parameters alone"
 
 
@@ -213,8 +242,32 @@ def test_parameter_registered(B, device, rng, order):
             assert B.requires_grad(p), f"{name}: a registered parameter must require grad"
 
 
+def _check_plain_not_trained(B, layer, x):
+    weights0, bias0 = B.to_numpy(layer.weights).copy(), B.to_numpy(layer.bias).copy()
+    opt = B.sgd(layer, lr=0.1)  # torch: SGD(layer.parameters())
+    gradients.train_step(B, opt, layer, lambda: B.sum(layer(x) * layer(x)))  # wherever gradients live
+    np.testing.assert_array_equal(B.to_numpy(layer.weights), weights0,
+                                  err_msg="the plain tensor must not be updated by an optimizer built from parameters()")
+    assert not np.array_equal(B.to_numpy(layer.bias), bias0), \
+        "the registered bias must be updated (otherwise the test proves nothing)"
+
+
 @claim("modules.plain-tensor-not-registered")
+def test_plain_tensor_not_registered_core(B, device, rng):
+    """The seed's layer elementwise: weights a plain (tracked) tensor, bias a parameter."""
+    weights = B.tensor(rng.standard_normal(7), device=device, requires_grad=True)
+    bias = B.parameter(B.tensor(rng.standard_normal(7), device=device))
+    layer = B.module(lambda m, x: m.weights * x + m.bias, weights=weights, bias=bias)
+    named = B.named_parameters(layer)
+    assert [name for name, _ in named] == ["bias"], \
+        f"only the parameter (bias) may be registered, got {[n for n, _ in named]}"
+    _check_plain_not_trained(B, layer, B.tensor(rng.standard_normal(7) * 2, device=device))
+
+
+@claim("modules.plain-tensor-not-registered")
+@uses("matmul")
 def test_plain_tensor_not_registered(B, device, rng):
+    """003 § custom layer's MyLiner with Tensor(...) instead of Parameter(...)."""
     only_plain = models.my_liner(B, device, rng, plain=("weights", "bias"))
     assert B.named_parameters(only_plain) == [], "a module holding only plain tensors has no parameters"
 
@@ -222,33 +275,41 @@ def test_plain_tensor_not_registered(B, device, rng):
     named = B.named_parameters(layer)
     assert [name for name, _ in named] == ["bias"], \
         f"only the parameter (bias) may be registered, got {[n for n, _ in named]}"
-    weights0, bias0 = B.to_numpy(layer.weights).copy(), B.to_numpy(layer.bias).copy()
-    opt = B.sgd(layer, lr=0.1)  # torch: SGD(layer.parameters())
-    x = B.tensor(rng.standard_normal((5, 7)), device=device)
-    models.train_step(B, opt, layer, lambda: B.sum(layer(x) * layer(x)))  # stored or returned gradients
-    np.testing.assert_array_equal(B.to_numpy(layer.weights), weights0,
-                                  err_msg="the plain tensor must not be updated by an optimizer built from parameters()")
-    assert not np.array_equal(B.to_numpy(layer.bias), bias0), \
-        "the registered bias must be updated (otherwise the test proves nothing)"
+    _check_plain_not_trained(B, layer, B.tensor(rng.standard_normal((5, 7)), device=device))
 
 
 @claim("modules.custom-layer-forward-only")
+@uses("matmul")
 def test_custom_layer_forward_only(B, device, rng):
+    """003 § custom layer: MyLiner(7, 12) defines forward (x @ W + b) only; the gradients of
+    sum(out * g), the vector-Jacobian product with g, wherever the engine keeps them."""
     layer = models.my_liner(B, device, rng)
     x0, g0 = rng.standard_normal((5, 7)), rng.standard_normal((5, 12))
     x, g = B.tensor(x0, device=device), B.tensor(g0, device=device)
     out = layer(x)
     assert _shape(B, out) == (5, 12), f"MyLiner(7, 12) maps (5, 7) to (5, 12), got {_shape(B, out)}"
-    if Capability.BACKWARD in B.capabilities:  # the seed's backward(g), then .grad
-        B.backward(out, g)
-        grads = {"weights": B.grad(layer.weights), "bias": B.grad(layer.bias)}
-    else:  # gradients returned: those of sum(out * g), the same vector-Jacobian product
-        grads = models.returned_grads(B, layer, lambda: B.sum(layer(x) * g))
-    x32, g32 = B.to_numpy(x).astype(np.float64), B.to_numpy(g).astype(np.float64)
+    grads = gradients.module_grads(B, layer, lambda: B.sum(layer(x) * g))
+    x64, g64 = B.to_numpy(x).astype(np.float64), B.to_numpy(g).astype(np.float64)
     assert grads["weights"] is not None and grads["bias"] is not None, \
         "autograd must give gradients to the parameters of a layer that defines only forward"
-    assert_close(B, grads["weights"], x32.T @ g32, what="dW = x^T g")
-    assert_close(B, grads["bias"], g32.sum(axis=0), what="db = sum over the batch of g")
+    assert_close(B, grads["weights"], x64.T @ g64, what="dW = x^T g")
+    assert_close(B, grads["bias"], g64.sum(axis=0), what="db = sum over the batch of g")
+
+
+@claim("modules.custom-layer-forward-only")
+def test_custom_layer_forward_only_core(B, device, rng):
+    """A custom layer w x^2 + b (elementwise, forward only) at inputs of both signs: dW = g x^2,
+    db = g, from autograd alone."""
+    w = B.parameter(B.tensor(rng.standard_normal(7), device=device))
+    b = B.parameter(B.tensor(rng.standard_normal(7), device=device))
+    layer = B.module(lambda m, x: m.w * x * x + m.b, w=w, b=b)
+    x, g = B.tensor(rng.standard_normal(7) * 2, device=device), B.tensor(rng.standard_normal(7), device=device)
+    grads = gradients.module_grads(B, layer, lambda: B.sum(layer(x) * g))
+    x64, g64 = B.to_numpy(x).astype(np.float64), B.to_numpy(g).astype(np.float64)
+    assert grads["w"] is not None and grads["b"] is not None, \
+        "autograd must give gradients to the parameters of a layer that defines only forward"
+    assert_close(B, grads["w"], g64 * x64 ** 2, what="dW = g x^2")
+    assert_close(B, grads["b"], g64, what="db = g")
 
 
 @claim("modules.parameter-is-tensor-with-no-name")
@@ -265,6 +326,7 @@ def test_parameter_is_tensor_with_no_name(B, device, rng):
 
 @claim("modules.flatten-single-sample")
 @pytest.mark.workload(NEURAL_NETWORK_PARAMS)
+@uses("linear", "relu_layer", "cross_entropy")
 def test_flatten_single_sample(B, device, rng):
     image = B.tensor(rng.random((1, 28, 28)), device=device)  # one ToTensor item, no batch axis
     flat = B.flatten_layer()(image)
@@ -273,4 +335,4 @@ def test_flatten_single_sample(B, device, rng):
     logits = net(image)
     assert _shape(B, logits) == (1, 10), f"the single image must give logits [1, 10], got {_shape(B, logits)}"
     loss = B.to_numpy(B.cross_entropy(logits, B.tensor([3], device=device, dtype="int64")))
-    assert loss.shape == () and np.isfinite(loss), "cross-entropy against a label of shape [1] must work"
+    assert np.size(loss) == 1 and np.all(np.isfinite(loss)), "cross-entropy against a label of shape [1] must work"

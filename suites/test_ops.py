@@ -2,14 +2,18 @@
 float32 and float64, at the seeds' own shapes and values ("seed") and on random ones ("random").
 
 Every expected value is computed in float64 numpy from the values the engine holds (its inputs
-after rounding to the dtype), with a random output seed, so that a wrong gradient anywhere in an
+after rounding to the dtype), with random output weights, so that a wrong gradient anywhere in an
 operation shows: the seeds' inputs (ones, 2x2 matrices of ones) hide transposed or summed ones.
+The vector-Jacobian product with weights s is taken in the core vocabulary, as the gradient of
+sum(op(x) * s), so no test here needs a seed tensor for a non-scalar output. These claims are the
+prerequisites of the rest of the suite (claims.PREREQUISITES): a test elsewhere that merely uses
+one of these operations is blocked, not failed, where its claim here fails.
 models.SEED_OPERATIONS lists what is checked here; tests/test_seed_rules.py keeps the two in step."""
 
 import numpy as np
 import pytest
 
-from autograd_conformance import models, references
+from autograd_conformance import gradients, references
 from autograd_conformance.check import assert_close, conv_values
 from autograd_conformance.protocol import Capability
 
@@ -20,16 +24,22 @@ CASES = [pytest.param("seed", marks=inputs("seed")), pytest.param("random", mark
 
 
 def _check(B, device, rng, dtype, fn, reference, arrays, what, relative_to="max"):
-    """vjp of fn at arrays (cast to dtype by the engine) against reference(*float64 inputs, seed),
-    which returns (value, gradients)."""
+    """fn's value and gradients at arrays (cast to dtype by the engine) against reference(*float64
+    inputs, output weights), which returns (value, gradients): the gradients of sum(fn(x) * s) for
+    random weights s, or of fn(x) itself where it is one number."""
     xs = [B.tensor(a, device=device, dtype=dtype) for a in arrays]
     held = [np.asarray(B.to_numpy(x), dtype=np.float64) for x in xs]
     value, _ = reference(*held, None)
     scalar = np.ndim(value) == 0
-    seed = None if scalar else rng.standard_normal(np.shape(value))
-    want_value, want_grads = reference(*held, 1.0 if scalar else seed)
-    out, grads = B.vjp(fn, xs, None if scalar else B.tensor(seed, device=device, dtype=dtype))
-    assert_close(B, out, want_value, what=f"{what}: value", dtype=dtype, relative_to=relative_to)
+    s = None if scalar else B.tensor(rng.standard_normal(np.shape(value)), device=device, dtype=dtype)
+    weights = 1.0 if scalar else np.asarray(B.to_numpy(s), dtype=np.float64)  # as the engine holds them
+    want_value, want_grads = reference(*held, weights)
+    assert_close(B, fn(*xs), want_value, what=f"{what}: value", dtype=dtype, relative_to=relative_to)
+    if scalar:
+        out, grads = B.vjp(fn, xs)
+        assert_close(B, out, want_value, what=f"{what}: value through vjp", dtype=dtype, relative_to=relative_to)
+    else:
+        _, grads = B.vjp(lambda *xs: B.sum(fn(*xs) * s), xs)
     assert len(grads) == len(want_grads)
     for k, (got, want) in enumerate(zip(grads, want_grads)):
         assert_close(B, got, want, what=f"{what}: gradient of input {k}", dtype=dtype, relative_to=relative_to)
@@ -90,10 +100,11 @@ def test_convolve2d(B, device, rng, op, dtype, case):
 
 
 @claim("ops.conv2d-matches-numpy")
+@pytest.mark.requires(Capability.MODULES.value)
 @pytest.mark.parametrize("case", CASES)
 def test_conv2d_layer(B, device, rng, case):
-    """The layer: its output from its own weights, the input's gradient, and (with backward) its
-    weight's and bias's gradients."""
+    """The layer: its output from its own weights, the input's gradient, and its weight's and
+    bias's gradients wherever the engine keeps them."""
     (n, c_in, h, w), (c_out, _, k, _) = CONV_SHAPES[case]
     layer = B.conv2d(c_in, c_out, k, device=device)
     x = B.tensor(rng.standard_normal((n, c_in, h, w)), device=device)
@@ -101,18 +112,19 @@ def test_conv2d_layer(B, device, rng, case):
     weight, bias = conv_values(B, layer)
     assert weight.shape == (c_out, c_in, k, k) and bias.shape == (c_out,), \
         f"conv2d({c_in}, {c_out}, {k}) weight and bias shapes, got {weight.shape} and {bias.shape}"
-    g = rng.standard_normal((n, c_out, h - k + 1, w - k + 1))
-    out, (dx,) = B.vjp(lambda x: layer(x), [x], B.tensor(g, device=device))
-    want_dx, want_dw, want_db = references.numpy_conv2d_vjp(x64, weight, g)
-    assert_close(B, out, references.numpy_conv2d(x64, weight, bias), what="conv layer output", relative_to="max")
+    g = B.tensor(rng.standard_normal((n, c_out, h - k + 1, w - k + 1)), device=device)
+    g64 = np.asarray(B.to_numpy(g), dtype=np.float64)
+    _, (dx,) = B.vjp(lambda x: B.sum(layer(x) * g), [x])
+    want_dx, want_dw, want_db = references.numpy_conv2d_vjp(x64, weight, g64)
+    assert_close(B, layer(x), references.numpy_conv2d(x64, weight, bias), what="conv layer output", relative_to="max")
     assert_close(B, dx, want_dx, what="conv layer: gradient of its input", relative_to="max")
-    if Capability.BACKWARD in B.capabilities:
-        B.backward(layer(x), B.tensor(g, device=device))
-        w_param, b_param = B.conv2d_parameters(layer)
-        assert B.grad(w_param) is not None and B.grad(b_param) is not None, \
-            "backward must give the conv layer's weight and bias a gradient"
-        assert_close(B, B.grad(w_param), want_dw, what="conv weight.grad", relative_to="max")
-        assert_close(B, B.grad(b_param), want_db, what="conv bias.grad", relative_to="max")
+    grads = gradients.module_grads(B, layer, lambda: B.sum(layer(x) * g))
+    w_param, b_param = B.conv2d_parameters(layer)
+    by_object = {id(p): grads[name] for name, p in B.named_parameters(layer)}
+    assert by_object.get(id(w_param)) is not None and by_object.get(id(b_param)) is not None, \
+        "the conv layer's weight and bias must be its registered parameters and get gradients"
+    assert_close(B, by_object[id(w_param)], want_dw, what="conv weight's gradient", relative_to="max")
+    assert_close(B, by_object[id(b_param)], want_db, what="conv bias's gradient", relative_to="max")
 
 
 POOL_SHAPES = {"seed": (1, 6, 30, 30), "random": (2, 3, 7, 5)}  # 001: 6@30x30 -> 6@15x15; odd sizes floor
@@ -184,6 +196,17 @@ def test_relu(B, device, rng, op, dtype, case):
     _elementwise(B, device, rng, op, dtype, case)
 
 
+@claim("ops.relu-matches-numpy")
+@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.parametrize("case", CASES)
+def test_relu_layer(B, device, rng, case):
+    """nn.ReLU() (000 In [80], 004 § 5) as a layer: the same values and gradient as relu."""
+    x0 = (np.ones((2, 2)) + 2) * np.array([[1, -1], [-1, 1]]) if case == "seed" else rng.standard_normal((5, 3))
+    layer = B.relu_layer()
+    _check(B, device, rng, None, lambda t: layer(t), lambda x, g: (np.maximum(x, 0), () if g is None else (g * (x > 0),)),
+           [np.where(np.abs(x0) < 1e-3, 0.5, x0)], "relu layer", relative_to="element")
+
+
 @claim("ops.sum-mean-match-numpy")
 @_apply(_params("sum", "mean"))
 def test_sum_mean(B, device, rng, op, dtype, case):
@@ -194,6 +217,56 @@ def test_sum_mean(B, device, rng, op, dtype, case):
 @_apply(_params("transpose"))
 def test_transpose(B, device, rng, op, dtype, case):
     _elementwise(B, device, rng, op, dtype, case)
+
+
+# ------------------------------------------------------------------------------ reshape, Flatten, masks
+
+RESHAPES = {"seed": ((1, 16, 6, 6), (1, 576)),  # 001 In [48]: x.view(-1, num_flat_features(x)) in LeNet
+            "random": ((2, 3, 4), (4, 6))}
+
+
+@claim("ops.reshape-matches-numpy")
+@_apply(_params("reshape"))
+def test_reshape(B, device, rng, op, dtype, case):
+    shape, new = RESHAPES[case]
+    _check(B, device, rng, dtype, lambda t: B.reshape(t, new),
+           lambda x, g: (x.reshape(new), () if g is None else (np.reshape(g, shape),)),
+           [rng.standard_normal(shape)], f"reshape {shape} -> {new}", relative_to="element")
+
+
+FLATTENS = {"seed": (2, 28, 28), "random": (3, 2, 4, 5)}  # 000 In [80]: Flatten on [B, 28, 28]
+
+
+@claim("ops.reshape-matches-numpy")
+@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.parametrize("case", CASES)
+def test_flatten_layer(B, device, rng, case):
+    shape = FLATTENS[case]
+    layer = B.flatten_layer()
+    _check(B, device, rng, None, lambda t: layer(t),
+           lambda x, g: (x.reshape(shape[0], -1), () if g is None else (np.reshape(g, shape),)),
+           [rng.standard_normal(shape)], f"Flatten of {shape}", relative_to="element")
+
+
+WHERE_SHAPES = {"seed": (2, 2), "random": (5, 3)}
+
+
+@claim("ops.where-matches-numpy")
+@_apply(_params("where"))
+def test_where(B, device, rng, op, dtype, case):
+    """where(h < 0, a, b) for a fixed h of both signs (004's grad_h[h < 0] = 0 is
+    where(h < 0, 0 * g, g)): numpy's values; a's gradient where h < 0, b's elsewhere."""
+    shape = WHERE_SHAPES[case]
+    h0 = (np.ones(shape) + 2) * np.array([[1, -1], [-1, 1]]) if case == "seed" else rng.standard_normal(shape)
+    h = B.tensor(np.where(np.abs(h0) < 1e-3, 0.5, h0), device=device, dtype=dtype)
+    below = np.asarray(B.to_numpy(h)) < 0
+
+    def reference(a, b, g):
+        value = np.where(below, a, b)
+        return value, () if g is None else (np.where(below, g, 0.0), np.where(below, 0.0, g))
+
+    _check(B, device, rng, dtype, lambda a, b: B.where(B.lt(h, 0.0), a, b), reference,
+           [rng.standard_normal(shape), rng.standard_normal(shape)], "where(h < 0, a, b)", relative_to="element")
 
 
 # ------------------------------------------------------------------------------ losses

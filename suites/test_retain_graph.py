@@ -2,7 +2,9 @@
 
 On an engine whose gradients are stored (Capability.BACKWARD) a backward is ``B.backward(out)``; on
 one whose gradients a tape computes, it is a call of the pullback that ``B.record`` returns (a
-TensorFlow GradientTape: non-persistent by default, persistent with retain_graph=True)."""
+TensorFlow GradientTape: non-persistent by default, persistent with retain_graph=True). Each claim is
+checked on 002's BCE graph (``ones(5) @ w + b``: matmul and BCE declared) and on a graph in the core
+vocabulary whose nodes save tensors too (``sum((x * w + b) ** 2)``)."""
 
 import numpy as np
 import pytest
@@ -11,19 +13,26 @@ from autograd_conformance.check import assert_close, assert_engine_refuses
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
+GRAPHS = [pytest.param("bce", marks=pytest.mark.uses("matmul", "bce_with_logits")), pytest.param("core")]
 
 
-def _bce_parts(B, device):
-    """002 In [8]: z = x @ w + b and a BCE-with-logits loss; its nodes save tensors for backward."""
+def _bce_parts(B, device, graph="bce"):
+    """002 In [8]: z = x @ w + b and a BCE-with-logits loss; or, in the core vocabulary, z = x w + b
+    elementwise and a squared error. The nodes of both save tensors for backward."""
     rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
+    if graph == "core":
+        x, y = (B.tensor(rng.standard_normal(3) * 2, device=device) for _ in range(2))
+        w = B.tensor(rng.standard_normal(3), device=device, requires_grad=True)
+        b = B.tensor(rng.standard_normal(3), device=device, requires_grad=True)
+        return (lambda w, b: B.sum((x * w + b - y) ** 2)), w, b
     x, y = B.tensor(np.ones(5), device=device), B.tensor(np.zeros(3), device=device)
     w = B.tensor(rng.standard_normal((5, 3)), device=device, requires_grad=True)
     b = B.tensor(rng.standard_normal(3), device=device, requires_grad=True)
     return (lambda w, b: B.bce_with_logits(B.matmul(x, w) + b, y)), w, b
 
 
-def _bce_loss(B, device):
-    loss, w, b = _bce_parts(B, device)
+def _bce_loss(B, device, graph="bce"):
+    loss, w, b = _bce_parts(B, device, graph)
     return loss(w, b), w, b
 
 
@@ -32,14 +41,15 @@ def _stores_grads(B) -> bool:
 
 
 @claim("retain.second-backward-errors")
-def test_second_backward_errors(B, device):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_second_backward_errors(B, device, graph):
     if not _stores_grads(B):
-        loss, w, b = _bce_parts(B, device)
+        loss, w, b = _bce_parts(B, device, graph)
         _, pullback = B.record(loss, [w, b])
         pullback()
         assert_engine_refuses(pullback, "a second pullback through the freed recording")
         return
-    loss, w, b = _bce_loss(B, device)
+    loss, w, b = _bce_loss(B, device, graph)
     before = [B.to_numpy(t).copy() for t in (loss, w, b)]
     B.backward(loss)
     grad_b = B.to_numpy(B.grad(b)).copy()
@@ -51,24 +61,26 @@ def test_second_backward_errors(B, device):
 
 
 @claim("retain.error-names-retain-graph")
-def test_error_names_retain_graph(B, device):
-    loss, _, _ = _bce_loss(B, device)
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_error_names_retain_graph(B, device, graph):
+    loss, _, _ = _bce_loss(B, device, graph)
     B.backward(loss)
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         B.backward(loss)
 
 
 @claim("retain.retain-graph-allows-second")
-def test_retain_graph_allows_second(B, device):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_retain_graph_allows_second(B, device, graph):
     if not _stores_grads(B):
-        loss, w, b = _bce_parts(B, device)
+        loss, w, b = _bce_parts(B, device, graph)
         _, pullback = B.record(loss, [w, b], retain_graph=True)
         first = [B.to_numpy(g).copy() for g in pullback()]
         second = pullback()  # must not raise
         for name, g, g0 in zip(("w", "b"), second, first):
             assert_close(B, g, g0, what=f"d loss / d {name} from the retained recording's second pullback")
         return
-    loss, w, b = _bce_loss(B, device)
+    loss, w, b = _bce_loss(B, device, graph)
     B.backward(loss, retain_graph=True)
     once = B.to_numpy(B.grad(b)).copy()
     B.backward(loss)  # must not raise

@@ -7,6 +7,9 @@ from autograd_conformance.check import assert_close, assert_engine_refuses
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
+uses = pytest.mark.uses
+# 002 In [18]'s z = x @ w + b (matmul declared), and the same affine map elementwise (core)
+FORMS = [pytest.param("matmul", marks=uses("matmul")), pytest.param("core")]
 
 
 @claim("tracking.default-untracked")
@@ -32,34 +35,39 @@ def test_result_of_tracked_is_tracked(B, device, rng):
     assert B.requires_grad(x ** 2), "(x ** 2).requires_grad must be True for a tracked x"
 
 
-def _linear_z(B, device):
+def _linear_z(B, device, form="matmul"):
+    """002 In [18]: x = ones(5) untracked, w (5, 3) and b (3,) tracked, and z(x, w, b); in the core
+    form x, w and b are vectors of 3 and z = x w + b elementwise."""
     rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
-    x = B.tensor(np.ones(5), device=device, requires_grad=False)
-    w = B.tensor(rng.standard_normal((5, 3)), device=device, requires_grad=True)
+    core = form == "core"
+    x = B.tensor(rng.standard_normal(3) * 2 if core else np.ones(5), device=device, requires_grad=False)
+    w = B.tensor(rng.standard_normal(3 if core else (5, 3)), device=device, requires_grad=True)
     b = B.tensor(rng.standard_normal(3), device=device, requires_grad=True)
-    return x, w, b
+    return x, w, b, (lambda: x * w + b) if core else (lambda: B.matmul(x, w) + b)
 
 
 @claim("tracking.no-grad-untracked")
-def test_no_grad_untracked(B, device):
-    x, w, b = _linear_z(B, device)
-    assert B.requires_grad(B.matmul(x, w) + b), "outside no_grad, z = B.matmul(x, w) + b is tracked"
+@pytest.mark.parametrize("form", FORMS)
+def test_no_grad_untracked(B, device, form):
+    x, w, b, z_of = _linear_z(B, device, form)
+    assert B.requires_grad(z_of()), "outside no_grad, z = x @ w + b is tracked"
     with B.no_grad():
-        z = B.matmul(x, w) + b
+        z = z_of()
         squared = w ** 2
     assert not B.requires_grad(z), "inside no_grad, z must not require grad"
     assert not B.requires_grad(squared), "inside no_grad, w ** 2 must not require grad"
     if Capability.GRAPH_NODES in B.capabilities:
         assert B.grad_fn(z) is None, "inside no_grad, no graph node is recorded"
-    assert B.requires_grad(B.matmul(x, w) + b), "tracking resumes after the no_grad block"
+    assert B.requires_grad(z_of()), "tracking resumes after the no_grad block"
 
 
 @claim("tracking.no-grad-same-values")
-def test_no_grad_same_values(B, device):
-    x, w, b = _linear_z(B, device)
-    tracked = B.to_numpy(B.matmul(x, w) + b)
+@pytest.mark.parametrize("form", FORMS)
+def test_no_grad_same_values(B, device, form):
+    x, w, b, z_of = _linear_z(B, device, form)
+    tracked = B.to_numpy(z_of())
     with B.no_grad():
-        untracked = B.to_numpy(B.matmul(x, w) + b)
+        untracked = B.to_numpy(z_of())
     np.testing.assert_array_equal(untracked, tracked, err_msg="no_grad must not change values")
 
 
@@ -103,11 +111,27 @@ def test_data_shares_storage_untracked(B, device):
 
 
 @claim("tracking.frozen-parameter-no-grad")
-def test_frozen_parameter_no_grad(B, device):
-    x, w, b = _linear_z(B, device)
+@pytest.mark.requires(Capability.SET_REQUIRES_GRAD.value)
+@pytest.mark.parametrize("form", FORMS)
+def test_frozen_parameter_no_grad(B, device, form):
+    """002 § Gradient tracking 멈추기: requires_grad switched off on an existing parameter."""
+    x, w, b, z_of = _linear_z(B, device, form)
     B.set_requires_grad(b, False)  # freeze the bias
-    B.backward(B.sum(B.relu(B.matmul(x, w) + b)))
+    B.backward(B.sum(z_of() ** 2))
     assert B.grad(b) is None, "a frozen parameter must get no gradient"
+    assert B.grad(w) is not None, "the trainable parameter still gets its gradient"
+
+
+@claim("tracking.frozen-parameter-no-grad")
+@pytest.mark.requires(Capability.REQUIRES_GRAD.value)
+def test_parameter_created_frozen_no_grad(B, device, rng):
+    """The same with the flag given when the parameter is made (an engine may set it per tensor at
+    creation without switching it later): only the tracked leaf gets a gradient."""
+    x = B.tensor(rng.standard_normal(3) * 2, device=device)
+    w = B.tensor(rng.standard_normal(3), device=device, requires_grad=True)
+    b = B.tensor(rng.standard_normal(3), device=device, requires_grad=False)
+    B.backward(B.sum((x * w + b) ** 2))
+    assert B.grad(b) is None, "a parameter made without requires_grad must get no gradient"
     assert B.grad(w) is not None, "the trainable parameter still gets its gradient"
 
 
@@ -162,6 +186,7 @@ def test_in_place_on_tracked_leaf_errors(B, device, rng):
 
 
 @claim("tracking.variable-returns-tensor")
+@uses("linear")
 def test_variable_returns_tensor(B, device, rng):
     """003: inputs = Variable(torch.from_numpy(x_train)); model(inputs)."""
     x0 = np.arange(11, dtype=np.float32).reshape(-1, 1)

@@ -4,9 +4,13 @@ Thresholds are relations that hold for any random draw (checked over many numpy/
 not numbers copied from a run: a loss must fall below a fraction of where it started, with a wide
 margin. The two-layer nets run 30 steps instead of the seeds' 500 to keep the suite fast.
 
-An optimizer step is models.train_step: the seeds' zero_grad / backward / step where the engine
-stores gradients, value_and_grad then apply_gradients where it returns them (a tape, a function
-transformation), as in test_optimizers.py.
+An optimizer step is gradients.train_step: the seeds' zero_grad / backward / step where the engine
+stores gradients (or its optimizer holds them), value_and_grad then apply_gradients where it
+returns them (a tape, a function transformation), as in test_optimizers.py.
+
+Each claim runs on the seed's own net (Linear layers, matmul, relu, MSE or cross-entropy, declared)
+and on a net in the core vocabulary: the bilinear elementwise net y = x w1 w2 with a squared error,
+whose loss gradient descent lowers just as surely.
 """
 
 import math
@@ -14,11 +18,12 @@ import math
 import numpy as np
 import pytest
 
-from autograd_conformance import models
+from autograd_conformance import gradients, models
 from autograd_conformance.check import assert_close, tolerance_for
 from autograd_conformance.models import D_IN, D_OUT, H, N, TWO_LAYER_WORKLOAD as WORKLOAD
 
 claim = pytest.mark.claim
+uses = pytest.mark.uses
 
 STEPS = 30
 
@@ -27,11 +32,33 @@ def _value(B, t) -> float:
     return float(np.asarray(B.to_numpy(t)).reshape(()))
 
 
+def _core_data(B, device, n=256):
+    rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
+    return [B.tensor(rng.standard_normal(n), device=device) for _ in range(4)]  # x, y, w1, w2
+
+
+def _core_module(B, device):
+    x, y, w1, w2 = _core_data(B, device)
+    model = B.module(lambda m, x: x * m.w1 * m.w2, w1=B.parameter(w1), w2=B.parameter(w2))
+    return model, x, y
+
+
+def _core_losses(B, model, opt, x, y, steps=STEPS) -> list[float]:
+    def loss_fn():
+        return B.sum((model(x) - y) ** 2)
+
+    losses = [_value(B, gradients.train_step(B, opt, model, loss_fn)) for _ in range(steps)]
+    return losses + [_value(B, loss_fn())]
+
+
 # ------------------------------------------------------------------------ linear regression
 
 @claim("training.linreg-fits")
-def test_linreg_fits(B, device):
-    """003: y = 2x + 1 on x = 0..10, Linear(1, 1), MSELoss, SGD(lr 0.01)."""
+@pytest.mark.parametrize("loss", [pytest.param("mse_loss", marks=uses("mse_loss")), "mean of squares"])
+@uses("linear", "linear_parameters")
+def test_linreg_fits(B, device, loss):
+    """003: y = 2x + 1 on x = 0..10, Linear(1, 1), MSELoss (or the same mean of squares written out),
+    SGD(lr 0.01)."""
     lr = 0.01
     x0 = np.arange(11, dtype=np.float32).reshape(-1, 1)
     x, y = B.tensor(x0, device=device), B.tensor(2 * x0 + 1, device=device)
@@ -39,8 +66,11 @@ def test_linreg_fits(B, device):
     weight, bias = B.linear_parameters(model)  # read again after steps: an engine may put in new arrays
     opt = B.sgd(model, lr=lr)
 
+    def loss_fn():
+        return B.mse_loss(model(x), y) if loss == "mse_loss" else B.sum((model(x) - y) ** 2) / 11.0
+
     def epoch():
-        return models.train_step(B, opt, model, lambda: B.mse_loss(model(x), y))
+        return gradients.train_step(B, opt, model, loss_fn)
 
     # "Enough epochs": gradient descent on this quadratic maps the error e = (w - 2, b - 1) to
     # (I - 2 lr A) e with A = [[mean x^2, mean x], [mean x, 1]]; that matrix is symmetric, so
@@ -81,12 +111,33 @@ def _losses(B, model, opt, x, y, steps=STEPS) -> list[float]:
     def loss_fn():
         return B.mse_loss(model(x), y, reduction="sum")
 
-    losses = [_value(B, models.train_step(B, opt, model, loss_fn)) for _ in range(steps)]
+    losses = [_value(B, gradients.train_step(B, opt, model, loss_fn)) for _ in range(steps)]
     return losses + [_value(B, loss_fn())]
 
 
 @claim("training.two-layer-autograd-manual")
+def test_two_layer_autograd_manual_core(B, device):
+    """w -= lr grad, grad.zero_() on the bilinear net."""
+    lr = 0.02
+    x, y, w1, w2 = _core_data(B, device)
+    w1, w2 = (B.tensor(B.to_numpy(w), device=device, requires_grad=True) for w in (w1, w2))
+    losses = []
+    for t in range(STEPS + 1):
+        loss = B.sum((x * w1 * w2 - y) ** 2)
+        losses.append(_value(B, loss))
+        if t == STEPS:
+            break
+        B.backward(loss)
+        for w in (w1, w2):
+            B.sub_(w, B.grad(w) * lr)
+            B.zero_(B.grad(w))
+    assert losses[-1] < losses[0] / 2, (
+        f"{STEPS} manual updates must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+@claim("training.two-layer-autograd-manual")
 @pytest.mark.workload(WORKLOAD)
+@uses("matmul", "relu")
 def test_two_layer_autograd_manual(B, device, rng):
     """004 § 3: randn weights, loss (relu(x w1) w2 - y)^2 summed, w -= 1e-6 grad, grad.zero_()."""
     lr = 1e-6
@@ -108,7 +159,27 @@ def test_two_layer_autograd_manual(B, device, rng):
 
 
 @claim("training.two-layer-functional")
+def test_two_layer_functional_core(B, device):
+    """w = w - lr g from B.vjp on the bilinear net."""
+    lr = 0.02
+    x, y, w1, w2 = _core_data(B, device)
+
+    def loss(w1, w2):
+        return B.sum((x * w1 * w2 - y) ** 2)
+
+    losses = []
+    for _ in range(STEPS):
+        value, (g1, g2) = B.vjp(loss, [w1, w2])
+        losses.append(_value(B, value))
+        w1, w2 = w1 - g1 * lr, w2 - g2 * lr
+    losses.append(_value(B, loss(w1, w2)))
+    assert losses[-1] < losses[0] / 2, (
+        f"{STEPS} functional updates must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+@claim("training.two-layer-functional")
 @pytest.mark.workload(WORKLOAD)
+@uses("matmul", "relu")
 def test_two_layer_functional(B, device, rng):
     """004 § 3 without mutable state: gradients from B.vjp, new weights w - lr * g each step."""
     lr = 1e-6
@@ -130,8 +201,17 @@ def test_two_layer_functional(B, device, rng):
 
 
 @claim("training.two-layer-sgd")
+def test_two_layer_sgd_core(B, device):
+    model, x, y = _core_module(B, device)
+    losses = _core_losses(B, model, B.sgd(model, lr=0.02), x, y)
+    assert losses[-1] < losses[0] / 2, (
+        f"the bilinear module with SGD: {STEPS} steps must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+@claim("training.two-layer-sgd")
 @pytest.mark.workload(WORKLOAD)
 @pytest.mark.parametrize("net", ["sequential", "TwoLayerNet"])
+@uses("linear", "relu_layer", "relu", "mse_loss")
 def test_two_layer_sgd(B, device, net):
     """004 § 5 (nn.Sequential) and § 7 (TwoLayerNet): MSELoss(reduction='sum'), SGD(lr 1e-4)."""
     x, y = _data(B, device)
@@ -142,7 +222,16 @@ def test_two_layer_sgd(B, device, net):
 
 
 @claim("training.two-layer-adam")
+def test_two_layer_adam_core(B, device):
+    model, x, y = _core_module(B, device)
+    losses = _core_losses(B, model, B.adam(model, lr=0.05), x, y)
+    assert losses[-1] < losses[0] / 2, (
+        f"the bilinear module with Adam: {STEPS} steps must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+@claim("training.two-layer-adam")
 @pytest.mark.workload(WORKLOAD)
+@uses("linear", "relu_layer", "mse_loss")
 def test_two_layer_adam(B, device):
     """004 § 6: nn.Sequential, MSELoss(reduction='sum'), Adam(lr 1e-4)."""
     x, y = _data(B, device)
@@ -156,9 +245,12 @@ def test_two_layer_adam(B, device):
 
 @claim("training.fashion-mlp-learns")
 @pytest.mark.workload(512 * (28 * 28 * 512 + 512 * 10))  # the 512-image test batch
-def test_fashion_mlp_learns(B, device, pipeline, fashion_root):
-    """000 In [80]-[83]: MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)), CrossEntropyLoss,
-    SGD(lr 0.1), DataLoader(batch_size=16); 32 steps (512 images), then the test split."""
+@pytest.mark.parametrize("loss", [pytest.param("cross_entropy", marks=uses("cross_entropy")), "squared error"])
+@uses("flatten_layer", "linear", "relu_layer")
+def test_fashion_mlp_learns(B, device, pipeline, fashion_root, loss):
+    """000 In [80]-[83]: MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)), CrossEntropyLoss
+    (or a squared error against one-hot labels), SGD(lr 0.1), DataLoader(batch_size=16); 32 steps
+    (512 images), then the test split."""
     steps, batch_size = 32, 16
     train = pipeline.FashionMNIST(root=fashion_root, train=True, download=False, transform=pipeline.ToTensor())
     test = pipeline.FashionMNIST(root=fashion_root, train=False, download=False, transform=pipeline.ToTensor())
@@ -168,16 +260,22 @@ def test_fashion_mlp_learns(B, device, pipeline, fashion_root):
         X, y = next(iter(pipeline.DataLoader(pipeline.Subset(ds, range(n)), batch_size=n)))
         return B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
 
+    def criterion(logits, labels):
+        if loss == "cross_entropy":
+            return B.cross_entropy(logits, labels)
+        onehot = np.eye(10)[np.asarray(B.to_numpy(labels), dtype=np.int64)]
+        return B.sum((logits - B.tensor(onehot, device=device)) ** 2) / float(len(onehot))
+
     model = models.mynet(B, device)
-    opt = B.sgd(model, lr=0.1)
+    opt = B.sgd(model, lr=0.1 if loss == "cross_entropy" else 0.02)
     x_fit, y_fit = batch(train, 128)
-    before = _value(B, B.cross_entropy(model(x_fit), y_fit))
+    before = _value(B, criterion(model(x_fit), y_fit))
     for k, (X, y) in enumerate(pipeline.DataLoader(train, batch_size=batch_size)):
         if k == steps:
             break
         X, y = B.tensor(X.numpy(), device=device), B.tensor(y.numpy(), device=device)
-        models.train_step(B, opt, model, lambda: B.cross_entropy(model(X), y))
-    after = _value(B, B.cross_entropy(model(x_fit), y_fit))
+        gradients.train_step(B, opt, model, lambda: criterion(model(X), y))
+    after = _value(B, criterion(model(x_fit), y_fit))
     x_test, y_test = batch(test, 512)
     predicted = B.to_numpy(model(x_test)).argmax(axis=1)
     accuracy = float(np.mean(predicted == B.to_numpy(y_test)))

@@ -18,7 +18,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.in
 class TorchBackend:
     name = "torch"
     version = torch.__version__
-    capabilities = frozenset(Capability)  # the reference has every concept
+    # the reference has every concept; its gradients are stored on tensors, not held by optimizers
+    capabilities = frozenset(Capability) - {Capability.OPTIMIZER_GRADIENTS}
     default_float = "float32"
     linear_layout = "out_in"  # nn.Linear.weight has shape (out_features, in_features)
     # Tolerances: the defaults (check.DEFAULT_TOLERANCES), which are this reference's figures:

@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance import containment, outcomes
-from autograd_conformance.outcomes import NONDET, XPASS
+from autograd_conformance.claims import CLAIMS
+from autograd_conformance.outcomes import BAD, BLOCKED, NA, NONDET, NOT_RUN, OUTCOMES, PARTIAL, PASS, XPASS
 from autograd_conformance.report import record, sentinel
-from autograd_conformance.report.document import FILES, assemble, execution_target
+from autograd_conformance.report.document import FILES, assemble, claim_results, execution_target, finished_tests
 from autograd_conformance.report.write import write_run
 
 MESSAGE_LIMIT = 4_000
@@ -188,6 +189,7 @@ class ReportPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        self._summary(terminalreporter)
         if self.written:
             where = os.path.relpath(self.written) if self.written.is_relative_to(Path.cwd()) \
                 else str(self.written)
@@ -195,6 +197,40 @@ class ReportPlugin:
                 f"conformance reports written to {where}{os.sep}: {', '.join(FILES)}")
         if self.error:
             terminalreporter.write_line(self.error, red=True)
+
+    def _summary(self, tr) -> None:
+        """Per device, how many claims hold, fail, are partly checked, blocked, do not apply...,
+        from the same per-claim results the reports hold (document.claim_results); then each
+        claim that is not a plain pass, under the heading its own outcome gives it."""
+        results = claim_results(finished_tests(self.phases, self.props, self.reruns), self.devices)
+        if not results:
+            return
+        tr.section(f"conformance: backend {self.backend.name} {self.backend.version}")
+        devices = list(dict.fromkeys(r["device"] for r in results))
+        for device in devices:
+            here = [r for r in results if r["device"] == device]
+            found = [r["outcome"] for r in here]
+            parts = [f"{found.count(PASS)} claims hold", f"{found.count(outcomes.FAIL)} fail"]
+            parts += [f"{found.count(o)} {o}" for o in OUTCOMES if o not in (PASS, outcomes.FAIL) and o in found]
+            tr.write_line(f"{device or 'reference pipeline'}: " + ", ".join(parts))
+            for r in sorted(here, key=lambda r: outcomes.RANK[r["outcome"]]):
+                n = r["counts"]
+                if r["outcome"] in BAD:
+                    statement = CLAIMS[r["id"]].statement if r["id"] in CLAIMS else ""
+                    tr.write_line(f"  {outcomes.LABEL[r['outcome']].upper()} claim {r['id']} "
+                                  f"({n['tests'] - n[PASS]} of {n['tests']} tests): {statement}")
+                elif r["outcome"] == BLOCKED:
+                    tr.write_line(f"  blocked claim {r['id']}: {r['summary']}")
+                elif r["outcome"] == PARTIAL:
+                    why = sorted({t["summary"] or t["outcome"] for t in r["tests"] if t["outcome"] in NOT_RUN})
+                    tr.write_line(f"  partly checked claim {r['id']}: {n['ran']} of {n['tests']} tests ran "
+                                  f"({'; '.join(why)})")
+            unrun: dict[str, list[str]] = {}
+            for r in here:
+                if r["outcome"] in (NA, outcomes.LARGE, outcomes.SKIP):
+                    unrun.setdefault(r["summary"] or r["outcome"], []).append(r["id"])
+            for reason, claims in sorted(unrun.items()):
+                tr.write_line(f"  {reason}: {', '.join(claims)}")
 
     def _is_conformance_run(self, session, exitstatus) -> bool:
         if any("backend" in p for p in self.props.values()):

@@ -3,7 +3,8 @@ columns matrix, several runs merged into one matrix, and writing a run's three f
 
 The run report's JSON Schema is autograd_conformance/report_schema.json; ``schema_version``
 changes with every incompatible change of the format. A test's outcome is the worst of its
-phases' (outcomes.py); a claim's outcome on a device is the worst of its tests'.
+phases' (outcomes.py); a claim's outcome on a device is the worst of its tests', or *partly
+checked* where some of them did not run (outcomes.claim_outcome), with its tests' counts.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from importlib import metadata
 from pathlib import Path
 
 from autograd_conformance.claims import CLAIMS
-from autograd_conformance.outcomes import OUTCOMES, RANK, worst
+from autograd_conformance.outcomes import OUTCOMES, RANK, claim_counts, claim_outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "report_schema.json"
 FILES = ("conformance.json", "conformance.md", "conformance.html")
 
 
-def assemble(meta: dict, phases: dict[str, dict[str, dict]], props: dict[str, dict],
-             reruns: dict[str, str], reasons: list[str], exitstatus: int | None, collected: int) -> dict:
-    """The run report (schema in report_schema.json) from the phases each test reported."""
+def finished_tests(phases: dict[str, dict[str, dict]], props: dict[str, dict],
+                   reruns: dict[str, str]) -> list[dict]:
+    """Each finished test with its outcome (the worst of its phases'), from the phases it reported."""
     tests = []
     for nodeid, by_when in phases.items():
         found = [p for p in by_when.values() if p["outcome"]]
@@ -42,11 +43,18 @@ def assemble(meta: dict, phases: dict[str, dict[str, dict]], props: dict[str, di
             "message": decisive["message"],
             "duration": round(sum(p["duration"] for p in by_when.values()), 4),
             "rerun": reruns.get(nodeid)})
+    return tests
+
+
+def assemble(meta: dict, phases: dict[str, dict[str, dict]], props: dict[str, dict],
+             reruns: dict[str, str], reasons: list[str], exitstatus: int | None, collected: int) -> dict:
+    """The run report (schema in report_schema.json) from the phases each test reported."""
+    tests = finished_tests(phases, props, reruns)
     collected = max(collected, len(phases))
     reasons = list(reasons)
     if len(tests) < collected:
         reasons.append(f"only {len(tests)} of {collected} collected tests finished")
-    claims = _claim_results(tests, meta["devices"])
+    claims = claim_results(tests, meta["devices"])
     return {
         "schema_version": SCHEMA_VERSION, "kind": "run",
         "suite": {"name": "autograd-conformance", "version": suite_version()},
@@ -72,7 +80,10 @@ def _rerun_all(tests: list[dict]) -> str | None:
     return " ".join([tests[0]["rerun"], *map(shlex.quote, more)])
 
 
-def _claim_results(tests: list[dict], devices: list[str]) -> list[dict]:
+def claim_results(tests: list[dict], devices: list[str]) -> list[dict]:
+    """One result per claim and device, in registry order: its outcome (outcomes.claim_outcome),
+    its tests' counts, the message of the first test with that outcome and a command rerunning
+    every such test. The reports and the terminal summary all read this."""
     cells: dict[tuple, list[dict]] = {}
     for t in tests:
         if t["claim"]:
@@ -83,9 +94,10 @@ def _claim_results(tests: list[dict], devices: list[str]) -> list[dict]:
     for (cid, device), group in sorted(cells.items(), key=lambda kv: (
             order.get(kv[0][0], len(order)), kv[0][0], dev_order.get(kv[0][1], len(dev_order)),
             str(kv[0][1]))):
-        outcome = worst(t["outcome"] for t in group)
-        culprits = [t for t in group if t["outcome"] == outcome]
-        first = next(t for t in group if t["outcome"] == outcome)
+        outcome = claim_outcome(t["outcome"] for t in group)
+        decisive = min((t["outcome"] for t in group), key=RANK.__getitem__)
+        culprits = [t for t in group if t["outcome"] == decisive]
+        first = culprits[0]
         claim = CLAIMS.get(cid)
         results.append({
             "id": cid, "device": device, "outcome": outcome,
@@ -93,6 +105,7 @@ def _claim_results(tests: list[dict], devices: list[str]) -> list[dict]:
             "level": claim.level if claim else None,
             "source": list(claim.source) if claim else [],
             "seed_note": (claim.seed_note or None) if claim else None,
+            "counts": claim_counts(t["outcome"] for t in group),
             "summary": first["summary"], "message": first["message"],
             "rerun": _rerun_all(culprits),
             "tests": [{k: v for k, v in t.items() if k not in ("claim", "device")} for t in group],
@@ -168,7 +181,7 @@ def to_matrix(doc: dict) -> dict:
         entry = claims.setdefault(c["id"], {"id": c["id"], **{k: c[k] for k in _CLAIM_KEYS},
                                             "results": {}})
         entry["results"][col_of[c["device"]]] = {
-            k: c[k] for k in ("outcome", "summary", "message", "rerun", "tests")}
+            k: c[k] for k in ("outcome", "counts", "summary", "message", "rerun", "tests")}
     return {"schema_version": SCHEMA_VERSION, "kind": "matrix", "generated": doc["date"],
             "columns": columns, "claims": list(claims.values())}
 
