@@ -86,21 +86,25 @@ def lacking(needs, declared) -> list[str]:
 # Capabilities whose tests run through either of two paths (stored gradients, or gradients that a
 # tape or transformation returns): the backend needs at least one method of each group.
 ONE_OF = {
-    Capability.FREES_GRAPH: ("backward", "record"),
-    Capability.RETAIN_GRAPH: ("backward", "record"),
-    Capability.REPEAT_BACKWARD: ("backward", "record"),
+    Capability.FREES_GRAPH: ("backward", "record", "optimizer_backward"),
+    Capability.RETAIN_GRAPH: ("backward", "record", "optimizer_backward"),
+    Capability.REPEAT_BACKWARD: ("backward", "record", "optimizer_backward"),
     Capability.OPTIMIZERS: ("step", "apply_gradients"),
 }
-# The optional methods of each path by which an engine keeps gradients ("where gradients live" in
-# protocol.py): a test of a capability may call the methods of its paths without declaring them.
+# The methods of the paths by which an engine keeps gradients ("where gradients live" in
+# protocol.py, gradients.py): a test of a capability may call the methods of any of its paths without
+# declaring them, since which one it takes is the engine's design, not the test's choice.
+_STORED = ("backward", "grad", "module_zero_grad")
+_HELD = ("optimizer_backward", "optimizer_grad", "sgd", "zero_grad", "step")
+_RETURNED = ("value_and_grad", "apply_gradients", "load_parameters")
 PATHS = {
     Capability.BACKWARD: ("module_zero_grad",),
-    Capability.FREES_GRAPH: ("record",),
-    Capability.RETAIN_GRAPH: ("record",),
-    Capability.REPEAT_BACKWARD: ("record",),
-    Capability.MODULES: ("value_and_grad", "load_parameters", "sequential", "module_zero_grad"),
-    Capability.OPTIMIZERS: ("step", "zero_grad", "apply_gradients"),
-    Capability.OPTIMIZER_GRADIENTS: ("optimizer_backward", "optimizer_grad"),
+    Capability.FREES_GRAPH: ("record",) + _STORED + _HELD,
+    Capability.RETAIN_GRAPH: ("record",) + _STORED + _HELD,
+    Capability.REPEAT_BACKWARD: ("record",) + _STORED + _HELD,
+    Capability.MODULES: ("sequential",) + _STORED + _HELD + _RETURNED,
+    Capability.OPTIMIZERS: _STORED + _HELD + _RETURNED,
+    Capability.OPTIMIZER_GRADIENTS: _HELD,
 }
 # Operations a test may call; each is optional (see "Operations are optional one by one").
 OPERATIONS = ("sum", "mean", "relu", "exp", "where", "reshape", "matmul", "lt", "max_pool2d",

@@ -101,7 +101,8 @@ CLAIMS: dict[str, Claim] = _index([
            "An input batch that does not require grad has no node, and flattening it creates none: "
            "the first node appears at the first operation that involves a parameter.",
            f"{S000} In [92]", (GN, RG),
-           why='needs an input made untracked (the flag) and reads grad_fn; the module variant also uses Flatten and Linear layers'),
+           why='needs an input made untracked (the flag) and reads grad_fn; the module variant also uses Flatten and Linear layers',
+           about=('reshape', 'matmul', 'flatten_layer', 'linear')),
     _claim("graph.tracked-after-requires-grad",
            "Once requires_grad is switched on for an existing tensor, operations on it are "
            "recorded: (a * a).sum() then has a node.", f"{S001} In [10]", (GN, RG, SRG),
@@ -110,19 +111,22 @@ CLAIMS: dict[str, Claim] = _index([
            "PyTorch names the nodes of x + 2, y * y * 3, .mean() and .sum() AddBackward0, "
            "MulBackward0, MeanBackward0 and SumBackward0.",
            (f"{S001} In [4]", f"{S001} In [14]", f"{S001} In [10]"), (GN,), PYTORCH,
-           why='reads node class names'),
+           why='reads node class names',
+           about=('mean',)),
     _claim("graph.layer-node-names",
            "In the seeds' MLP, the outputs of nn.Linear and nn.ReLU carry AddmmBackward0 and "
            "ReluBackward0 nodes; the versioned suffix 0 is part of today's names.",
            (f"{S000} In [92]", f"{S001} In [52]"), (GN, MOD), PYTORCH,
            seed_note="001 In [52] and In [55] print AddmmBackward and MseLossBackward: names from "
                      "torch before 1.10; today they end in 0.",
-           why='reads the node names of Linear and ReLU layer outputs'),
+           why='reads the node names of Linear and ReLU layer outputs',
+           about=('linear', 'relu_layer')),
     _claim("graph.loss-node-names",
            "binary_cross_entropy_with_logits gives a BinaryCrossEntropyWithLogitsBackward0 node, "
            "and z = x @ w + b an AddBackward0 node; MSELoss gives MseLossBackward0.",
            (f"{S002} In [13]", f"{S001} In [55]"), (GN,), PYTORCH,
-           why='reads the node names of loss outputs'),
+           why='reads the node names of loss outputs',
+           about=('matmul', 'bce_with_logits', 'mse_loss')),
     _claim("graph.next-functions-chain",
            "From an MSE loss on a Linear output, grad_fn leads to MseLossBackward0, then "
            "AddmmBackward0, then AccumulateGrad, whose variable is the Linear layer's own bias, not to a "
@@ -131,7 +135,8 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="the seed's comments label the second hop 'Linear' and the third 'Relu', but "
                      "its own output shows AccumulateGrad: next_functions[0] of an addmm is the "
                      "bias leaf.",
-           why='walks node inputs from a loss on a Linear layer'),
+           why='walks node inputs from a loss on a Linear layer',
+           about=('linear', 'linear_parameters', 'relu', 'mse_loss')),
 
     # ---------------------------------------------------------------- backward and VJP
     _claim("backward.mean-of-3-squares",
@@ -145,14 +150,16 @@ CLAIMS: dict[str, Claim] = _index([
            "backward() without a seed is defined only for a one-element output: on a vector output "
            "it raises an error rather than inventing a seed, and backward(v) there computes v^T J.",
            (f"{S001} In [15]", f"{S001} In [32] (the first)"), (BW,),
-           why='calls backward without a seed on a vector output, then with one, and reads .grad'),
+           why='calls backward without a seed on a vector output, then with one, and reads .grad',
+           about=('vjp(seed)',)),
     _claim("backward.full-jacobian",
            "The engine's Jacobian function gives the full Jacobian of a vector function, whose "
            "row i is the vector-Jacobian product with the i-th unit seed.",
            f"{S001} In [32] (the first)", (),
            seed_note="the text before the first In [32] says torch.autograd cannot compute the full "
                      "Jacobian directly; torch.autograd.functional.jacobian does (built from VJPs).",
-           why='the Jacobian operation and vjp values'),
+           why='the Jacobian operation and vjp values',
+           about=('jacobian',)),
     _claim("backward.matches-finite-differences",
            "Autograd's gradients are the derivatives: they agree with float64 central finite "
            "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad"), (F64,),
@@ -160,7 +167,8 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("backward.scalar-default-seed",
            "For a scalar output, backward() is the same as backward(tensor(1.)).",
            f"{S001} In [15]", (BW,),
-           why='calls backward with and without a seed and reads .grad'),
+           why='calls backward with and without a seed and reads .grad',
+           about=('vjp(seed)',)),
     _claim("backward.vjp-seed-vector",
            "backward(v) on a vector output computes the vector-Jacobian product v^T J: for "
            "y = x * 2^10 and v = [0.1, 1, 0.0001], x.grad is [102.4, 1024, 0.1024].",
@@ -168,11 +176,13 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="the text before the first In [32] says autograd cannot compute the full "
                      "Jacobian directly; torch.autograd.functional.jacobian does (see "
                      "backward.full-jacobian).",
-           why='gradient values through vjp; the backward variant also reads .grad'),
+           why='gradient values through vjp; the backward variant also reads .grad',
+           about=('vjp(seed)',)),
     _claim("backward.vjp-linear-in-seed",
            "The vector-Jacobian product is linear in the seed vector: VJP(a u + b v) = "
            "a VJP(u) + b VJP(v).", f"{S001} In [32] (the first)", (),
-           why='gradient values through vjp'),
+           why='gradient values through vjp',
+           about=('vjp(seed)',)),
     _claim("backward.only-leaves-get-grad",
            "After backward only leaf tensors that require grad hold .grad: an intermediate "
            "result (y) and the seed vector (v) have none.",
@@ -187,20 +197,24 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("backward.bce-rows-equal-bias-grad",
            "With x = ones(5), z = x @ w + b and a BCE-with-logits loss, every row of dL/dw "
            "equals dL/db, and dL/db = (sigmoid(z) - y) / 3.", f"{S002} In [14]", (),
-           why='gradient values through vjp'),
+           why='gradient values through vjp',
+           about=('bce_with_logits',)),
     _claim("backward.matmul-vector-shape",
            "matmul of a length-5 vector with a 5x3 matrix treats the vector as a row and gives "
            "a length-3 vector.", f"{S002} In [12]", (),
-           why='the shape of a vector-matrix product'),
+           why='the shape of a vector-matrix product',
+           about=('matmul',)),
     _claim("backward.mse-loss",
            "MSE with mean reduction is mean((out - t)^2) with gradient 2 (out - t) / n; with "
            "reduction='sum' it is the sum, with gradient 2 (out - t).",
            (f"{S001} In [55]", f"{S004} § 5. nn 모듈"), (),
-           why='loss and gradient values through vjp'),
+           why='loss and gradient values through vjp',
+           about=('mse_loss',)),
     _claim("backward.cross-entropy",
            "Cross-entropy of logits against integer labels is the mean negative log-softmax of "
            "the true class, with gradient (softmax - onehot) / batch.", f"{S000} In [83]", (),
-           why='loss and gradient values through vjp'),
+           why='loss and gradient values through vjp',
+           about=('cross_entropy',)),
     _claim("backward.sum-is-zero-dim",
            "(y_pred - y).pow(2).sum() is a 0-dimensional tensor (shape ()), and backward() from it "
            "without a seed gives d loss / d y_pred = 2 (y_pred - y).", f"{S004} § 3. Autograd", (),
@@ -212,41 +226,44 @@ CLAIMS: dict[str, Claim] = _index([
            "A unit whose ReLU is inactive for every sample gets exactly zero gradient in the "
            "weights and bias that produce it and in the next layer's weights that read it.",
            (f"{S002} In [300]", f"{S000} In [83]"), (),
-           why='gradient values through vjp'),
+           why='gradient values through vjp',
+           about=('relu',)),
     _claim("backward.module-vjp-fills-param-grads",
            "backward(v) from a module's non-scalar output fills every parameter's .grad with a "
            "tensor of the parameter's shape, equal to the functional VJP.",
            f"{S001} In [53]", (BW, MOD),
-           why="backward from a module's output, then each parameter's .grad"),
+           why="backward from a module's output, then each parameter's .grad",
+           about=('vjp(seed)',)),
     _claim("backward.lenet-grads",
            "In the seeds' LeNet, out.backward(v) from the (1, 10) output gives all 10 parameters a "
            "gradient, and an MSE loss's backward populates conv1.bias.grad with non-zero values; "
            "every gradient equals numpy backprop through the convolutions, ReLUs, max-pooling and "
            "Linear layers.", (f"{S001} In [53]", f"{S001} In [60]"), (BW, MOD),
-           why="backward from LeNet's output and loss, then each parameter's .grad"),
+           why="backward from LeNet's output and loss, then each parameter's .grad",
+           about=('vjp(seed)',)),
 
     # ---------------------------------------------------------------- accumulation and zeroing
     _claim("accumulation.second-backward-adds",
            "A second backward through a retained graph adds to .grad: mean(3 (x + 2)^2) gives 9 "
-           "after two backward passes.", (f"{S001} In [17]", f"{S002} In [79]"), (BW, RB),
+           "after two backward passes.", (f"{S001} In [17]", f"{S002} In [79]"), (SG, RB),
            why='runs backward twice through one graph and reads .grad'),
     _claim("accumulation.retain-twice-equals-double",
            "backward(retain_graph=True) then backward() leaves .grad equal to twice a single "
-           "backward.", (f"{S002} In [79]", f"{S002} In [81]"), (BW, RB),
+           "backward.", (f"{S002} In [79]", f"{S002} In [81]"), (SG, RB),
            why='runs backward k times through one graph and reads .grad'),
     _claim("accumulation.no-zero-grad-accumulates",
            "Without zero_grad, each iteration's backward adds its fresh gradient to .grad: after "
            "k iterations .grad is the sum of the k per-iteration gradients.",
-           (f"{S002} In [301]", f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (BW,),
+           (f"{S002} In [301]", f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (SG,),
            why='.grad after backward through several graphs without zeroing; the module variant also steps an optimizer'),
     _claim("accumulation.zero-grad-each-step-fresh",
            "With optimizer.zero_grad() before each backward, .grad after each backward equals the "
-           "gradient at the current weights alone.", f"{S002} In [300]", (BW, MOD, OPT),
+           "gradient at the current weights alone.", f"{S002} In [300]", (SG, MOD, OPT),
            why='optimizer.zero_grad between backward passes, then .grad'),
     _claim("accumulation.no-step-same-grad",
            "Without optimizer.step(), repeated zero_grad/backward on the same input gives "
            "bit-identical gradients; with step() they drift as the weights change.",
-           f"{S002} In [305]", (BW, MOD, OPT),
+           f"{S002} In [305]", (SG, MOD, OPT),
            seed_note="the cell titled 'without optimizer.step()' still calls optimizer.step(); "
                      "its output equals In [300] and drifts (0.0023 -> 0.0022) because of that.",
            why='.grad over iterations with and without optimizer.step'),
@@ -257,11 +274,12 @@ CLAIMS: dict[str, Claim] = _index([
            f"{S001} In [60]", (BW, MOD, OPT), PYTORCH,
            seed_note="the seed prints tensor([0., ...]) for conv1.bias.grad after "
                      "net.zero_grad(): the behaviour of torch < 2.0.",
-           why='.grad after zero_grad with its default and set_to_none=False'),
+           why='.grad after zero_grad with its default and set_to_none=False',
+           about=('module_zero_grad',)),
     _claim("accumulation.multi-task-losses-sum",
            "Two different losses on one graph, loss1.backward(retain_graph=True) then "
            "loss2.backward(), leave in .grad the sum of the two losses' gradients.",
-           f"{S002} § 튜토리얼 외의 내용", (BW, RB),
+           f"{S002} § 튜토리얼 외의 내용", (SG, RB),
            why='two backward passes from different roots of one graph, then .grad'),
     _claim("accumulation.manual-zero-resets",
            "w.grad.zero_() after a manual update makes the next backward start from zero.",
@@ -302,7 +320,8 @@ CLAIMS: dict[str, Claim] = _index([
            f"{S001} In [None]", (BW, FG), PYTORCH,
            seed_note="the seed's cell re-runs y.backward(v) without output; on today's torch it "
                      "raises the freed-graph error.",
-           why='a second backward through the freed doubling graph'),
+           why='a second backward through the freed doubling graph',
+           about=('vjp(seed)',)),
 
     # ---------------------------------------------------------------- no_grad, detach, .data
     _claim("tracking.default-untracked",
@@ -338,24 +357,28 @@ CLAIMS: dict[str, Claim] = _index([
            "through .data changes the tensor and adds no node.",
            (f"{S004} § 3. Autograd", f"{S001} In [61]"), (IP, RG),
            why='the flag of t.data, an in-place change through it (recorded where the engine '
-               'records in-place changes) and the graph node of t after it'),
+               'records in-place changes) and the graph node of t after it',
+           about=('sub_recorded',)),
     _claim("tracking.in-place-on-tracked-leaf-errors",
            "Changing a leaf that requires grad in place outside no_grad raises an error and leaves "
            "it unchanged; the same change under no_grad, or on a leaf that does not require grad, "
            "is allowed.", f"{S004} § 3. Autograd", (RG, IP),
-           why="an engine's own in-place subtraction on a tracked leaf, outside and inside no_grad"),
+           why="an engine's own in-place subtraction on a tracked leaf, outside and inside no_grad",
+           about=('sub_recorded',)),
     _claim("tracking.variable-returns-tensor",
            "torch.autograd.Variable(t) still works: it returns a plain Tensor with t's values, which "
            "a model takes as input like any tensor.",
            (f"{S003} § Neural Net 모델 생성 - Linear Regression", f"{S003} § train mode (using AutoGrad)"),
-           (), PYTORCH,
+           (RG,), PYTORCH,
            seed_note="003 wraps its inputs in Variable, deprecated since torch 0.4: today it returns "
                      "a Tensor that does not require grad.",
-           why='the type and values of Variable(t), and a Linear layer applied to it'),
+           why='the type and values of Variable(t), and a Linear layer applied to it',
+           about=('variable',)),
     _claim("tracking.frozen-parameter-no-grad",
-           "A parameter with requires_grad switched off (frozen) gets no gradient while the "
-           "others do.", f"{S002} § Gradient tracking 멈추기", (BW, SRG),
-           why="switches a leaf's flag off, then .grad after backward"),
+           "A parameter with requires_grad switched off (frozen), or made without it, gets no "
+           "gradient while the others do.", f"{S002} § Gradient tracking 멈추기", (BW,),
+           why="switches a leaf's flag off (set_requires_grad) or makes it untracked (the flag at "
+               "creation), then .grad after backward"),
 
     # ---------------------------------------------------------------- modules and parameters
     _claim("modules.linear-computes-affine",
@@ -369,49 +392,58 @@ CLAIMS: dict[str, Claim] = _index([
            "The seeds' MyNet (Flatten, Linear(784, 512), ReLU, Linear(512, 10)) has 401,920 + "
            "5,130 = 407,050 parameters, all trainable; Flatten and ReLU have none.",
            f"{S000} In [81]", (MOD,),
-           why="named_parameters of the seed's MyNet"),
+           why="named_parameters of the seed's MyNet",
+           about=('flatten_layer', 'linear', 'relu_layer')),
     _claim("modules.mynet-output-shapes",
            "MyNet's layers give outputs of shape [B, 784], [B, 512], [B, 512], [B, 10].",
            f"{S000} In [81]", (MOD,),
-           why="output shapes of MyNet's layers"),
+           why="output shapes of MyNet's layers",
+           about=('flatten_layer', 'linear', 'relu_layer')),
     _claim("modules.summary-sizes",
            "torchsummary's sizes for MyNet follow from float32 element counts: input 0.00 MB, "
            "forward/backward 0.01 MB, params 1.55 MB, total 1.57 MB.", f"{S000} In [81]",
            (MOD,), PYTORCH,
-           why="torchsummary's figures for MyNet"),
+           why="torchsummary's figures for MyNet",
+           about=('flatten_layer', 'linear', 'relu_layer')),
     _claim("modules.lenet-shapes",
            "In the seeds' LeNet a 32x32 input becomes 6@30x30, 6@15x15, 16@13x13, 16@6x6: fc1 "
            "takes 16*6*6 = 576 features, and the output has shape (1, 10).",
            (f"{S001} In [48]", f"{S001} In [49]", f"{S001} In [52]"), (MOD,),
            seed_note="the comments in In [48] trace a 28x28 input (26, 13, 11, 6), but 11 pooled "
                      "by 2 is 5: a 28x28 input gives 16*5*5 = 400 features, not 576.",
-           why='shapes through LeNet (conv and pooling operations)'),
+           why='shapes through LeNet (conv and pooling operations)',
+           about=('conv2d', 'max_pool2d', 'relu', 'reshape', 'linear')),
     _claim("modules.lenet-printed-structure",
            "print(net) of the seeds' LeNet lists conv1 Conv2d(1, 6, kernel_size=(3, 3), stride=(1, 1)), "
            "conv2 Conv2d(6, 16, ...), fc1 Linear(in_features=576, out_features=120, bias=True), fc2 "
            "and fc3, in assignment order.", f"{S001} In [49]", (MOD,), PYTORCH,
-           why="the module's printed representation"),
+           why="the module's printed representation",
+           about=('conv2d', 'linear')),
     _claim("modules.lenet-parameters",
            "LeNet has 10 parameter tensors, the first conv1.weight of shape (6, 1, 3, 3), 81,194 "
            "parameters in all, in the order the layers were assigned.", f"{S001} In [50]",
            (MOD,),
-           why='named_parameters of LeNet (conv layers)'),
+           why='named_parameters of LeNet (conv layers)',
+           about=('conv2d', 'linear')),
     _claim("modules.neuralnetwork-parameters",
            "The seeds' NeuralNetwork (784-512-512-10 in a Sequential) has 669,706 parameters in 6 "
            "tensors, listed layer by layer, so that list(parameters())[2:4] are the second Linear's "
            "weight and bias (torch lists the weight first: [3] is the bias, of shape (512,)).",
            (f"{S002} In [139]", f"{S002} In [300]"), (MOD,),
-           why="named_parameters of the seed's NeuralNetwork"),
+           why="named_parameters of the seed's NeuralNetwork",
+           about=('flatten_layer', 'linear', 'linear_parameters', 'relu_layer')),
     _claim("modules.two-layer-parameters",
            "The two-layer nets of the PyTorch examples (Linear(1000, 100), ReLU, Linear(100, 10)) "
            "have 101,110 parameters; DynamicNet, with a shared Linear(100, 100), has 111,210.",
            (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기",
             f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)"), (MOD,),
-           why='parameter counts of the two-layer nets'),
+           why='parameter counts of the two-layer nets',
+           about=('linear', 'relu_layer', 'relu')),
     _claim("modules.parameters-trainable",
            "Parameters of built-in layers require grad by default; inputs and targets need not.",
            (f"{S000} In [81]", f"{S004} § 5. nn 모듈"), (MOD, RG),
-           why='the flag of layer parameters, inputs and the loss'),
+           why='the flag of layer parameters, inputs and the loss',
+           about=('linear', 'conv2d', 'relu_layer')),
     _claim("modules.parameter-registered",
            "A tensor wrapped as a parameter and assigned to a module is registered, requires "
            "grad, and appears in parameters() in assignment order.",
@@ -434,12 +466,14 @@ CLAIMS: dict[str, Claim] = _index([
            "named_parameters().", (f"{S003} § torch.nn.Parameter",
                                    f"{S003} § Linear Regression으로 찾은 parameter 조합 확인하기"),
            (MOD,), PYTORCH,
-           why='the type and .name of parameters'),
+           why='the type and .name of parameters',
+           about=('linear',)),
     _claim("modules.flatten-single-sample",
            "Flatten on a single unbatched [1, 28, 28] image gives [1, 784]: the channel axis acts "
            "as the batch axis, which is why feeding training_data[1012] directly works.",
            f"{S002} In [300]", (MOD,),
-           why='Flatten and a Sequential on one unbatched image'),
+           why='Flatten and a Sequential on one unbatched image',
+           about=('flatten_layer',)),
 
     # ---------------------------------------------------------------- optimizers
     _claim("optim.step-updates-model-weights",
@@ -450,7 +484,7 @@ CLAIMS: dict[str, Claim] = _index([
                "(backward) or from gradients given explicitly (value_and_grad, apply_gradients)"),
     _claim("optim.step-in-place",
            "step() mutates parameter storage in place: an alias taken before the step sees the "
-           "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, BW, IP),
+           "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, SG, IP),
            why='an alias (t.data) taken before optimizer.step'),
     _claim("optim.sgd-update-rule",
            "Plain SGD updates p <- p - lr * grad.", (f"{S000} In [83]", f"{S001} In [62]"),
@@ -478,7 +512,8 @@ CLAIMS: dict[str, Claim] = _index([
            "(betas 0.9, 0.999, eps 1e-8); its first step moves each weight whose gradient is "
            "well above eps by about lr, against the gradient.",
            f"{S004} § 6. Optimizer", (OPT,),
-           why='parameter values after Adam steps (stored or explicit gradients)'),
+           why='parameter values after Adam steps (stored or explicit gradients)',
+           about=('adam',)),
 
     # ---------------------------------------------------------------- custom functions
     _claim("custom.myrelu-equals-relu",
@@ -488,7 +523,8 @@ CLAIMS: dict[str, Claim] = _index([
            (CF,), seed_note="at an input of exactly 0 the seed's MyReLU passes the gradient "
                             "through (its mask is input < 0) while the built-in relu gives 0: the "
                             "two differ there, which the property test found.",
-           why="a custom function's values and vjp gradients"),
+           why="a custom function's values and vjp gradients",
+           about=('relu',)),
     _claim("custom.backward-rule-is-used",
            "The gradient of a custom Function is what its backward returns, even when that "
            "differs from the derivative of its forward.",
@@ -501,19 +537,22 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("custom.training-matches-builtin",
            "Training the two-layer net with the custom ReLU gives the same weights as with the "
            "built-in ReLU.", f"{S004} § 4. 새로운 Autograd 기능 정의하기", (CF, BW, IP),
-           why='training with backward and in-place updates'),
+           why='training with backward and in-place updates',
+           about=('relu',)),
 
     # ---------------------------------------------------------------- manual backprop
     _claim("manual.numpy-equals-autograd",
            "The seeds' hand-written numpy backprop for the two-layer ReLU net gives the same "
            "grad_w1 and grad_w2 as autograd.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
                                                  f"{S004} § 3. Autograd"), (),
-           why='gradient values through vjp'),
+           why='gradient values through vjp',
+           about=('relu',)),
     _claim("manual.training-equals-autograd",
            "Gradient descent with manual numpy backprop and with autograd produce the same weights "
            "step after step.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
                                 f"{S004} § 3. Autograd"), (BW, IP),
-           why='training with backward and in-place updates'),
+           why='training with backward and in-place updates',
+           about=('relu',)),
     _claim("manual.tensor-backprop-equals-numpy",
            "The seeds' hand-written backprop, written with the engine's tensors (matmul, clamp, "
            "transpose, masking) on the chosen device, gives numpy's grad_w1 and grad_w2 and the "
@@ -521,7 +560,8 @@ CLAIMS: dict[str, Claim] = _index([
            f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
            seed_note="the issue calls this 004 § 2; the seed has no section 2: the torch version is "
                      "the second code block of § 1.",
-           why='tensor operations only, no autograd'),
+           why='tensor operations only, no autograd',
+           about=('matmul', 'relu', 'transpose', 'where', 'lt')),
 
     # ---------------------------------------------------------------- dynamic graphs, sharing
     _claim("dynamic.graph-follows-control-flow",
@@ -575,13 +615,14 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("training.two-layer-adam",
            "nn.Sequential with Adam (lr 1e-4) lowers its loss.", f"{S004} § 6. Optimizer",
            (MOD, OPT),
-           why='Sequential trained by Adam'),
+           why='Sequential trained by Adam',
+           about=('adam',)),
     _claim("training.dynamic-net-momentum",
            "DynamicNet, its middle layer reused a random 0 to 3 times per step, trained with "
            "sum-reduced MSE and SGD(lr 1e-4, momentum 0.9), takes numpy's momentum step at every "
            "step (a layer the forward skipped, whose gradient zero_grad() left None, is not "
            "stepped) and lowers its loss.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, OPT, BW),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, OPT, SG),
            why='a module of Linear layers trained by SGD with momentum'),
     _claim("training.fashion-mlp-learns",
            "The seeds' FashionMNIST MLP trained with cross-entropy and SGD lowers its loss and "
@@ -595,18 +636,21 @@ CLAIMS: dict[str, Claim] = _index([
            "matrix @ matrix, vector @ vector) gives numpy's values and gradients, in float32 and "
            "float64.", (f"{S002} In [12]", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
                         f"{S003} § custom layer"), (),
-           why='values and vjp gradients of the operation'),
+           why='values and vjp gradients of the operation',
+           about=('matmul',)),
     _claim("ops.conv2d-matches-numpy",
            "The convolution of the seeds' LeNet (valid, stride 1, with bias), functional and as a "
            "layer, computes numpy's cross-correlation, with numpy's gradients for input, weight and "
            "bias, in float32 and float64.", (f"{S001} In [48]", f"{S001} In [60]"), (),
            why='values and vjp gradients of the operation; the layer variant reads its weights by '
-               'role and (with backward) their .grad'),
+               'role and (with backward) their .grad',
+           about=('convolve2d', 'conv2d', 'conv2d_parameters')),
     _claim("ops.max-pool2d-matches-numpy",
            "max_pool2d(x, 2) takes the maximum of each non-overlapping 2 x 2 window (dropping an odd "
            "last row and column) and sends each window's gradient to its maximum, in float32 and "
            "float64.", f"{S001} In [48]", (),
-           why='values and vjp gradients of the operation'),
+           why='values and vjp gradients of the operation',
+           about=('max_pool2d',)),
     _claim("ops.powers-match-numpy",
            "Small integer powers, t ** 2 and t ** 3, give numpy's values and gradients (2 t, 3 t^2), "
            "in float32 and float64.", (f"{S004} § 3. Autograd", f"{S003} § AutoGrad"), (),
@@ -615,15 +659,18 @@ CLAIMS: dict[str, Claim] = _index([
            "relu (clamp(min=0)) gives numpy's values, and gradient 1 where the input is positive and "
            "0 where it is negative, in float32 and float64.",
            (f"{S004} § 3. Autograd", f"{S001} In [48]"), (),
-           why='values and vjp gradients of the operation'),
+           why='values and vjp gradients of the operation',
+           about=('relu', 'relu_layer')),
     _claim("ops.sum-mean-match-numpy",
            "sum and mean give numpy's values and gradients (ones, and 1/n), in float32 and float64.",
            (f"{S001} In [14]", f"{S004} § 3. Autograd"), (),
-           why='values and vjp gradients of the operations'),
+           why='values and vjp gradients of the operations',
+           about=('mean',)),
     _claim("ops.transpose-matches-numpy",
            "The transpose of a matrix (the seeds' .T and .t()) gives numpy's values and gradient, in "
            "float32 and float64.", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
-           why='values and vjp gradients of the operation'),
+           why='values and vjp gradients of the operation',
+           about=('transpose',)),
     _claim("ops.reshape-matches-numpy",
            "Reshaping (x.view(-1, n)) and the Flatten layer keep the elements in row-major order, "
            "with numpy's values, and return the gradient in the input's shape, in float32 and "
@@ -641,7 +688,8 @@ CLAIMS: dict[str, Claim] = _index([
            "The seeds' losses, MSE (mean and sum), cross-entropy and BCE with logits, give numpy's "
            "values and gradients, in float32 and float64.",
            (f"{S001} In [55]", f"{S000} In [83]", f"{S002} In [1]", f"{S004} § 5. nn 모듈"), (),
-           why='values and vjp gradients of the losses'),
+           why='values and vjp gradients of the losses',
+           about=('mse_loss', 'cross_entropy', 'bce_with_logits')),
 
     # ---------------------------------------------------------------- devices
     _claim("devices.round-trip-keeps-values",
@@ -649,7 +697,8 @@ CLAIMS: dict[str, Claim] = _index([
            "keeps its values, lives on that device meanwhile, and the moved model computes there "
            "what it computed before the move.",
            (f"{S003} § train 사전 세팅", f"{S003} § train mode (using AutoGrad)", f"{S003} § test mode"),
-           (), why='values and devices of moved tensors; the model variant moves a module'),
+           (), why='values and devices of moved tensors; the model variant moves a module',
+           about=('to_device', 'module_to')),
 
     # ---------------------------------------------------------------- data
     _claim("data.fashionmnist-loads",
@@ -694,15 +743,18 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("memory.no-grad-saves-nothing",
            "A forward under no_grad keeps no intermediate tensors alive for backward.",
            (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (NG,),
-           why='whether a graph keeps an intermediate alive under no_grad'),
+           why='whether a graph keeps an intermediate alive under no_grad',
+           about=('watch',)),
     _claim("memory.graph-holds-saved-tensors",
            "A tracked forward keeps the intermediates that backward needs alive until backward.",
            (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (BW, FG),
-           why='whether a graph that backward frees keeps its saved intermediate until then'),
+           why='whether a graph that backward frees keeps its saved intermediate until then',
+           about=('watch',)),
     _claim("memory.graph-freed-after-backward",
            "After backward without retain_graph the graph releases what it saved.",
            (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (BW, FG),
-           why='whether backward lets the saved intermediate go'),
+           why='whether backward lets the saved intermediate go',
+           about=('watch',)),
 ])
 
 # The prerequisites: each operation a test may call without being about it, and the claim that checks

@@ -59,6 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "workload(multiply_adds): the size of the test's largest forward pass, compared "
                    "with the backend's max_workload")
     config.addinivalue_line(
+        "markers", "optional(*capabilities): capabilities the test also observes where the backend "
+                   "declares them (if Capability.X in B.capabilities), and leaves out where it does not")
+    config.addinivalue_line(
         "markers", "uses(*operations): operations the test calls beyond the core vocabulary and its "
                    "claim; each is checked by its own claim (claims.PREREQUISITES), and the test is "
                    "blocked, not failed, where that claim fails")

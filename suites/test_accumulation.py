@@ -307,7 +307,7 @@ def _check_same_grad(B, device, build):
 
 
 @claim("accumulation.no-step-same-grad")
-@uses(*NET_USES)
+@uses("linear", "relu_layer", "cross_entropy")
 def test_no_step_same_grad(B, device):
     """002 In [305] as its title says: zero_grad and backward on the same input, without step()."""
     def build():

@@ -56,6 +56,7 @@ def test_mean_of_3_squares_backward(B, device, form):
 
 @claim("backward.mean-of-3-squares")
 @inputs("random")
+@pytest.mark.optional('backward')
 def test_mean_of_3_squares_random(B, device, rng):
     """At random x of both signs and another shape: out = mean(3 (x + 2)^2), d out/dx = 6 (x + 2) / n."""
     x = B.tensor(rng.standard_normal((3, 5)) * 3, device=device, requires_grad=True)
@@ -113,6 +114,7 @@ def test_vjp_seed_vector_backward(B, device):
 
 @claim("backward.vjp-seed-vector")
 @inputs("random")
+@pytest.mark.optional('backward')
 def test_vjp_seed_vector_random(B, device, rng):
     """A random seed of both signs on y = c x^2 + x (every element its own factor): v^T J, not
     sum(J) or an ignored seed."""
@@ -131,6 +133,7 @@ def test_vjp_seed_vector_random(B, device, rng):
 @claim("backward.vjp-seed-vector")
 @inputs("random")
 @uses("matmul")
+@pytest.mark.optional('backward')
 def test_vjp_seed_vector_non_diagonal(B, device, rng):
     """A non-diagonal Jacobian (y = (A x)^2) and a random seed: v^T J, not J v or sum(J)."""
     a0, x0, v0 = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(4)
@@ -266,6 +269,7 @@ def test_chain_rule_40_backward(B, device):
 
 @claim("backward.chain-rule-40")
 @inputs("random")
+@pytest.mark.optional('backward')
 def test_chain_rule_random(B, device, rng):
     w0 = rng.standard_normal(5) * 3
     w = B.tensor(w0, device=device, requires_grad=True)
@@ -372,6 +376,7 @@ def test_cross_entropy(B, device, rng):
 
 @claim("backward.sum-is-zero-dim")
 @inputs("random")
+@pytest.mark.optional('backward')
 def test_sum_is_zero_dim(B, device, rng):
     y_pred = B.tensor(rng.standard_normal((64, 10)), device=device, requires_grad=True)
     y = B.tensor(rng.standard_normal((64, 10)), device=device)

@@ -10,6 +10,7 @@ from autograd_conformance.check import assert_close, nonempty
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
+KINDS = [pytest.param(k, marks=pytest.mark.uses(*models.LAYER_KIND_OPERATIONS[k])) for k in models.SEED_LAYER_KINDS]
 
 
 @claim("devices.round-trip-keeps-values")
@@ -29,7 +30,7 @@ def test_tensor_round_trip(B, device, rng):
 
 @claim("devices.round-trip-keeps-values")
 @pytest.mark.requires(Capability.MODULES.value)
-@pytest.mark.parametrize("kind", models.SEED_LAYER_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_model_round_trip(B, device, rng, kind):
     """003: model.cuda(); predicted = model(inputs.cuda()).cpu().data.numpy()."""
     host = B.available_devices()[0]

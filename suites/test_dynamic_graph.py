@@ -159,6 +159,7 @@ def _batches(rng, case):
 
 @claim("dynamic.shapes-change-between-iterations")
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.optional('backward')
 def test_shapes_change_core(B, device, rng, case):
     """x of a new shape every iteration (a batch of n rows of 12) and a function of it in the core
     vocabulary, f(x) = sum((x^2 - x) c): each gradient, through vjp and through backward, is that

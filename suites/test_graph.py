@@ -9,6 +9,7 @@ claim = pytest.mark.claim
 
 
 @claim("graph.leaf-has-no-node")
+@pytest.mark.optional('requires_grad')
 def test_leaf_has_no_node(B, device):
     x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
     if Capability.REQUIRES_GRAD in B.capabilities:

@@ -64,6 +64,7 @@ MYNET_PARAMS, NEURAL_NETWORK_PARAMS = 407_050, 669_706
 
 @claim("modules.mynet-param-counts")
 @pytest.mark.workload(MYNET_PARAMS)
+@pytest.mark.optional('requires_grad')
 def test_mynet_param_counts(B, device):
     net = models.mynet(B, device)
     per_layer = {"linear1": 0, "linear2": 0}
@@ -207,7 +208,7 @@ def test_two_layer_parameters(B, device, rng, model, expected):
 
 
 @claim("modules.parameters-trainable")
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", models.SEED_LAYER_KINDS)
 def test_parameters_trainable(B, device, rng, kind):
     layer, _, steps = models.layer_of_kind(B, device, kind, rng)
     named = nonempty(f"{kind} parameters", B.named_parameters(layer))
@@ -231,6 +232,7 @@ def test_inputs_untracked_loss_tracked(B, device, rng):
 
 @claim("modules.parameter-registered")
 @pytest.mark.parametrize("order", [("weights", "bias"), ("bias", "weights")], ids=["weights-first", "bias-first"])
+@pytest.mark.optional('requires_grad')
 def test_parameter_registered(B, device, rng, order):
     layer = models.my_liner(B, device, rng, order=order)
     named = B.named_parameters(layer)

@@ -224,6 +224,7 @@ def _check_manual_update_equals_sgd(B, build, loss, lr=0.1):
 
 
 @claim("optim.manual-update-equals-sgd")
+@pytest.mark.optional("in_place")
 @uses("matmul", "relu", "mse_loss")
 def test_manual_update_equals_sgd(B, device, rng):
     """001 In [61]-[62] on a two-layer net with an MSE loss."""
@@ -240,6 +241,7 @@ def test_manual_update_equals_sgd(B, device, rng):
 
 
 @claim("optim.manual-update-equals-sgd")
+@pytest.mark.optional("in_place")
 def test_manual_update_equals_sgd_core(B, device, rng):
     values = (rng.standard_normal(6), rng.standard_normal(6))
     x, y = B.tensor(rng.standard_normal(6) * 2, device=device), B.tensor(rng.standard_normal(6), device=device)

@@ -48,6 +48,7 @@ def _linear_z(B, device, form="matmul"):
 
 @claim("tracking.no-grad-untracked")
 @pytest.mark.parametrize("form", FORMS)
+@pytest.mark.optional('graph_nodes')
 def test_no_grad_untracked(B, device, form):
     x, w, b, z_of = _linear_z(B, device, form)
     assert B.requires_grad(z_of()), "outside no_grad, z = x @ w + b is tracked"
@@ -72,6 +73,7 @@ def test_no_grad_same_values(B, device, form):
 
 
 @claim("tracking.detach-untracked-equal")
+@pytest.mark.optional('requires_grad')
 def test_detach_untracked_equal(B, device, rng):
     x0 = rng.standard_normal(3)
     x = B.tensor(x0, device=device, requires_grad=True)
@@ -94,6 +96,7 @@ def test_detach_shares_storage(B, device):
 
 
 @claim("tracking.data-shares-storage-untracked")
+@pytest.mark.optional('graph_nodes')
 def test_data_shares_storage_untracked(B, device):
     w = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
     has_nodes = Capability.GRAPH_NODES in B.capabilities
@@ -136,6 +139,7 @@ def test_parameter_created_frozen_no_grad(B, device, rng):
 
 
 @claim("tracking.data-shares-storage-untracked")
+@pytest.mark.optional('graph_nodes', 'backward')
 def test_data_update_recorded_adds_no_node(B, device, rng):
     """The update through .data done with the engine's own in-place operator outside no_grad (the
     adapter's sub_ runs under no_grad, which would add no node anyway): w stays a leaf, still
@@ -167,6 +171,7 @@ def _node_name(B, t):
 
 
 @claim("tracking.in-place-on-tracked-leaf-errors")
+@pytest.mark.optional('no_grad')
 def test_in_place_on_tracked_leaf_errors(B, device, rng):
     """004 § 3: the manual update w -= lr * w.grad must be wrapped in no_grad because w requires grad."""
     w0 = rng.standard_normal(3)

@@ -1,8 +1,52 @@
-"""The project's own tests start many Python processes: forked and fresh pytest runs, their xdist
+"""What the project's own tests share: the recorded reference run of the suite (reference_run) and
+the collected suite with its markers (suite_items), each made once per session.
+
+The project's own tests start many Python processes: forked and fresh pytest runs, their xdist
 workers, the TensorFlow process. Each caches what it compiles, as pytest caches the modules it
 rewrites for assertions (hypothesis, this package and the suites), also where the environment says
 PYTHONDONTWRITEBYTECODE: else every process compiles them again, about a second of its start."""
 
+import json
 import os
 
+import pytest
+from filelock import FileLock
+
+from tests.conformance_run import run_pytest, run_suite
+
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory) -> dict:
+    """The recorded reference run, once for all xdist workers: {"code", "outcomes" (claim -> test id
+    -> outcome), "claims" (nodeid -> claim), "used" (nodeid -> adapter methods it called), "output"}."""
+    base = tmp_path_factory.getbasetemp()  # under xdist, each worker's: their parent is the session's
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "reference-run"
+    with FileLock(f"{shared}.lock"):
+        result = shared / "result.json"
+        if not result.exists():
+            shared.mkdir(exist_ok=True)
+            code, outcomes, output = run_suite(shared, "-p", "tests.method_use", "--backend",
+                                               "tests.method_use:Recording", "--method-use",
+                                               str(shared / "used.json"), report_dir=shared / "reports")
+            run = json.loads((shared / "reports" / "conformance.json").read_text())
+            claims = {t["nodeid"]: c["id"] for c in run["claims"] for t in c["tests"]}
+            used = json.loads((shared / "used.json").read_text()) if (shared / "used.json").exists() else {}
+            result.write_text(json.dumps({"code": code, "outcomes": outcomes, "claims": claims,
+                                          "used": used, "output": output[-3000:]}))
+        return json.loads(result.read_text())
+
+
+@pytest.fixture(scope="session")
+def suite_items(tmp_path_factory) -> list[dict]:
+    """Every collected conformance test: its claim, markers (inputs, uses, requires), fixtures and
+    parameters (tests/collect_items.py)."""
+    tmp = tmp_path_factory.mktemp("collect")
+    out = tmp / "items.json"
+    code, output = run_pytest(["suites", "--collect-only", "-q", "-p", "tests.collect_items",
+                               f"--collect-items-to={out}", "--no-report", "-p", "no:cacheprovider"],
+                              tmp / "output.txt")
+    assert code == 0 and out.exists(), output[-3000:]
+    return json.loads(out.read_text(encoding="utf-8"))
+

@@ -30,13 +30,32 @@ _used: dict[str, list[str]] = {}
 
 
 class Recording(TorchBackend):
-    """The reference adapter, noting every public method looked up on it."""
+    """The reference adapter, noting every public method looked up on it, and "vjp(seed)" for a
+    vjp or backward given a seed tensor (claims.PREREQUISITES)."""
 
     def __getattribute__(self, name):
         value = object.__getattribute__(self, name)
         if not name.startswith("_") and callable(value):
             _called.add(name)
         return value
+
+    # the adapter's defaults for these are the tensor's own operators: here they are methods, so that
+    # their use is noted like any other operation's
+    def matmul(self, a, b):
+        return a @ b
+
+    def lt(self, a, b):
+        return a < b
+
+    def vjp(self, fn, inputs, seed=None):
+        if seed is not None:
+            _called.add("vjp(seed)")
+        return super().vjp(fn, inputs, seed)
+
+    def backward(self, out, seed=None, retain_graph=False):
+        if seed is not None:
+            _called.add("vjp(seed)")
+        return super().backward(out, seed, retain_graph)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -8,12 +8,9 @@ one recorded run of the reference that also proves the reference passes everythi
 tests run the reference's own code."""
 
 import importlib
-import json
-import os
 import pkgutil
 
 import pytest
-from filelock import FileLock
 
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.outcomes import PASS
@@ -32,27 +29,6 @@ def _discover():
 
 
 CASES = _discover()
-
-
-@pytest.fixture(scope="session")
-def reference_run(tmp_path_factory) -> dict:
-    """The recorded reference run, once for all xdist workers: {"code", "outcomes" (claim -> test id
-    -> outcome), "claims" (nodeid -> claim), "used" (nodeid -> adapter methods it called), "output"}."""
-    base = tmp_path_factory.getbasetemp()  # under xdist, each worker's: their parent is the session's
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "reference-run"
-    with FileLock(f"{shared}.lock"):
-        result = shared / "result.json"
-        if not result.exists():
-            shared.mkdir(exist_ok=True)
-            code, outcomes, output = run_suite(shared, "-p", "tests.method_use", "--backend",
-                                               "tests.method_use:Recording", "--method-use",
-                                               str(shared / "used.json"), report_dir=shared / "reports")
-            run = json.loads((shared / "reports" / "conformance.json").read_text())
-            claims = {t["nodeid"]: c["id"] for c in run["claims"] for t in c["tests"]}
-            used = json.loads((shared / "used.json").read_text()) if (shared / "used.json").exists() else {}
-            result.write_text(json.dumps({"code": code, "outcomes": outcomes, "claims": claims,
-                                          "used": used, "output": output[-3000:]}))
-        return json.loads(result.read_text())
 
 
 def _tests_to_run(backend: str, expected: frozenset, reference: dict) -> list[str]:

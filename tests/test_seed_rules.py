@@ -8,7 +8,6 @@
   (models.SEED_LAYER_KINDS);
 - a source that cites a cell number the seed gives to two cells says which one."""
 
-import json
 import re
 from collections import defaultdict
 
@@ -16,18 +15,11 @@ import pytest
 
 from autograd_conformance import models
 from autograd_conformance.claims import CLAIMS, DUPLICATE_CELLS, LAYER_CLAIMS, VALUE_CLAIMS
-from tests.conformance_run import run_pytest
 
 
 @pytest.fixture(scope="module")
-def items(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("collect")
-    out = tmp / "items.json"
-    code, output = run_pytest(["suites", "--collect-only", "-q", "-p", "tests.collect_items",
-                               f"--collect-items-to={out}", "--no-report", "-p", "no:cacheprovider"],
-                              tmp / "output.txt")
-    assert code == 0 and out.exists(), output[-3000:]
-    return json.loads(out.read_text(encoding="utf-8"))
+def items(suite_items):
+    return suite_items
 
 
 def _by_claim(items):
