@@ -63,7 +63,7 @@ METHODS = {
     Capability.IN_PLACE: ("data", "sub_", "zero_"),
     Capability.MODULES: ("parameter", "module", "named_parameters"),
     Capability.OPTIMIZERS: ("sgd",),  # and step or apply_gradients: see ONE_OF
-    Capability.OPTIMIZER_GRADIENTS: ("sgd", "optimizer_backward", "optimizer_grad", "step", "zero_grad"),
+    Capability.OPTIMIZER_GRADIENTS: ("optimizer_backward", "optimizer_grad"),  # and OPTIMIZERS' methods
     Capability.CUSTOM_FUNCTION: ("custom_function",),
 }
 

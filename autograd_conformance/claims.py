@@ -665,7 +665,7 @@ CLAIMS: dict[str, Claim] = _index([
            "sum and mean give numpy's values and gradients (ones, and 1/n), in float32 and float64.",
            (f"{S001} In [14]", f"{S004} § 3. Autograd"), (),
            why='values and vjp gradients of the operations',
-           about=('mean',)),
+           about=('sum', 'mean')),
     _claim("ops.transpose-matches-numpy",
            "The transpose of a matrix (the seeds' .T and .t()) gives numpy's values and gradient, in "
            "float32 and float64.", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
@@ -757,13 +757,15 @@ CLAIMS: dict[str, Claim] = _index([
            about=('watch',)),
 ])
 
-# The prerequisites: each operation a test may call without being about it, and the claim that checks
-# it. A test that calls one declares it (@pytest.mark.uses), and is blocked, not failed, where that
-# claim fails (prerequisites.py). "vjp(seed)" is vjp with a seed tensor: on a function whose output
-# is more than one number.
+# The prerequisites: each operation a test may call without being about it, and the claim (or claims)
+# that check it. A test that calls one declares it (@pytest.mark.uses), and is blocked, not failed,
+# where that claim fails (prerequisites.py). "vjp(seed)" is vjp (or backward) with a seed tensor: on a
+# function whose output is more than one number. sum is in the core vocabulary, so tests use it
+# without declaring it; it is a prerequisite all the same.
 PREREQUISITES = {
+    "sum": "ops.sum-mean-match-numpy",
     "mean": "ops.sum-mean-match-numpy",
-    "matmul": "ops.matmul-matches-numpy",
+    "matmul": ("ops.matmul-matches-numpy", "backward.matmul-vector-shape"),
     "relu": "ops.relu-matches-numpy",
     "relu_layer": "ops.relu-matches-numpy",
     "transpose": "ops.transpose-matches-numpy",
@@ -783,6 +785,20 @@ PREREQUISITES = {
     "adam": "optim.adam-update-rule",
     "vjp(seed)": "backward.vjp-seed-vector",
 }
+# The order in which the prerequisites' own tests may be blocked by other prerequisites: each only by
+# those before it, so that no two claims can block each other and a failure always shows on a claim.
+PREREQUISITE_ORDER = (
+    "ops.sum-mean-match-numpy", "ops.reshape-matches-numpy", "ops.transpose-matches-numpy",
+    "ops.relu-matches-numpy", "ops.where-matches-numpy", "ops.matmul-matches-numpy",
+    "backward.matmul-vector-shape", "ops.losses-match-numpy", "ops.max-pool2d-matches-numpy",
+    "ops.conv2d-matches-numpy", "modules.linear-computes-affine", "backward.vjp-seed-vector",
+    "optim.adam-update-rule")
+
+
+def prerequisite_claims(operation: str) -> tuple[str, ...]:
+    """The claims that check operation (PREREQUISITES), in PREREQUISITE_ORDER."""
+    found = PREREQUISITES.get(operation, ())
+    return (found,) if isinstance(found, str) else tuple(found)
 
 # Claims about values (gradients, losses, updates) that the seeds show at their own numbers: each is
 # tested at those numbers and on random inputs (tests marked @pytest.mark.inputs("seed") and

@@ -28,7 +28,7 @@ from autograd_conformance.claims import CLAIMS
 from autograd_conformance.options import pytest_addoption, pytest_load_initial_conftests  # noqa: F401 (hooks)
 from autograd_conformance.outcomes import (ADAPTER_ERROR_PROPERTY, BLOCKED, BLOCKED_PROPERTY, LARGE, NA,
                                            NA_PROPERTY, TOO_LARGE_PROPERTY)
-from autograd_conformance.prerequisites import Blocked, Prerequisites, check_declarations, prerequisite_claims
+from autograd_conformance.prerequisites import Blocked, Prerequisites, check_declarations, prerequisites
 from autograd_conformance.protocol import AdapterError, AnyOf, Capability, Unsupported, lacking
 from autograd_conformance.registry import BackendError, load_backend
 
@@ -61,6 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "optional(*capabilities): capabilities the test also observes where the backend "
                    "declares them (if Capability.X in B.capabilities), and leaves out where it does not")
+    config.addinivalue_line(
+        "markers", "checks(*operations): in a prerequisite claim's tests, the operations this test "
+                   "checks (a test that uses one is blocked where these tests fail)")
     config.addinivalue_line(
         "markers", "uses(*operations): operations the test calls beyond the core vocabulary and its "
                    "claim; each is checked by its own claim (claims.PREREQUISITES), and the test is "
@@ -215,16 +218,17 @@ def pytest_runtest_call(item: pytest.Item):
         return (yield)
     except Exception as failure:
         cid = claim_of(item)
-        needed = prerequisite_claims(item, cid) if cid is not None else []
+        called = getattr(getattr(item, "funcargs", {}).get("B"), "called", ())
+        needed = prerequisites(item, cid, called) if cid is not None else []
         if not needed:
             raise
         device = item.callspec.params.get("device") if hasattr(item, "callspec") else None
         checks = item.config.stash[prerequisites_key]
-        for prerequisite in needed:
-            why = checks.failing(prerequisite, device)
+        for operation, prerequisite in needed:
+            why = checks.failing(prerequisite, operation, device)
             if why:
-                raise Blocked(prerequisite, why, failure) from failure
-        unchecked = checks.unchecked(needed)
+                raise Blocked(prerequisite, operation, why, failure) from failure
+        unchecked = checks.unchecked(list(dict.fromkeys(claim for _, claim in needed)))
         if unchecked:
             failure.add_note(f"(this test relies on {', '.join(unchecked)}, whose tests this run did "
                              "not collect: run them too to tell its failure from theirs)")
@@ -245,6 +249,13 @@ def _not_run(item, report, prop: str, reason: str, label: str) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
+    if call.when == "call":  # failed tests' frames (huge graphs, after a MemoryError) go now
+        sys.last_type = sys.last_value = sys.last_traceback = None
+        if hasattr(sys, "last_exc"):
+            sys.last_exc = None
+    cid = claim_of(item)
+    if cid is None and "B" not in getattr(item, "fixturenames", ()):
+        return report  # the project's own tests, or another's: Unsupported is an error there
     if call.excinfo is not None and call.excinfo.errisinstance(Unsupported):
         _not_run(item, report, NA_PROPERTY, f"backend lacks {call.excinfo.value.operation}", NA)
     elif call.excinfo is not None and call.excinfo.errisinstance(Blocked):
@@ -253,12 +264,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     elif call.excinfo is not None and call.excinfo.errisinstance(AdapterError) and report.failed:
         report.user_properties.append((ADAPTER_ERROR_PROPERTY, call.excinfo.value.method))
         item.user_properties.append((ADAPTER_ERROR_PROPERTY, call.excinfo.value.method))
-    if call.when == "call":  # failed tests' frames (huge graphs, after a MemoryError) go now
-        sys.last_type = sys.last_value = sys.last_traceback = None
-        if hasattr(sys, "last_exc"):
-            sys.last_exc = None
-    cid = claim_of(item)
-    if report.failed and (cid is not None or "B" in item.fixturenames):
+    if report.failed:
         report.sections.append(("conformance", explain(item, cid)))
     return report
 

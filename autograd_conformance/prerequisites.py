@@ -3,15 +3,21 @@
 A test is written in the core vocabulary (capabilities.CORE_METHODS) plus what its claim is about
 (claims.Claim.about). Anything else it calls, it declares with ``@pytest.mark.uses("mse_loss",
 ...)``: each such operation is checked by a claim of its own (claims.PREREQUISITES: matmul by
-``ops.matmul-matches-numpy``, the losses by ``ops.losses-match-numpy``, ...). When a test fails
-and one of its prerequisites' claims fails on the same backend and device, the test is *blocked*
-by that claim: neither a pass nor a failure of its own claim, in every report, needing no
-expectation entry. The prerequisite's claim carries the failure, once.
+``ops.matmul-matches-numpy`` and, for its shape, ``backward.matmul-vector-shape``, the losses by
+``ops.losses-match-numpy``, ...); so is ``sum``, of the core vocabulary. The operations a test
+relies on are those it declares and those it called through ``B`` (adapter.py notes them), less
+the ones its claim is about. When a test fails and the claim of one of those fails on the same
+backend and device, the test is *blocked* by that claim: neither a pass nor a failure of its own
+claim, in every report, needing no expectation entry. The prerequisite's claim carries the
+failure, once. A prerequisite claim's own tests may be blocked only by the prerequisites before it
+in claims.PREREQUISITE_ORDER, so that two claims can never block each other.
 
-Whether a prerequisite's claim holds on a device is found when first needed, in the process that
-needs it: when a test that relies on it fails, the prerequisite claim's own collected tests run
-in this process (each test function with a fresh ``B``, its device and a fresh ``rng``, as pytest
-runs it), once per claim and device. Under pytest-xdist every worker finds the same verdicts for
+Whether a prerequisite holds on a device is found when first needed, in the process that needs
+it: when a test that relies on it fails, the prerequisite claim's own collected tests of that
+operation (those marked ``@pytest.mark.checks(operation)``, or every test of the claim where none
+is) run in this process (each test function with a fresh ``B``, its device and a fresh ``rng``, as
+pytest runs it), once per operation and device. So a broken ``mean`` blocks the tests that use
+``mean``, not those that use only ``sum``, though one claim checks both. Under pytest-xdist every worker finds the same verdicts for
 itself, so the outcome never depends on which worker ran what, or in which order. A run that
 did not collect a prerequisite's tests (``pytest suites/test_backward.py``) cannot tell, and the
 test's failure stands as a failure, saying so.
@@ -23,19 +29,19 @@ import numpy as np
 import pytest
 
 from autograd_conformance.adapter import SEED, seeded
-from autograd_conformance.claims import PREREQUISITES
+from autograd_conformance.claims import CLAIMS, PREREQUISITE_ORDER, PREREQUISITES, prerequisite_claims
 from autograd_conformance.protocol import AdapterError, Capability, Unsupported, lacking
 
 
 class Blocked(Exception):
     """A test failed, and a prerequisite's claim fails on this device (see the module docstring)."""
 
-    def __init__(self, claim: str, why: str, failure: BaseException) -> None:
+    def __init__(self, claim: str, operation: str, why: str, failure: BaseException) -> None:
         first = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
-        super().__init__(f"blocked by {claim}, which fails on this backend and device ({why}); "
-                         f"this test's own failure, not a verdict on its claim: "
+        super().__init__(f"blocked by {claim} ({operation}), which fails on this backend and device "
+                         f"({why}); this test's own failure, not a verdict on its claim: "
                          f"{type(failure).__name__}: {first[:300]}")
-        self.claim = claim
+        self.claim, self.operation = claim, operation
 
 
 def used_operations(item: pytest.Item) -> list[str]:
@@ -43,10 +49,25 @@ def used_operations(item: pytest.Item) -> list[str]:
     return [op for marker in item.iter_markers("uses") for op in marker.args]
 
 
-def prerequisite_claims(item: pytest.Item, own_claim: str | None) -> list[str]:
-    """The claims that check the operations item uses, its own claim left out."""
-    claims = [PREREQUISITES[op] for op in used_operations(item) if op in PREREQUISITES]
-    return [c for c in dict.fromkeys(claims) if c != own_claim]
+def checked_operations(item: pytest.Item) -> set[str]:
+    """The operations a prerequisite claim's test checks (@pytest.mark.checks); empty: all of its claim's."""
+    return {op for marker in item.iter_markers("checks") for op in marker.args}
+
+
+def prerequisites(item: pytest.Item, own_claim: str | None, called=()) -> list[tuple[str, str]]:
+    """(operation, a claim that checks it) for each operation item declares or called (called:
+    the operations B noted), less those its own claim is about; a prerequisite claim's own tests
+    rely only on the prerequisites before it in PREREQUISITE_ORDER."""
+    about = set(CLAIMS[own_claim].about) if own_claim in CLAIMS else set()
+    rank = {c: i for i, c in enumerate(PREREQUISITE_ORDER)}
+    limit = rank.get(own_claim, len(rank))
+    found = []
+    for op in dict.fromkeys([*used_operations(item), *sorted(called)]):
+        if op in about:
+            continue
+        found += [(op, claim) for claim in prerequisite_claims(op)
+                  if claim != own_claim and rank.get(claim, len(rank)) < limit]
+    return found
 
 
 def unknown_operations(item: pytest.Item) -> list[str]:
@@ -70,20 +91,24 @@ class Prerequisites:
             if cid in wanted:
                 self.tests.setdefault(cid, []).append(item)
 
-    def failing(self, claim: str, device: str | None) -> str | None:
-        """Why claim fails on device (a short text), or None if it holds there or cannot be told."""
-        key = (claim, device)
+    def failing(self, claim: str, operation: str, device: str | None) -> str | None:
+        """Why claim's tests of operation fail on device (a short text), or None if they hold there
+        or cannot be told."""
+        key = (claim, operation, device)
         if key not in self.verdicts:
-            self.verdicts[key] = self._check(claim, device)
+            self.verdicts[key] = self._check(claim, operation, device)
         return self.verdicts[key]
 
     def unchecked(self, claims: list[str]) -> list[str]:
         return [c for c in claims if c not in self.tests]
 
-    def _check(self, claim: str, device: str | None) -> str | None:
+    def _check(self, claim: str, operation: str, device: str | None) -> str | None:
         for item in self.tests.get(claim, ()):
             params = getattr(getattr(item, "callspec", None), "params", {})
-            if params.get("device") != device:
+            checks = checked_operations(item)
+            if params.get("device") != device or (checks and operation not in checks):
+                continue
+            if used_operations(item):  # the verdict comes from the tests that rely on nothing else
                 continue
             problem = self._run(item, params, device)
             if problem:

@@ -241,9 +241,11 @@ def test_only_leaves_get_grad_scalar(B, device, rng):
     x = B.tensor(SEED_X, device=device, requires_grad=True)
     v = B.tensor(rng.standard_normal(3), device=device)
     y = _doubling(B, x)
-    B.backward(B.sum(y * v))
+    out = B.sum(y * v)
+    B.backward(out)
     assert B.grad(x) is not None, "the leaf x must receive a gradient"
     assert B.grad(y) is None, "an intermediate result must not hold .grad"
+    assert B.grad(out) is None, "the output backward started from must not hold .grad"
     assert B.grad(v) is None, "an untracked input must not receive a gradient"
 
 
@@ -397,18 +399,18 @@ def _dead_units(rng, n):
 
 @claim("backward.relu-dead-units-zero-grad")
 def test_relu_dead_units_zero_grad(B, device, rng):
-    """Units as elements: h = relu(x w1 + b1), out = sum((h w2)^2), x > 0; the units whose weight
-    and bias are negative never fire, and their w1, b1 and w2 get exactly zero gradient."""
+    """Units as elements: h = relu(x w1 + b1), loss = sum(h w2 c), x > 0; the units whose weight
+    and bias are negative never fire, and their w1, b1 and w2 get exactly zero gradient (a loss
+    linear in the output, so that nothing but relu's own derivative can zero them)."""
     n = 6
     dead = _dead_units(rng, n)
     x0 = np.abs(rng.standard_normal(n)) + 0.1
     w1_0, b1_0, w2_0 = np.abs(rng.standard_normal(n)) + 0.1, np.abs(rng.standard_normal(n)), rng.standard_normal(n)
     w1_0[dead], b1_0[dead] = -w1_0[dead], -1.0 - b1_0[dead]
-    x = B.tensor(x0, device=device)
+    x, c = B.tensor(x0, device=device), B.tensor(rng.standard_normal(n), device=device)
 
     def loss(w1, b1, w2):
-        out = B.relu(x * w1 + b1) * w2
-        return B.sum(out * out)
+        return B.sum(B.relu(x * w1 + b1) * w2 * c)
 
     _, grads = B.vjp(loss, [B.tensor(a, device=device) for a in (w1_0, b1_0, w2_0)])
     for name, g in zip(("w1", "b1", "w2"), grads):

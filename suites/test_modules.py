@@ -34,6 +34,7 @@ def _tracks(B) -> bool:
 # ------------------------------------------------------------------------------ the Linear layer
 
 @claim("modules.linear-computes-affine")
+@pytest.mark.checks("linear", "linear_parameters")
 @pytest.mark.parametrize("shape", [(6, 4), (1, 5), (3, 1)], ids=["6x4", "1x5", "3x1"])
 def test_linear_computes_affine(B, device, rng, shape):
     """001 In [48]'s "affine operation: y = Wx + b" at random inputs of both signs: the output from

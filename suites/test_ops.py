@@ -19,6 +19,11 @@ from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
 inputs = pytest.mark.inputs
+checks = pytest.mark.checks  # the operation a test checks, for the tests that use it (prerequisites.py)
+# the adapter operation each op parameter checks
+OPERATION = {"sum": "sum", "mean": "mean", "relu": "relu", "transpose": "transpose", "reshape": "reshape",
+             "where": "where", "mse": "mse_loss", "mse-sum": "mse_loss", "cross_entropy": "cross_entropy",
+             "bce_with_logits": "bce_with_logits"}
 DTYPES = [pytest.param("float32"), pytest.param("float64", marks=pytest.mark.requires(Capability.FLOAT64.value))]
 CASES = [pytest.param("seed", marks=inputs("seed")), pytest.param("random", marks=inputs("random"))]
 
@@ -69,6 +74,7 @@ MATMUL_SHAPES = {  # seed: 002 In [1] ones(5) @ (5, 3); 004 § 1 x (64, 1000) @ 
 
 
 @claim("ops.matmul-matches-numpy")
+@checks("matmul")
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", list(MATMUL_SHAPES))
@@ -90,6 +96,7 @@ def _conv_reference(x, w, b, g):
 
 
 @claim("ops.conv2d-matches-numpy")
+@checks("convolve2d")
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", ["conv2d"])
@@ -100,6 +107,7 @@ def test_convolve2d(B, device, rng, op, dtype, case):
 
 
 @claim("ops.conv2d-matches-numpy")
+@checks("conv2d", "conv2d_parameters")
 @pytest.mark.requires(Capability.MODULES.value)
 @pytest.mark.parametrize("case", CASES)
 def test_conv2d_layer(B, device, rng, case):
@@ -172,6 +180,7 @@ def _elementwise(B, device, rng, op, dtype, case):
 
 
 def _params(*ops):
+    ops = [pytest.param(op, marks=checks(OPERATION[op])) if op in OPERATION else op for op in ops]
     return [pytest.mark.parametrize("case", CASES), pytest.mark.parametrize("dtype", DTYPES),
             pytest.mark.parametrize("op", ops)]
 
@@ -197,6 +206,7 @@ def test_relu(B, device, rng, op, dtype, case):
 
 
 @claim("ops.relu-matches-numpy")
+@checks("relu_layer")
 @pytest.mark.requires(Capability.MODULES.value)
 @pytest.mark.parametrize("case", CASES)
 def test_relu_layer(B, device, rng, case):
@@ -238,6 +248,7 @@ FLATTENS = {"seed": (2, 28, 28), "random": (3, 2, 4, 5)}  # 000 In [80]: Flatten
 
 
 @claim("ops.reshape-matches-numpy")
+@checks("flatten_layer")
 @pytest.mark.requires(Capability.MODULES.value)
 @pytest.mark.parametrize("case", CASES)
 def test_flatten_layer(B, device, rng, case):
@@ -252,6 +263,7 @@ WHERE_SHAPES = {"seed": (2, 2), "random": (5, 3)}
 
 
 @claim("ops.where-matches-numpy")
+@checks("where", "lt")
 @_apply(_params("where"))
 def test_where(B, device, rng, op, dtype, case):
     """where(h < 0, a, b) for a fixed h of both signs (004's grad_h[h < 0] = 0 is
@@ -294,7 +306,7 @@ LOSSES = {"mse": lambda B, p, t: B.mse_loss(p, t), "mse-sum": lambda B, p, t: B.
 @claim("ops.losses-match-numpy")
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("op", list(LOSSES))
+@pytest.mark.parametrize("op", [pytest.param(op, marks=checks(OPERATION[op])) for op in LOSSES])
 def test_losses(B, device, rng, op, dtype, case):
     pred, target = _loss_args(rng, op, case)
     integer = op == "cross_entropy"

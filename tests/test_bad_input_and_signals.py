@@ -105,7 +105,7 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert rebuilt.returncode == 0, rebuilt.stderr
     data = json.loads((reports / "conformance.json").read_text())
-    assert data["complete"] is False and "test_myrelu_equals_relu[cpu] was running" in data["incomplete_reason"]
+    assert data["complete"] is False and "test_myrelu_equals_relu[cpu-mask] was running" in data["incomplete_reason"]
     outcomes = {c["id"]: c["outcome"] for c in data["claims"]}
     assert outcomes == {"backward.chain-rule-40": "pass", "custom.myrelu-equals-relu": "crash"}
     assert (reports / "conformance.md").exists() and (reports / "conformance.html").exists()

@@ -25,7 +25,7 @@ from autograd_conformance.protocol import Capability
 
 class NoGraphBackend(TorchBackend):
     name = "nograph"
-    capabilities = frozenset(Capability) - {Capability.GRAPH_NODES}
+    capabilities = frozenset(Capability) - {Capability.GRAPH_NODES, Capability.OPTIMIZER_GRADIENTS}
 """
 
 # An engine-free adapter: xdist workers that load it start fast.
@@ -152,10 +152,10 @@ def test_run_report_json(suite):
     assert data["backend"]["name"] == "nograph" and data["devices"] == ["cpu"]
     assert data["complete"] is True and data["incomplete_reason"] is None
     assert data["collected"] == data["finished"] == 9
-    assert data["totals"]["tests"] == {"pass": 3, "fail": 1, "crash": 0, "timeout": 1, "error": 1,
-                                       "unexpected pass": 1, "expected failure": 1,
-                                       "nondeterministic": 0, "too large": 0,
-                                       "skipped": 0, "not applicable": 1}
+    assert data["totals"]["tests"] == {"pass": 3, "fail": 1, "adapter error": 0, "crash": 0, "timeout": 1,
+                                       "error": 1, "unexpected pass": 1, "expected failure": 1,
+                                       "nondeterministic": 0, "partly checked": 0, "blocked": 0,
+                                       "too large": 0, "skipped": 0, "not applicable": 1}
     assert data["totals"]["claims"]["fail"] == 1 and data["totals"]["claims"]["pass"] == 1
     assert [t["nodeid"] for t in data["unclaimed"]] == ["test_fake.py::test_not_a_conformance_test"]
     assert set(data["untested_claims"]) == set(CLAIMS) - set(EXPECTED)
@@ -169,6 +169,7 @@ def test_run_report_json(suite):
                                 "'test_fake.py::test_fails[cpu]'")
     assert {t["nodeid"]: t["outcome"] for t in failing["tests"]} == {
         "test_fake.py::test_fails[cpu]": "fail", "test_fake.py::test_same_claim_passes[cpu]": "pass"}
+    assert {k: v for k, v in failing["counts"].items() if v} == {"tests": 2, "ran": 2, "pass": 1, "fail": 1}
     by_id = {c["id"]: c for c in data["claims"]}
     assert "Timeout" in by_id["backward.vjp-seed-vector"]["summary"]
     assert "teardown broke" in by_id["backward.vjp-linear-in-seed"]["message"]
@@ -185,7 +186,8 @@ def test_run_report_markdown_and_html(suite):
     title = md.splitlines()[0]
     assert title.startswith("## ❌ Autograd conformance: nograph ") and title.endswith(" on cpu")
     assert "| claims (per device) |" in md and "| tests |" in md
-    failing_part = md.split("### Failing claims (3)", 1)[1]
+    failing_part, claims_part = md.split("### Failing claims (3)", 1)[1].split("<details>")
+    assert "| `backward.mean-of-3-squares` | cpu | ❌ fail | 2 of 2 tests ran: 1 fail, 1 pass |" in claims_part
     for cid in ("backward.mean-of-3-squares", "backward.vjp-linear-in-seed",
                 "backward.matmul-vector-shape"):
         assert f"`{cid}`" in failing_part

@@ -8,7 +8,7 @@ declares (@pytest.mark.uses), each of which a claim of its own checks (claims.PR
 nothing else."""
 
 from autograd_conformance.capabilities import CORE_METHODS, METHODS, OPERATIONS, PATHS, AnyOf, Capability
-from autograd_conformance.claims import CLAIMS, PREREQUISITES
+from autograd_conformance.claims import CLAIMS, PREREQUISITE_ORDER, PREREQUISITES, prerequisite_claims
 
 # Attributes a test may read on any backend: what the suite itself reads (capabilities, layout).
 INTROSPECTION = {"capabilities", "linear_layout", "default_float", "available_devices"}
@@ -51,18 +51,21 @@ def test_declared_uses_are_called(reference_run, suite_items):
     stale = []
     for item in suite_items:
         if item["nodeid"] in used:
-            relied_on = {PREREQUISITES[op] for op in used[item["nodeid"]] if op in PREREQUISITES}
-            never = sorted({PREREQUISITES[op] for op in item["uses"]} - relied_on)
+            relied_on = {c for op in used[item["nodeid"]] for c in prerequisite_claims(op)}
+            never = sorted({c for op in item["uses"] for c in prerequisite_claims(op)} - relied_on)
             if never:
                 stale.append(f"{item['nodeid']} declares operations checked by {never} but calls none of them")
     assert not stale, "\n".join(stale)
 
 
 def test_prerequisites_are_checked_by_their_claims():
-    for operation, cid in PREREQUISITES.items():
-        assert cid in CLAIMS, f"PREREQUISITES names an unknown claim {cid}"
-        assert operation in CLAIMS[cid].about, f"{cid} checks {operation}, so it must be about it"
+    for operation in PREREQUISITES:
         assert operation in OPERATIONS or operation in PSEUDO_OPERATIONS, operation
+        for cid in prerequisite_claims(operation):
+            assert cid in CLAIMS, f"PREREQUISITES names an unknown claim {cid}"
+            assert operation in CLAIMS[cid].about, \
+                f"{cid} checks {operation}, so it must be about it"
+            assert cid in PREREQUISITE_ORDER, f"{cid} is a prerequisite, so PREREQUISITE_ORDER must place it"
 
 
 def test_claims_are_about_known_operations():

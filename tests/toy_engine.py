@@ -1,15 +1,24 @@
 """A toy autograd engine, written in the tests, and an adapter for it written only from
 ``autograd_conformance.protocol``: proof that the suite gives sound verdicts on an engine it has
-never seen (issue 8).
+never seen, one with the habits that made the suite's verdicts wrong on real engines.
 
 The engine is a tutorial engine (micrograd's design) on numpy arrays: every ``Tensor`` keeps its
 parents and a ``_backward`` closure; ``backward()`` sorts the graph topologically, sets the
-output's ``.grad`` to ones and lets each node add into its parents' ``.grad``. Every node keeps its
-``.grad`` (interior ones too), nothing is ever freed, and a second ``backward()`` through the same
-graph re-propagates the interior nodes' stale gradients: for ``mean(3 (x + 2)^2)`` at
-``x = ones(2, 2)`` two backward calls leave ``x.grad`` = 22.5, not 9. There is no requires_grad
-flag (every tensor gets a gradient), no graph-node API, no no_grad, no detach, no custom
-functions, no conv layer, no pooling and no Adam.
+output's ``.grad`` to ones and lets each node add into its parents' ``.grad``. Its habits:
+
+- **scalars have shape (1,)**: a sum (and any 0-d data) is a one-element vector, never 0-d;
+- **no mean, exp, where, cross-entropy or BCE**: it has sums, powers, relu, reshape, matmul, MSE;
+- **its MSE divides by the batch** (the number of rows), not by the number of elements;
+- **a 1-d matmul's backward raises**: vector @ matrix and friends compute, but cannot be differentiated;
+- **interior .grad is never reset**: every node keeps its ``.grad``, nothing is ever freed, and a
+  second ``backward()`` through the same graph re-propagates the interior nodes' stale gradients:
+  for ``sum(3 (x + 2)^2) / 4`` at ``x = ones(2, 2)`` two backward calls leave ``x.grad`` = 22.5, not 9;
+- **its optimizer holds the gradients**: ``opt.backward(loss)`` adds the loss's gradients to the
+  optimizer's own, ``opt.step()`` applies those (never a tensor's ``.grad``), ``opt.zero_grad()``
+  clears them.
+
+There is no requires_grad flag (every tensor gets a gradient), no graph-node API, no no_grad, no
+detach, no custom functions, no conv layer, no pooling and no Adam.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ class Tensor:
 
     def __init__(self, data, _parents=(), dtype=None):
         self.data = np.asarray(data, dtype=dtype)
+        if self.data.ndim == 0:  # the engine's scalars are one-element vectors
+            self.data = self.data.reshape(1)
         self.grad = None
         self._parents = tuple(_parents)
         self._backward = lambda: None
@@ -112,6 +123,8 @@ class Tensor:
 
         def _backward():
             a, b, g = self.data, other.data, out.grad
+            if a.ndim == 1 or b.ndim == 1:
+                raise ValueError("matmul: the gradient of a product with a 1-d operand is not implemented")
             if a.ndim == 1 and b.ndim == 1:
                 ga, gb = g * b, g * a
             elif a.ndim == 1:
@@ -148,23 +161,13 @@ class Tensor:
 
     # ---------------------------------------------------------------- other operations
     def sum(self):
-        out = Tensor(self.data.sum(), (self,))
-        out._backward = lambda: self._add_grad(np.broadcast_to(out.grad, self.data.shape))
-        return out
-
-    def mean(self):
-        out = Tensor(self.data.mean(), (self,))
-        out._backward = lambda: self._add_grad(np.broadcast_to(out.grad / self.data.size, self.data.shape))
+        out = Tensor(self.data.sum().reshape(1), (self,))
+        out._backward = lambda: self._add_grad(np.broadcast_to(out.grad.reshape(()), self.data.shape))
         return out
 
     def relu(self):
         out = Tensor(np.maximum(self.data, 0), (self,))
         out._backward = lambda: self._add_grad(out.grad * (self.data > 0))
-        return out
-
-    def exp(self):
-        out = Tensor(np.exp(self.data), (self,))
-        out._backward = lambda: self._add_grad(out.grad * out.data)
         return out
 
     def reshape(self, *shape):
@@ -190,50 +193,11 @@ class Tensor:
             node._backward()
 
 
-def where(cond, a, b):
-    a = a if isinstance(a, Tensor) else Tensor(a)
-    b = a._wrap(b)
-    c = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
-    out = Tensor(np.where(c, a.data, b.data), (a, b))
-
-    def _backward():
-        a._add_grad(np.where(c, out.grad, 0))
-        b._add_grad(np.where(c, 0, out.grad))
-    out._backward = _backward
-    return out
-
-
 def mse_loss(pred, target, reduction="mean"):
+    """The squared error summed, divided by the batch (the number of rows) for "mean"."""
     squares = (pred - target) ** 2
-    return squares.mean() if reduction == "mean" else squares.sum()
-
-
-def cross_entropy(logits, labels):
-    """Mean softmax cross-entropy against integer class labels."""
-    y = np.asarray(labels.data if isinstance(labels, Tensor) else labels).astype(np.int64)
-    z = logits.data - logits.data.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    n = len(y)
-    out = Tensor(-logp[np.arange(n), y].mean(), (logits,))
-
-    def _backward():
-        g = np.exp(logp)
-        g[np.arange(n), y] -= 1
-        logits._add_grad(g * (out.grad / n))
-    out._backward = _backward
-    return out
-
-
-def bce_with_logits(z, y):
-    """Mean binary cross-entropy of sigmoid(z) against y, from the logits (stable form)."""
-    t = np.asarray(y.data if isinstance(y, Tensor) else y, dtype=z.data.dtype)
-    x = z.data
-    out = Tensor((np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))).mean(), (z,))
-
-    def _backward():
-        z._add_grad((1 / (1 + np.exp(-x)) - t) * (out.grad / x.size))
-    out._backward = _backward
-    return out
+    total = squares.sum()
+    return total / float(pred.shape[0]) if reduction == "mean" else total
 
 
 # ---------------------------------------------------------------- modules
@@ -299,25 +263,42 @@ class Sequential(Module):
 
 
 class SGD:
-    """p <- p - lr * b with the momentum buffer b <- m b + g (b = g at the first step)."""
+    """p <- p - lr * b with the momentum buffer b <- m b + g (b = g at the first step). The
+    optimizer holds the gradients g it applies: backward(loss) adds the loss's to them."""
 
     def __init__(self, params, lr, momentum=0.0):
         self.params, self.lr, self.momentum = list(params), lr, momentum
-        self.buffers = {}
+        self.buffers, self.grads = {}, {}
+
+    def backward(self, loss):
+        """Add the gradient of loss with respect to each parameter to the held gradients (through
+        the tensors' own backward, whose .grad the parameters get back as it was)."""
+        kept = [p.grad for p in self.params]
+        for p in self.params:
+            p.grad = None
+        loss.backward()
+        for p, before in zip(self.params, kept):
+            if p.grad is not None:
+                held = self.grads.get(id(p))
+                self.grads[id(p)] = p.grad.copy() if held is None else held + p.grad
+            p.grad = before
+
+    def grad(self, p):
+        return self.grads.get(id(p))
 
     def step(self):
         for p in self.params:
-            if p.grad is None:
+            g = self.grads.get(id(p))
+            if g is None:
                 continue
-            b = p.grad
+            b = g
             if self.momentum:
                 old = self.buffers.get(id(p))
-                b = self.buffers[id(p)] = p.grad.copy() if old is None else self.momentum * old + p.grad
+                b = self.buffers[id(p)] = g.copy() if old is None else self.momentum * old + g
             p.data -= self.lr * b  # in place: aliases of p.data see the update
 
     def zero_grad(self):
-        for p in self.params:
-            p.grad = None
+        self.grads = {}
 
 
 # ============================================================================ the adapter
@@ -332,14 +313,14 @@ def _array(t):
 
 class ToyBackend:
     """The toy engine behind the protocol: stateful backward whose graphs are never freed,
-    mutable arrays, modules and SGD. No requires_grad, graph nodes, no_grad, detach or custom
-    functions; conv2d, max_pool2d and adam are left out (the tests that call them are not
-    applicable)."""
+    mutable arrays, modules and an SGD that holds its gradients. No requires_grad, graph nodes,
+    no_grad, detach or custom functions; mean, exp, where, cross-entropy, BCE, conv2d, max_pool2d
+    and adam are left out (the tests that call them are not applicable)."""
 
     name = "toy"
-    version = "0.1"
+    version = "0.2"
     capabilities = frozenset({C.BACKWARD, C.REPEAT_BACKWARD, C.IN_PLACE, C.MODULES, C.OPTIMIZERS,
-                              C.FLOAT64})
+                              C.OPTIMIZER_GRADIENTS, C.FLOAT64})
     default_float = "float32"
     linear_layout = "in_out"
     max_workload = None
@@ -373,29 +354,14 @@ class ToyBackend:
     def sum(self, t):
         return t.sum()
 
-    def mean(self, t):
-        return t.mean()
-
     def relu(self, t):
         return t.relu()
-
-    def exp(self, t):
-        return t.exp()
-
-    def where(self, cond, a, b):
-        return where(cond, a, b)
 
     def reshape(self, t, shape):
         return t.reshape(tuple(shape))
 
     def mse_loss(self, pred, target, reduction="mean"):
         return mse_loss(pred, target, reduction)
-
-    def cross_entropy(self, logits, labels):
-        return cross_entropy(logits, labels)
-
-    def bce_with_logits(self, z, y):
-        return bce_with_logits(z, y)
 
     # --- backward (the graph is never freed: retain_graph changes nothing)
     def backward(self, out, seed=None, retain_graph=False):
@@ -448,8 +414,8 @@ class ToyBackend:
     def sequential(self, *layers):
         return Sequential(*layers)
 
-    def module_zero_grad(self, m, set_to_none=True):
-        if not set_to_none:
+    def module_zero_grad(self, m, set_to_none=None):
+        if set_to_none is False:
             raise Unsupported("module_zero_grad(set_to_none=False)")
         m.zero_grad()
 
@@ -457,11 +423,17 @@ class ToyBackend:
     def sgd(self, params, lr, momentum=0.0):
         return SGD(params, lr, momentum)
 
+    def optimizer_backward(self, opt, loss, retain_graph=False):
+        opt.backward(loss)  # the graph is never freed: retain_graph changes nothing
+
+    def optimizer_grad(self, opt, p):
+        return opt.grad(p)
+
     def step(self, opt):
         opt.step()
 
-    def zero_grad(self, opt, set_to_none=True):
-        if not set_to_none:
+    def zero_grad(self, opt, set_to_none=None):
+        if set_to_none is False:
             raise Unsupported("zero_grad(set_to_none=False)")
         opt.zero_grad()
 

@@ -55,7 +55,7 @@ _DTYPES = {"float32": "float32", "float64": "float64", "int64": "int64", "bool":
 class PaddleBackend:
     name = "paddle"
     version = paddle.__version__
-    capabilities = frozenset(Capability) - {Capability.PYTORCH_API}
+    capabilities = frozenset(Capability) - {Capability.PYTORCH_API, Capability.OPTIMIZER_GRADIENTS}
     default_float = paddle.get_default_dtype()  # "float32"
     linear_layout = "in_out"  # paddle.nn.Linear.weight has shape (in_features, out_features)
     # Tolerances: the defaults (check.DEFAULT_TOLERANCES). Paddle's CPU kernels (MKL/oneDNN matmul,

@@ -113,6 +113,17 @@ def claim_results(tests: list[dict], devices: list[str]) -> list[dict]:
     return results
 
 
+def describe_counts(counts: dict) -> str:
+    """"3 of 16 tests ran: 3 pass, 12 not applicable, 1 blocked" for a claim result's counts."""
+    parts = [f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o)]
+    return f"{counts['ran']} of {counts['tests']} test{'s' * (counts['tests'] != 1)} ran: {', '.join(parts)}"
+
+
+def fraction(counts: dict) -> str:
+    """"3/16" where some of a claim's tests reached a verdict and others did not, else ""."""
+    return f"{counts['ran']}/{counts['tests']}" if 0 < counts["ran"] < counts["tests"] else ""
+
+
 def count(outcomes) -> dict[str, int]:
     counts = dict.fromkeys(OUTCOMES, 0)
     for o in outcomes:

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from autograd_conformance.outcomes import BAD, LABEL, OUTCOMES, PASS, FAIL
-from autograd_conformance.report.document import count
+from autograd_conformance.report.document import count, describe_counts, fraction
 
 CSS = Path(__file__).with_name("report.css").read_text(encoding="utf-8")
 CSS_CLASS = {o: "o-" + LABEL[o].lower().replace("/", "").replace(" ", "-") for o in OUTCOMES}
@@ -67,8 +67,10 @@ def matrix_html(matrix: dict, title: str) -> str:
             if r["outcome"] in BAD:
                 failures.append((f"fail-{c['id']}-{i}", c, col, r))
                 label = f"<a href='#fail-{_e(c['id'])}-{i}'>{label}</a>"
+            part = fraction(r["counts"])
             out.append(f"<td class='cell {CSS_CLASS[r['outcome']]}' "
-                       f"title='{_e(r['summary'] or r['outcome'])}'>{label}</td>")
+                       f"title='{_e(describe_counts(r['counts']))}: {_e(r['summary'] or r['outcome'])}'>{label}"
+                       f"{f'<small>{part} ran</small>' if part else ''}</td>")
         out.append("</tr>")
     out.append("</tbody></table><p class=legend>" + "".join(
         f"<span>{_tag(o)}{_e(o)}</span>" for o in OUTCOMES)
@@ -94,7 +96,7 @@ def matrix_html(matrix: dict, title: str) -> str:
             if (c["id"], col["id"]) in anchors:
                 name = f"<a href='#{_e(anchors[c['id'], col['id']])}'>{name}</a>"
             results.append(f"<li>{_tag(r['outcome'])}{name} "
-                           f"<span class=level>({len(r['tests'])} test(s))</span></li>")
+                           f"<span class=level>({_e(describe_counts(r['counts']))})</span></li>")
         note = f"<p class=note>Seed note: {_e(c['seed_note'])}</p>" if c["seed_note"] else ""
         out.append(f"<article id='claim-{_e(c['id'])}'><h3><code>{_e(c['id'])}</code> "
                    f"<span class=level>{_e(c['level'])}</span></h3><p>{_e(c['statement'])}</p>"

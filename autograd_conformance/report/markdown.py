@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from autograd_conformance.outcomes import BAD, FAIL, OUTCOMES, PASS, SYMBOL
+from autograd_conformance.report.document import describe_counts, fraction
 
 MD_LIMIT = 60_000  # GitHub comments and step summaries take 65,536 characters
 
@@ -58,19 +59,25 @@ def run_markdown(run: dict, limit: int = MD_LIMIT) -> str:
              "| claims (per device) | " + " | ".join(str(run["totals"]["claims"][o])
                                                     for o in shown) + " |",
              "| tests | " + " | ".join(str(run["totals"]["tests"][o]) for o in shown) + " |", ""]
+    checked = [f"| `{c['id']}` | {c['device'] or 'reference pipeline'} | {SYMBOL[c['outcome']]} {c['outcome']} | "
+               f"{_md(describe_counts(c['counts']))} |" for c in run["claims"]]
+    claims_table = ["", "<details><summary>Every claim: how many of its tests ran</summary>", "",
+                    "| claim | device | outcome | tests |", "|---|---|---|---|", *checked, "", "</details>", ""]
     if not failing and not failing_other:
         head.append("No failing claims." if run["claims"] else "No claim was checked.")
-        return "\n".join(head) + "\n"
+        return _fit(head + claims_table[:4], claims_table[4:], "claims", limit)
     head.append(f"### Failing claims ({len(failing)})" if failing else "")
     entries = [
         f"\n**{_code(c['id'])}** on `{c['device'] or 'the reference pipeline'}`: {SYMBOL[c['outcome']]} {c['outcome']} "
         f"({c['level']})\n> {_md(_one_line(c['statement'], 600))}\n\n"
-        f"Seed: {_md('; '.join(c['source'])) or '-'}  \nMessage: {_code(_one_line(c['summary']))}  \n"
+        f"Seed: {_md('; '.join(c['source'])) or '-'}  \nTests: {_md(describe_counts(c['counts']))}  \n"
+        f"Message: {_code(_one_line(c['summary']))}  \n"
         f"Rerun: {_code(c['rerun'])}" for c in failing]
     entries += [f"\n**{_code(t['nodeid'])}** (no claim): {SYMBOL[t['outcome']]} {t['outcome']}  \n"
                 f"Message: {_code(_one_line(t['summary']))}  \nRerun: {_code(t['rerun'])}"
                 for t in failing_other]
-    return _fit(head, entries, "failures", limit)
+    text = _fit(head, entries, "failures", limit - 20_000)
+    return _fit([text.rstrip("\n"), *claims_table[:4]], claims_table[4:], "claims", limit)
 
 
 def matrix_markdown(matrix: dict, title: str | None = "Conformance matrix",
@@ -87,10 +94,11 @@ def matrix_markdown(matrix: dict, title: str | None = "Conformance matrix",
         if c["id"].split(".")[0] != area:
             area = c["id"].split(".")[0]
             rows.append(f"| **{area}** |" + " |" * len(cols))
-        cells = [SYMBOL[c["results"][col["id"]]["outcome"]] if col["id"] in c["results"] else "·"
-                 for col in cols]
+        cells = [f"{SYMBOL[c['results'][col['id']]['outcome']]} {fraction(c['results'][col['id']]['counts'])}".strip()
+                 if col["id"] in c["results"] else "·" for col in cols]
         rows.append(f"| `{c['id']}` | " + " | ".join(cells) + " |")
-    legend = ["", " · ".join(f"{SYMBOL[o]} {o}" for o in OUTCOMES) + " · `·` not run"]
+    legend = ["", " · ".join(f"{SYMBOL[o]} {o}" for o in OUTCOMES) + " · `·` not run · k/n: k of the "
+              "claim's n tests reached a verdict there (the others were not applicable, blocked, too large)"]
     if any(not c["complete"] for c in cols):
         legend.append("⚠️ after a column: that run was incomplete.")
     text = _fit(head, rows, "claims", limit - 600)

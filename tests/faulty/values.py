@@ -54,13 +54,23 @@ class NodesWithoutInputs(TorchBackend):
         return []
 
 
+class _RoundedToBfloat16(torch.overrides.TorchFunctionMode):
+    """Every float32 result computed inside it, rounded to bfloat16's precision."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor) and out.dtype == torch.float32:
+            return out.to(torch.bfloat16).to(torch.float32)
+        return out
+
+
 class NoGradLowersPrecision(TorchBackend):
-    """no_grad also switches matmuls to bfloat16, so untracked results differ."""
+    """no_grad also computes in bfloat16's precision, so untracked results differ."""
 
     def no_grad(self):
         class Both:
             def __enter__(s):
-                s.contexts = [torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16)]
+                s.contexts = [torch.no_grad(), _RoundedToBfloat16()]
                 for c in s.contexts:
                     c.__enter__()
 
