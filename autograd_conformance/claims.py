@@ -112,7 +112,7 @@ CLAIMS: dict[str, Claim] = _index([
            "MulBackward0, MeanBackward0 and SumBackward0.",
            (f"{S001} In [4]", f"{S001} In [14]", f"{S001} In [10]"), (GN,), PYTORCH,
            why='reads node class names',
-           about=('mean',)),
+           about=('sum', 'mean')),
     _claim("graph.layer-node-names",
            "In the seeds' MLP, the outputs of nn.Linear and nn.ReLU carry AddmmBackward0 and "
            "ReluBackward0 nodes; the versioned suffix 0 is part of today's names.",
@@ -221,7 +221,8 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="the seed's comment says the loss has shape (1,); it has shape (). (A "
                      "one-element tensor of shape (1,) would also take backward() without a seed: "
                      "the 0-d shape is what sum returns, not what backward requires.)",
-           why='the shape of a sum; the backward variant also reads .grad'),
+           why='the shape of a sum; the backward variant also reads .grad',
+           about=('sum',)),
     _claim("backward.relu-dead-units-zero-grad",
            "A unit whose ReLU is inactive for every sample gets exactly zero gradient in the "
            "weights and bias that produce it and in the next layer's weights that read it.",

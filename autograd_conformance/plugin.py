@@ -235,15 +235,15 @@ def pytest_runtest_call(item: pytest.Item):
         raise
 
 
-def _not_run(item, report, prop: str, reason: str, label: str) -> None:
-    """Report a test that did not reach a verdict on its claim as skipped with a reason (junit and
-    the reports read the property)."""
-    report.user_properties.append((prop, reason))
-    item.user_properties.append((prop, reason))  # junit writes the teardown report's
+def _not_run(item, report, prop: str, value: str, message: str) -> None:
+    """Report a test that did not reach a verdict on its claim as skipped, with the property prop
+    (junit and the reports read it) and message."""
+    report.user_properties.append((prop, value))
+    item.user_properties.append((prop, value))  # junit writes the teardown report's
     report.outcome = "skipped"
     if hasattr(report, "wasxfail"):
         del report.wasxfail
-    report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {label}: {reason}")
+    report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {message}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -257,10 +257,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if cid is None and "B" not in getattr(item, "fixturenames", ()):
         return report  # the project's own tests, or another's: Unsupported is an error there
     if call.excinfo is not None and call.excinfo.errisinstance(Unsupported):
-        _not_run(item, report, NA_PROPERTY, f"backend lacks {call.excinfo.value.operation}", NA)
+        reason = f"backend lacks {call.excinfo.value.operation}"
+        _not_run(item, report, NA_PROPERTY, reason, f"{NA}: {reason}")
     elif call.excinfo is not None and call.excinfo.errisinstance(Blocked):
-        _not_run(item, report, BLOCKED_PROPERTY, str(call.excinfo.value).removeprefix("blocked by "),
-                 BLOCKED)
+        _not_run(item, report, BLOCKED_PROPERTY, call.excinfo.value.claim, str(call.excinfo.value))
     elif call.excinfo is not None and call.excinfo.errisinstance(AdapterError) and report.failed:
         report.user_properties.append((ADAPTER_ERROR_PROPERTY, call.excinfo.value.method))
         item.user_properties.append((ADAPTER_ERROR_PROPERTY, call.excinfo.value.method))

@@ -16,8 +16,10 @@ Whether a prerequisite holds on a device is found when first needed, in the proc
 it: when a test that relies on it fails, the prerequisite claim's own collected tests of that
 operation (those marked ``@pytest.mark.checks(operation)``, or every test of the claim where none
 is) run in this process (each test function with a fresh ``B``, its device and a fresh ``rng``, as
-pytest runs it), once per operation and device. So a broken ``mean`` blocks the tests that use
-``mean``, not those that use only ``sum``, though one claim checks both. Under pytest-xdist every worker finds the same verdicts for
+pytest runs it), once per operation and device, in the engine's default float (the dtype the
+tests that rely on it compute in). So a broken ``mean`` blocks the tests that use ``mean``, not
+those that use only ``sum``, though one claim checks both; nor does a float64 fault block tests
+that compute in float32. Under pytest-xdist every worker finds the same verdicts for
 itself, so the outcome never depends on which worker ran what, or in which order. A run that
 did not collect a prerequisite's tests (``pytest suites/test_backward.py``) cannot tell, and the
 test's failure stands as a failure, saying so.
@@ -85,7 +87,7 @@ class Prerequisites:
         self.verdicts: dict[tuple[str, str | None], str | None] = {}
 
     def collected(self, items: list[pytest.Item], claim_of) -> None:
-        wanted = set(PREREQUISITES.values())
+        wanted = {claim for op in PREREQUISITES for claim in prerequisite_claims(op)}
         for item in items:
             cid = claim_of(item)
             if cid in wanted:
@@ -108,6 +110,8 @@ class Prerequisites:
             checks = checked_operations(item)
             if params.get("device") != device or (checks and operation not in checks):
                 continue
+            if params.get("dtype", self.backend.default_float) != self.backend.default_float:
+                continue  # the tests that rely on it compute in the engine's default float
             if used_operations(item):  # the verdict comes from the tests that rely on nothing else
                 continue
             problem = self._run(item, params, device)

@@ -12,7 +12,8 @@ output's ``.grad`` to ones and lets each node add into its parents' ``.grad``. I
 - **a 1-d matmul's backward raises**: vector @ matrix and friends compute, but cannot be differentiated;
 - **interior .grad is never reset**: every node keeps its ``.grad``, nothing is ever freed, and a
   second ``backward()`` through the same graph re-propagates the interior nodes' stale gradients:
-  for ``sum(3 (x + 2)^2) / 4`` at ``x = ones(2, 2)`` two backward calls leave ``x.grad`` = 22.5, not 9;
+  for ``sum(3 (x + 2)^2) / 4`` at ``x = ones(2, 2)`` two backward calls leave ``x.grad`` = 27, not 9;
+  and ``backward()`` on a vector output seeds it with ones rather than refusing;
 - **its optimizer holds the gradients**: ``opt.backward(loss)`` adds the loss's gradients to the
   optimizer's own, ``opt.step()`` applies those (never a tensor's ``.grad``), ``opt.zero_grad()``
   clears them.
