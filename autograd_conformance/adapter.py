@@ -110,22 +110,23 @@ class Adapter:
     # ------------------------------------------------------------------ the contracts' checks
     def _call(self, name, method, *args, **kwargs):
         self.called.add(name)
-        if name in ("vjp", "backward") and (kwargs.get("seed") is not None
-                                            or len(args) > (2 if name == "vjp" else 1)
-                                            and args[2 if name == "vjp" else 1] is not None):
-            self.called.add("vjp(seed)")
         try:
             return method(*args, **kwargs)
         except (TypeError, AttributeError) as exc:
-            # the adapter's own code raised it, and not because the test handed it None (a tensor an
-            # earlier call did not give, such as the bias of a layer built without one)
-            if _raised_in(exc, self._files) and not any(a is None for a in args):
-                raise AdapterError(name, f"{type(exc).__name__} raised by the adapter's own code: "
-                                         f"{exc}") from exc
-            raise
+            raise self._fault(name, exc, args) from exc
+
+    def _fault(self, name: str, exc: BaseException, args) -> BaseException:
+        """An AdapterError for exc where the adapter's own code raised it, and not because the test
+        handed it None (a tensor an earlier call did not give, such as the bias of a layer built
+        without one); else exc itself."""
+        if _raised_in(exc, self._files) and not any(a is None for a in args):
+            return AdapterError(name, f"{type(exc).__name__} raised by the adapter's own code: {exc}")
+        return exc
 
     def _checked(self, name: str, method):
-        call = self._call
+        """The adapter's method, its call noted (self.called) and checked (the module docstring).
+        The common case, a method whose result is not checked, costs one call and a set insertion."""
+        call, note = self._call, self.called.add
         if name == "tensor":
             def checked(*args, **kwargs):
                 return self._check_tensor(call(name, method, *args, **kwargs), *args, **kwargs)
@@ -136,14 +137,27 @@ class Adapter:
             def checked(t, shape):
                 return self._check_result(name, call(name, method, t, shape), tuple(shape))
         elif name in _RETURNS_TENSOR:
+            check = self._check_result
+
             def checked(*args, **kwargs):
-                return self._check_result(name, call(name, method, *args, **kwargs))
+                return check(name, call(name, method, *args, **kwargs))
         elif name == "vjp":
             def checked(fn, inputs, seed=None):
+                if seed is not None:
+                    note("vjp(seed)")
                 return self._check_vjp(call(name, method, fn, inputs, seed), inputs)
+        elif name == "backward":
+            def checked(out, seed=None, **kwargs):
+                if seed is not None:
+                    note("vjp(seed)")
+                return call(name, method, out, seed, **kwargs)
         else:
             def checked(*args, **kwargs):
-                return call(name, method, *args, **kwargs)
+                note(name)
+                try:
+                    return method(*args, **kwargs)
+                except (TypeError, AttributeError) as exc:
+                    raise self._fault(name, exc, args) from exc
         checked.__name__ = checked.__qualname__ = name
         checked.__wrapped__ = method
         return checked
@@ -176,8 +190,8 @@ class Adapter:
     def _check_array(array, t):
         if not isinstance(array, (np.ndarray, np.generic)):
             raise AdapterError("to_numpy", f"returned {type(array).__name__}, not a numpy array")
-        shape = _shape(t)
-        if shape is not None and np.shape(array) != shape and np.size(array) != 0:
+        shape = getattr(t, "shape", None)
+        if shape is not None and array.shape != shape and array.shape != _shape(t) and array.size != 0:
             raise AdapterError("to_numpy", f"read a tensor of shape {shape} as an array of shape "
                                            f"{np.shape(array)}")
         return array

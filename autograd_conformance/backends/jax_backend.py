@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from autograd_conformance.protocol import Capability
+from autograd_conformance.protocol import Capability, Unsupported
 
 _PLATFORM_NAMES = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "cuda", "tpu": "tpu"}
 
@@ -81,9 +81,9 @@ class JaxBackend:
             if given != np.dtype(dtype) and np.dtype(dtype).kind == "f":
                 # JAX would warn and round to the narrower float; a float32 array passed off as the
                 # float64 asked for would make a test blame its results for that rounding.
-                raise TypeError(
-                    f"JAX cannot make {dtype} arrays in this configuration (jax_enable_x64 is off, "
-                    f"so JAX gives {given} instead); set JAX_ENABLE_X64=1 to get {dtype}")
+                raise Unsupported(
+                    f"{dtype} arrays (jax_enable_x64 is off, so JAX gives {given} instead; set "
+                    f"JAX_ENABLE_X64=1 to get {dtype})")
             array = array.astype(given)  # integers: JAX narrows int64 to int32, values kept
         return jax.device_put(array, table[device])
 

@@ -4,6 +4,7 @@ Each class breaks one concept the way a buggy engine would, on every path that e
 lists exactly the claims the suite must then report as failing (tests/test_faulty_backends.py)."""
 
 import contextlib
+import os
 
 import torch
 
@@ -158,7 +159,8 @@ class VjpStaleGradients(TorchBackend):
     def vjp(self, fn, inputs, seed=None):
         out, grads = super().vjp(fn, inputs, seed)
         cache = self.__dict__.setdefault("_grads", {})
-        key = (getattr(fn, "__code__", None), tuple(tuple(x.shape) for x in inputs))
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]  # a cache per test: no
+        key = (test, getattr(fn, "__code__", None), tuple(tuple(x.shape) for x in inputs))  # order matters
         return out, cache.setdefault(key, grads)
 
 
@@ -217,11 +219,9 @@ CASES = [
         "~tracking.frozen-parameter-no-grad"}),
     (FlagOffIgnored, {"graph.tracked-after-requires-grad", "graph.untracked-input-has-no-node",
         "tracking.frozen-parameter-no-grad", "tracking.in-place-on-tracked-leaf-errors"}),
-    (VjpStaleGradients, {"accumulation.no-zero-grad-accumulates", "accumulation.zero-grad-each-step-fresh",
-        "backward.full-jacobian", "backward.matches-finite-differences", "backward.vjp-linear-in-seed",
-        "ops.powers-match-numpy", "ops.transpose-matches-numpy", "training.two-layer-functional",
-        "~backward.mse-loss", "~custom.myrelu-equals-relu", "~dynamic.data-dependent-loop",
-        "~ops.conv2d-matches-numpy", "~ops.losses-match-numpy", "~ops.sum-mean-match-numpy",
+    (VjpStaleGradients, {"backward.matches-finite-differences", "backward.vjp-linear-in-seed",
+        "training.two-layer-functional", "~accumulation.no-zero-grad-accumulates",
+        "~accumulation.zero-grad-each-step-fresh", "~backward.full-jacobian", "~custom.myrelu-equals-relu",
         "~tracking.detach-untracked-equal"}),
     (MeanGradIsOne, {"graph.basic-node-names", "~ops.sum-mean-match-numpy"}),
     (SumKeepsDim, {"backward.sum-is-zero-dim", "graph.basic-node-names"}),
