@@ -49,8 +49,8 @@ def test_linear_computes_affine(B, device, rng, shape):
     assert_close(B, layer(x), linear_forward(B, layer, x64), what="Linear(x) vs x W + b")
     _, (dx,) = B.vjp(lambda x: B.sum(layer(x) * g), [x])
     assert_close(B, dx, g64 @ w64.T, what="the gradient of the input, g W^T")
-    weight, bias = B.linear_parameters(layer)
     grads = gradients.module_grads(B, layer, lambda: B.sum(layer(x) * g))
+    weight, bias = B.linear_parameters(layer)  # read after: an engine may have put in new arrays
     by_object = {id(p): grads[name] for name, p in B.named_parameters(layer)}
     assert by_object.get(id(weight)) is not None and by_object.get(id(bias)) is not None, \
         "the layer's weight and bias must be its registered parameters and get gradients"
@@ -232,6 +232,23 @@ def test_inputs_untracked_loss_tracked(B, device, rng):
 # ------------------------------------------------------------------------------ custom layers
 
 @claim("modules.parameter-registered")
+@pytest.mark.optional("requires_grad")
+@pytest.mark.parametrize("order", [("alpha", "beta", "gamma"), ("gamma", "alpha", "beta")], ids=["abc", "cab"])
+def test_parameter_registered_in_order(B, device, rng, order):
+    """Parameters under plain names (the seed's `weights` is a name some module classes reserve),
+    three of them, in two orders: named_parameters lists the module's own tensors in assignment order."""
+    attrs = {name: B.parameter(B.tensor(rng.standard_normal(3), device=device)) for name in order}
+    layer = B.module(lambda m, x: x * m.alpha + m.beta * m.gamma, **attrs)
+    named = B.named_parameters(layer)
+    assert [name for name, _ in named] == list(order), \
+        f"expected parameters {list(order)} in assignment order, got {[n for n, _ in named]}"
+    for name, p in named:
+        assert p is getattr(layer, name), f"{name}: named_parameters must give the module's own tensor"
+        if _tracks(B):
+            assert B.requires_grad(p), f"{name}: a registered parameter must require grad"
+
+
+@claim("modules.parameter-registered")
 @pytest.mark.parametrize("order", [("weights", "bias"), ("bias", "weights")], ids=["weights-first", "bias-first"])
 @pytest.mark.optional('requires_grad')
 def test_parameter_registered(B, device, rng, order):
@@ -245,26 +262,27 @@ def test_parameter_registered(B, device, rng, order):
             assert B.requires_grad(p), f"{name}: a registered parameter must require grad"
 
 
-def _check_plain_not_trained(B, layer, x):
-    weights0, bias0 = B.to_numpy(layer.weights).copy(), B.to_numpy(layer.bias).copy()
+def _check_plain_not_trained(B, layer, x, plain="weights", param="bias"):
+    plain0, param0 = B.to_numpy(getattr(layer, plain)).copy(), B.to_numpy(getattr(layer, param)).copy()
     opt = B.sgd(layer, lr=0.1)  # torch: SGD(layer.parameters())
     gradients.train_step(B, opt, layer, lambda: B.sum(layer(x) * layer(x)))  # wherever gradients live
-    np.testing.assert_array_equal(B.to_numpy(layer.weights), weights0,
+    np.testing.assert_array_equal(B.to_numpy(getattr(layer, plain)), plain0,
                                   err_msg="the plain tensor must not be updated by an optimizer built from parameters()")
-    assert not np.array_equal(B.to_numpy(layer.bias), bias0), \
-        "the registered bias must be updated (otherwise the test proves nothing)"
+    assert not np.array_equal(B.to_numpy(getattr(layer, param)), param0), \
+        "the registered parameter must be updated (otherwise the test proves nothing)"
 
 
 @claim("modules.plain-tensor-not-registered")
 def test_plain_tensor_not_registered_core(B, device, rng):
-    """The seed's layer elementwise: weights a plain (tracked) tensor, bias a parameter."""
-    weights = B.tensor(rng.standard_normal(7), device=device, requires_grad=True)
-    bias = B.parameter(B.tensor(rng.standard_normal(7), device=device))
-    layer = B.module(lambda m, x: m.weights * x + m.bias, weights=weights, bias=bias)
+    """The seed's layer elementwise, its attributes named plainly: w a plain (tracked) tensor, b a
+    parameter."""
+    w = B.tensor(rng.standard_normal(7), device=device, requires_grad=True)
+    b = B.parameter(B.tensor(rng.standard_normal(7), device=device))
+    layer = B.module(lambda m, x: m.w * x + m.b, w=w, b=b)
     named = B.named_parameters(layer)
-    assert [name for name, _ in named] == ["bias"], \
-        f"only the parameter (bias) may be registered, got {[n for n, _ in named]}"
-    _check_plain_not_trained(B, layer, B.tensor(rng.standard_normal(7) * 2, device=device))
+    assert [name for name, _ in named] == ["b"], \
+        f"only the parameter (b) may be registered, got {[n for n, _ in named]}"
+    _check_plain_not_trained(B, layer, B.tensor(rng.standard_normal(7) * 2, device=device), plain="w", param="b")
 
 
 @claim("modules.plain-tensor-not-registered")

@@ -127,7 +127,7 @@ def test_conv2d_layer(B, device, rng, case):
     assert_close(B, layer(x), references.numpy_conv2d(x64, weight, bias), what="conv layer output", relative_to="max")
     assert_close(B, dx, want_dx, what="conv layer: gradient of its input", relative_to="max")
     grads = gradients.module_grads(B, layer, lambda: B.sum(layer(x) * g))
-    w_param, b_param = B.conv2d_parameters(layer)
+    w_param, b_param = B.conv2d_parameters(layer)  # read after: an engine may have put in new arrays
     by_object = {id(p): grads[name] for name, p in B.named_parameters(layer)}
     assert by_object.get(id(w_param)) is not None and by_object.get(id(b_param)) is not None, \
         "the conv layer's weight and bias must be its registered parameters and get gradients"

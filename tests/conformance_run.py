@@ -100,10 +100,10 @@ def _forked(argv: list[str], cwd: Path, env: dict | None, timeout: float, merge:
     return child.exitcode, text[0], "" if merge else text[1]
 
 
-def run_pytest(argv: list[str], log: Path, timeout: float = TIMEOUT) -> tuple[int, str]:
-    """(exit code, output) of pytest run on argv in ROOT, in a process of its own; the output is
-    also written to the file log."""
-    code, output, _ = _forked(argv, ROOT, None, timeout, merge=True)
+def run_pytest(argv: list[str], log: Path, timeout: float = TIMEOUT, env: dict | None = None) -> tuple[int, str]:
+    """(exit code, output) of pytest run on argv in ROOT, in a process of its own (with the
+    environment env, default the forkserver's); the output is also written to the file log."""
+    code, output, _ = _forked(argv, ROOT, env, timeout, merge=True)
     log.write_text(output)
     return code, output
 
@@ -142,8 +142,8 @@ def run_suite(tmp_path: Path, *args: str, suites: str | list[str] = "suites", re
     return code, dict(outcomes), output
 
 
-def run_suite_cases(tmp_path: Path, *args: str, suites: str | list[str] = "suites", report_dir: Path | None = None
-                    ) -> tuple[int, dict[str, dict], str]:
+def run_suite_cases(tmp_path: Path, *args: str, suites: str | list[str] = "suites", report_dir: Path | None = None,
+                    env: dict | None = None) -> tuple[int, dict[str, dict], str]:
     """Like run_suite, but return every test: {test id ("suites.test_x::test_y[cpu]"): {"claim":
     claim or None, "outcome": its outcome in conformance.json, "message": its message there (the
     failure or skip message), "properties": its junit properties (not_applicable, too_large,
@@ -154,7 +154,7 @@ def run_suite_cases(tmp_path: Path, *args: str, suites: str | list[str] = "suite
     order = [] if any("randomly" in a for a in args) else ["-p", "no:randomly"]
     argv = [*([suites] if isinstance(suites, str) else suites), *order, "-q", "-p", "no:cacheprovider", "--no-header", f"--junitxml={junit}",
             "-o", "junit_family=xunit2", f"--report-dir={report_dir}", *args]
-    code, output = run_pytest(argv, tmp_path / "output.txt")
+    code, output = run_pytest(argv, tmp_path / "output.txt", env=env)
     report = report_dir / "conformance.json"
     if not report.exists():
         return code, {}, output

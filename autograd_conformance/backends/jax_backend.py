@@ -14,8 +14,8 @@ How JAX's concepts map onto the protocol:
   itself narrows a request for float64 or int64 to 32 bits (with a warning). The adapter leaves
   JAX's configuration as it finds it (enabling x64 at import would change the default float of
   every JAX user in the process). It narrows int64 as JAX does (the suites' integers, class
-  labels, fit in int32), but refuses a float64 request with a TypeError that names the flag,
-  rather than hand out float32 values as float64. With JAX_ENABLE_X64=1 in the environment (read
+  labels, fit in int32), but answers a float64 request with ``Unsupported`` naming the flag (the
+  test is not applicable), rather than hand out float32 values as float64. With JAX_ENABLE_X64=1 in the environment (read
   by JAX at import) 64-bit types exist and ``default_float`` is float64, as it then is for JAX.
 - devices: ``jax.devices(platform)``; JAX's "gpu" platform is spelled "cuda" here as in torch.
 """
