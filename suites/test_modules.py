@@ -365,5 +365,7 @@ def test_flatten_single_sample_loss(B, device, rng):
     """002 In [300] goes on to a cross-entropy against the label of that one image (shape [1])."""
     image = B.tensor(rng.random((1, 28, 28)), device=device)
     net, _ = models.neural_network(B, device)
-    loss = B.to_numpy(B.cross_entropy(net(image), B.tensor([3], device=device, dtype="int64")))
+    logits = net(image)
+    assert _shape(B, logits) == (1, 10), f"the single image must give logits [1, 10], got {_shape(B, logits)}"
+    loss = B.to_numpy(B.cross_entropy(logits, B.tensor([3], device=device, dtype="int64")))
     assert np.size(loss) == 1 and np.all(np.isfinite(loss)), "cross-entropy against a label of shape [1] must work"

@@ -242,10 +242,7 @@ class ShapeSpecialised(TorchBackend):
 
 
 CASES = [
-    (MatmulFirstOperandGradScaled, {"ops.matmul-matches-numpy", "~accumulation.no-zero-grad-accumulates",
-        "~accumulation.zero-grad-each-step-fresh", "~dynamic.graph-follows-control-flow",
-        "~dynamic.shapes-change-between-iterations", "~manual.numpy-equals-autograd",
-        "~manual.training-equals-autograd"}),
+    (MatmulFirstOperandGradScaled, {"ops.matmul-matches-numpy"}),
     (ConvScalesOutput, {"ops.conv2d-matches-numpy"}),
     (ConvBiasNoGrad, {"ops.conv2d-matches-numpy"}),
     (MaxPoolCutsHistory, {"backward.lenet-grads"}),
@@ -275,8 +272,8 @@ CASES = [
         "optim.zero-grad-element-unchanged", "training.dynamic-net-momentum", "training.two-layer-adam",
         "training.two-layer-sgd", "~modules.parameters-trainable", "~ops.conv2d-matches-numpy"}),
     (ShapeSpecialised, {"dynamic.shapes-change-between-iterations", "ops.max-pool2d-matches-numpy",
-        "ops.reshape-matches-numpy", "ops.transpose-matches-numpy", "~custom.myrelu-equals-relu",
+        "ops.powers-match-numpy", "ops.relu-matches-numpy", "ops.reshape-matches-numpy",
+        "ops.transpose-matches-numpy", "ops.where-matches-numpy", "~custom.myrelu-equals-relu",
         "~modules.linear-computes-affine", "~ops.conv2d-matches-numpy", "~ops.losses-match-numpy",
-        "~ops.matmul-matches-numpy", "~ops.powers-match-numpy", "~ops.relu-matches-numpy",
-        "~ops.where-matches-numpy"}),
+        "~ops.matmul-matches-numpy"}),
 ]
