@@ -192,7 +192,7 @@ class Adapter:
             raise AdapterError("to_numpy", f"returned {type(array).__name__}, not a numpy array")
         shape = getattr(t, "shape", None)
         if shape is not None and array.shape != shape and array.shape != _shape(t) and array.size != 0:
-            raise AdapterError("to_numpy", f"read a tensor of shape {shape} as an array of shape "
+            raise AdapterError("to_numpy", f"read a tensor of shape {_shape(t)} as an array of shape "
                                            f"{np.shape(array)}")
         return array
 

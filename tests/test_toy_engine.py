@@ -211,6 +211,21 @@ def test_the_toy_engines_habits_are_reported_once(toy_run):
 
 
 @pytest.mark.timeout(600)
+def test_blocked_under_xdist_as_in_a_serial_run(tmp_path, toy_run):
+    """Each xdist worker finds a prerequisite's verdict for itself: the blocked test is blocked
+    whichever worker ran it and whatever ran first, with the prerequisite's claim in its junit
+    properties, as in the serial run."""
+    _, serial, _, _ = toy_run
+    code, cases, output = run_suite_cases(tmp_path, "--backend", "tests.toy_engine:ToyBackend", "-n", "2",
+                                          suites=["suites/test_backward.py", "suites/test_ops.py"])
+    assert code == 1, output[-2000:]
+    blocked = {t: c for t, c in cases.items() if c["outcome"] == BLOCKED}
+    assert blocked == {t: c for t, c in blocked.items() if serial[t]["outcome"] == BLOCKED} and blocked, blocked
+    assert all(c["properties"].get("blocked") == "ops.matmul-matches-numpy" for c in blocked.values()), blocked
+    assert {t: c["outcome"] for t, c in cases.items()} == {t: serial[t]["outcome"] for t in cases}
+
+
+@pytest.mark.timeout(600)
 def test_workloads_above_max_workload_are_too_large(tmp_path):
     reports = tmp_path / "reports"
     _, cases, output = run_suite_cases(tmp_path, "--backend", "tests.toy_engine:SmallToyBackend",
