@@ -86,7 +86,7 @@ def test_adapter_faults_are_adapter_errors_not_verdicts(tmp_path, backend, metho
     assert all(c["properties"].get("adapter_error") == method for c in errors.values()), errors
     assert not any(c["outcome"] in (NA, FAIL) for c in cases.values()), \
         {t: c["outcome"] for t, c in cases.items() if c["outcome"] in (NA, FAIL)}
-    assert f"ADAPTER ERROR claim" in output
+    assert "ADAPTER ERROR claim" in output
 
 
 @pytest.mark.timeout(600)
