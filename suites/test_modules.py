@@ -238,7 +238,12 @@ def test_parameter_registered_in_order(B, device, rng, order):
     """Parameters under plain names (the seed's `weights` is a name some module classes reserve),
     three of them, in two orders: named_parameters lists the module's own tensors in assignment order."""
     attrs = {name: B.parameter(B.tensor(rng.standard_normal(3), device=device)) for name in order}
-    layer = B.module(lambda m, x: x * m.alpha + m.beta * m.gamma, **attrs)
+    _check_registered(B, B.module(lambda m, x: x * m.alpha + m.beta * m.gamma, **attrs), order)
+
+
+def _check_registered(B, layer, order):
+    """named_parameters(layer) lists the module's own tensors, named as assigned, in assignment
+    order, each tracked where the engine has the flag."""
     named = B.named_parameters(layer)
     assert [name for name, _ in named] == list(order), \
         f"expected parameters {list(order)} in assignment order, got {[n for n, _ in named]}"
@@ -252,14 +257,8 @@ def test_parameter_registered_in_order(B, device, rng, order):
 @pytest.mark.parametrize("order", [("weights", "bias"), ("bias", "weights")], ids=["weights-first", "bias-first"])
 @pytest.mark.optional('requires_grad')
 def test_parameter_registered(B, device, rng, order):
-    layer = models.my_liner(B, device, rng, order=order)
-    named = B.named_parameters(layer)
-    assert [name for name, _ in named] == list(order), \
-        f"expected parameters {list(order)} in assignment order, got {[n for n, _ in named]}"
-    for name, p in named:
-        assert p is getattr(layer, name), f"{name}: named_parameters must give the module's own tensor"
-        if _tracks(B):
-            assert B.requires_grad(p), f"{name}: a registered parameter must require grad"
+    """003 § torch.nn.Parameter: MyLiner's weights and bias, assigned in either order."""
+    _check_registered(B, models.my_liner(B, device, rng, order=order), order)
 
 
 def _check_plain_not_trained(B, layer, x, plain="weights", param="bias"):

@@ -115,22 +115,28 @@ def _losses(B, model, opt, x, y, steps=STEPS) -> list[float]:
     return losses + [_value(B, loss_fn())]
 
 
-@claim("training.two-layer-autograd-manual")
-def test_two_layer_autograd_manual_core(B, device):
-    """w -= lr grad, grad.zero_() on the bilinear net."""
-    lr = 0.02
-    x, y, w1, w2 = _core_data(B, device)
-    w1, w2 = (B.tensor(B.to_numpy(w), device=device, requires_grad=True) for w in (w1, w2))
+def _manual_training(B, loss_fn, weights, lr) -> list[float]:
+    """004 § 3's loop: loss, backward, w -= lr * w.grad and w.grad.zero_() for each weight, STEPS
+    times; the loss before each step and after the last."""
     losses = []
     for t in range(STEPS + 1):
-        loss = B.sum((x * w1 * w2 - y) ** 2)
+        loss = loss_fn()
         losses.append(_value(B, loss))
         if t == STEPS:
             break
         B.backward(loss)
-        for w in (w1, w2):
+        for w in weights:
             B.sub_(w, B.grad(w) * lr)
             B.zero_(B.grad(w))
+    return losses
+
+
+@claim("training.two-layer-autograd-manual")
+def test_two_layer_autograd_manual_core(B, device):
+    """w -= lr grad, grad.zero_() on the bilinear net."""
+    x, y, w1, w2 = _core_data(B, device)
+    w1, w2 = (B.tensor(B.to_numpy(w), device=device, requires_grad=True) for w in (w1, w2))
+    losses = _manual_training(B, lambda: B.sum((x * w1 * w2 - y) ** 2), (w1, w2), lr=0.02)
     assert losses[-1] < losses[0] / 2, (
         f"{STEPS} manual updates must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
 
@@ -140,39 +146,31 @@ def test_two_layer_autograd_manual_core(B, device):
 @uses("matmul", "relu")
 def test_two_layer_autograd_manual(B, device, rng):
     """004 § 3: randn weights, loss (relu(x w1) w2 - y)^2 summed, w -= 1e-6 grad, grad.zero_()."""
-    lr = 1e-6
     x, y = _data(B, device)
     w1 = B.tensor(rng.standard_normal((D_IN, H)), device=device, requires_grad=True)
     w2 = B.tensor(rng.standard_normal((H, D_OUT)), device=device, requires_grad=True)
-    losses = []
-    for t in range(STEPS + 1):
-        loss = B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2)
-        losses.append(_value(B, loss))
-        if t == STEPS:
-            break
-        B.backward(loss)
-        for w in (w1, w2):
-            B.sub_(w, B.grad(w) * lr)
-            B.zero_(B.grad(w))
+    losses = _manual_training(B, lambda: B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2), (w1, w2),
+                              lr=1e-6)
     assert losses[-1] < losses[0] / 10, (
         f"{STEPS} manual updates must cut the loss below a tenth: {losses[0]:.4g} -> {losses[-1]:.4g}")
+
+
+def _functional_training(B, loss, weights, lr) -> list[float]:
+    """Gradient descent without mutable state: the gradients of loss(*weights) from B.vjp and new
+    weights w - lr * g, STEPS times; the loss before each step and after the last."""
+    losses = []
+    for _ in range(STEPS):
+        value, grads = B.vjp(loss, list(weights))
+        losses.append(_value(B, value))
+        weights = [w - g * lr for w, g in zip(weights, grads)]
+    return losses + [_value(B, loss(*weights))]
 
 
 @claim("training.two-layer-functional")
 def test_two_layer_functional_core(B, device):
     """w = w - lr g from B.vjp on the bilinear net."""
-    lr = 0.02
     x, y, w1, w2 = _core_data(B, device)
-
-    def loss(w1, w2):
-        return B.sum((x * w1 * w2 - y) ** 2)
-
-    losses = []
-    for _ in range(STEPS):
-        value, (g1, g2) = B.vjp(loss, [w1, w2])
-        losses.append(_value(B, value))
-        w1, w2 = w1 - g1 * lr, w2 - g2 * lr
-    losses.append(_value(B, loss(w1, w2)))
+    losses = _functional_training(B, lambda w1, w2: B.sum((x * w1 * w2 - y) ** 2), (w1, w2), lr=0.02)
     assert losses[-1] < losses[0] / 2, (
         f"{STEPS} functional updates must halve the loss: {losses[0]:.4g} -> {losses[-1]:.4g}")
 
@@ -182,20 +180,11 @@ def test_two_layer_functional_core(B, device):
 @uses("matmul", "relu")
 def test_two_layer_functional(B, device, rng):
     """004 § 3 without mutable state: gradients from B.vjp, new weights w - lr * g each step."""
-    lr = 1e-6
     x, y = _data(B, device)
     w1 = B.tensor(rng.standard_normal((D_IN, H)), device=device)
     w2 = B.tensor(rng.standard_normal((H, D_OUT)), device=device)
-
-    def loss(w1, w2):
-        return B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2)
-
-    losses = []
-    for _ in range(STEPS):
-        value, (g1, g2) = B.vjp(loss, [w1, w2])
-        losses.append(_value(B, value))
-        w1, w2 = w1 - g1 * lr, w2 - g2 * lr
-    losses.append(_value(B, loss(w1, w2)))
+    losses = _functional_training(B, lambda w1, w2: B.sum((B.matmul(B.relu(B.matmul(x, w1)), w2) - y) ** 2),
+                                  (w1, w2), lr=1e-6)
     assert losses[-1] < losses[0] / 10, (
         f"{STEPS} functional updates must cut the loss below a tenth: {losses[0]:.4g} -> {losses[-1]:.4g}")
 
