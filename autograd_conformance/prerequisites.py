@@ -58,8 +58,9 @@ def checked_operations(item: pytest.Item) -> set[str]:
 
 def prerequisites(item: pytest.Item, own_claim: str | None, called=()) -> list[tuple[str, str]]:
     """(operation, a claim that checks it) for each operation item declares or called (called:
-    the operations B noted), less those its own claim is about; a prerequisite claim's own tests
-    rely only on the prerequisites before it in PREREQUISITE_ORDER."""
+    the operations B noted), less those its own claim is about, most basic first (in
+    PREREQUISITE_ORDER, so that a broken sum is named rather than the matmul whose test uses it);
+    a prerequisite claim's own tests rely only on the prerequisites before it there."""
     about = set(CLAIMS[own_claim].about) if own_claim in CLAIMS else set()
     rank = {c: i for i, c in enumerate(PREREQUISITE_ORDER)}
     limit = rank.get(own_claim, len(rank))
@@ -69,7 +70,7 @@ def prerequisites(item: pytest.Item, own_claim: str | None, called=()) -> list[t
             continue
         found += [(op, claim) for claim in prerequisite_claims(op)
                   if claim != own_claim and rank.get(claim, len(rank)) < limit]
-    return found
+    return sorted(found, key=lambda found: rank[found[1]])
 
 
 def unknown_operations(item: pytest.Item) -> list[str]:
