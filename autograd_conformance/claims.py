@@ -192,7 +192,8 @@ CLAIMS: dict[str, Claim] = _index([
            why='reads .grad of a leaf, an intermediate and the seed after backward'),
     _claim("backward.chain-rule-40",
            "For w = 2, z = 10 w^2 + 25 gives dz/dw = 20 w = 40 (and 20 w at any w), through the "
-           "functional VJP and through z.backward() and w.grad.", f"{S003} § AutoGrad", (),
+           "functional VJP and through z.backward() and w.grad; and in general the gradient of a "
+           "program of the seeds' operations with respect to each tracked input is the chain rule's.", f"{S003} § AutoGrad", (),
            why='gradient values through vjp; the backward variant also reads .grad'),
     _claim("backward.bce-rows-equal-bias-grad",
            "With x = ones(5), z = x @ w + b and a BCE-with-logits loss, every row of dL/dw "
@@ -655,7 +656,14 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("ops.powers-match-numpy",
            "Small integer powers, t ** 2 and t ** 3, give numpy's values and gradients (2 t, 3 t^2), "
            "in float32 and float64.", (f"{S004} § 3. Autograd", f"{S003} § AutoGrad"), (),
-           why='values and vjp gradients of the operation'),
+           why='values and vjp gradients of the operation (t ** 2 is of the core vocabulary)',
+           about=("** 3",)),
+    _claim("ops.broadcast-matches-numpy",
+           "An elementwise + - * / between a matrix and a row, as the bias in x @ W + b, applies the "
+           "row to every row of the matrix, and the row's gradient is the sum over the rows, in "
+           "float32 and float64.", f"{S003} § custom layer", (),
+           why='values and vjp gradients of the broadcast operators',
+           about=("broadcast",)),
     _claim("ops.relu-matches-numpy",
            "relu (clamp(min=0)) gives numpy's values, and gradient 1 where the input is positive and "
            "0 where it is negative, in float32 and float64.",
@@ -771,6 +779,8 @@ PREREQUISITES = {
     "relu_layer": "ops.relu-matches-numpy",
     "transpose": "ops.transpose-matches-numpy",
     "reshape": "ops.reshape-matches-numpy",
+    "** 3": "ops.powers-match-numpy",
+    "broadcast": "ops.broadcast-matches-numpy",
     "flatten_layer": "ops.reshape-matches-numpy",
     "where": "ops.where-matches-numpy",
     "lt": "ops.where-matches-numpy",
@@ -789,7 +799,8 @@ PREREQUISITES = {
 # The order in which the prerequisites' own tests may be blocked by other prerequisites: each only by
 # those before it, so that no two claims can block each other and a failure always shows on a claim.
 PREREQUISITE_ORDER = (
-    "ops.sum-mean-match-numpy", "ops.reshape-matches-numpy", "ops.transpose-matches-numpy",
+    "ops.sum-mean-match-numpy", "ops.powers-match-numpy", "ops.broadcast-matches-numpy",
+    "ops.reshape-matches-numpy", "ops.transpose-matches-numpy",
     "ops.relu-matches-numpy", "ops.where-matches-numpy", "ops.matmul-matches-numpy",
     "backward.matmul-vector-shape", "ops.losses-match-numpy", "ops.max-pool2d-matches-numpy",
     "ops.conv2d-matches-numpy", "modules.linear-computes-affine", "backward.vjp-seed-vector",
@@ -814,7 +825,7 @@ VALUE_CLAIMS = frozenset({
     "ops.matmul-matches-numpy", "ops.conv2d-matches-numpy", "ops.max-pool2d-matches-numpy",
     "ops.powers-match-numpy", "ops.relu-matches-numpy", "ops.sum-mean-match-numpy",
     "ops.transpose-matches-numpy", "ops.losses-match-numpy", "ops.reshape-matches-numpy",
-    "ops.where-matches-numpy",
+    "ops.where-matches-numpy", "ops.broadcast-matches-numpy",
 })
 
 # Claims about modules in general (every parameter of a module): their tests run on each layer kind

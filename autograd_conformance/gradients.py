@@ -84,19 +84,19 @@ def train_step(B, opt, model, loss_fn):
     return loss
 
 
-def step_with_gradients(B, opt, params, loss, zero_grad=True):
+def step_with_gradients(B, opt, params, loss, zero_grad=True, every=True):
     """One optimizer step on the leaves params from the gradient of loss(*params) at their current
-    values. Returns (the gradients the step used, the parameters after the step): held or stored
-    gradients (after zero_grad where zero_grad is True), else those of B.vjp given to
-    apply_gradients."""
+    values. Returns (the gradients the step used, None for a parameter the engine holds none for;
+    the parameters after the step): held or stored gradients (after zero_grad where zero_grad is
+    True), else those of B.vjp given to apply_gradients. every: each parameter must get one."""
     if optimizer_holds(B) or stores(B):
         grads = KeptGradients(B, params, opt)
         if zero_grad:
             grads.zero()
         grads.backward(loss(*params))
         used = [grads.grad(p) for p in params]
-        assert all(g is not None for g in used), "backward must give every parameter a gradient"
-        used = [B.to_numpy(g).copy() for g in used]
+        assert not every or all(g is not None for g in used), "backward must give every parameter a gradient"
+        used = [None if g is None else B.to_numpy(g).copy() for g in used]
         grads.step()
         return used, params
     _, given = B.vjp(loss, params)

@@ -142,7 +142,8 @@ def numpy_two_layer_grads(x, y, w1, w2):
 # they build (the claims about modules in general run on each kind: test_seed_rules.py checks that too).
 SEED_OPERATIONS = ("vector @ matrix", "matrix @ vector", "matrix @ matrix", "vector @ vector",
                    "conv2d", "max_pool2d", "pow2", "pow3", "relu", "sum", "mean", "transpose",
-                   "reshape", "where", "mse", "mse-sum", "cross_entropy", "bce_with_logits")
+                   "reshape", "where", "mse", "mse-sum", "cross_entropy", "bce_with_logits",
+                   "matrix + row", "matrix - row", "matrix * row", "matrix / row")
 SEED_LAYER_KINDS = ("linear", "conv2d", "sequential", "custom", "reused")
 # The operations each kind's module calls: a test parametrized by kind declares them
 # (@pytest.mark.uses), each a prerequisite checked by its own claim.

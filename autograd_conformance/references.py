@@ -1,5 +1,5 @@
 """numpy references, in float64: what the seeds' operations compute and their vector-Jacobian
-products (convolution, max pooling, the losses), the seeds' DynamicNet backprop by hand, and
+products (matmul, convolution, max pooling, the losses), the seeds' DynamicNet backprop by hand, and
 numpy_chain for a stack of layers whose weights are read from the engine by role, so that the
 suites compare an engine with arithmetic rather than with itself."""
 
@@ -30,7 +30,8 @@ def numpy_conv2d_vjp(x, w, g):
     return dx, dw, g.sum(axis=(0, 2, 3))
 
 
-def _windows(x, k):
+def numpy_max_pool2d_windows(x, k):
+    """The non-overlapping k x k windows of x (N, C, H, W), floor mode: shape (N, C, H//k, W//k, k*k)."""
     n, c, h, w = x.shape
     ho, wo = h // k, w // k  # floor: a trailing odd row or column is dropped
     cropped = x[:, :, :ho * k, :wo * k].reshape(n, c, ho, k, wo, k).transpose(0, 1, 2, 4, 3, 5)
@@ -39,18 +40,29 @@ def _windows(x, k):
 
 def numpy_max_pool2d(x, k):
     """Max over non-overlapping k x k windows (floor mode), as F.max_pool2d(x, k)."""
-    return _windows(x, k).max(axis=-1)
+    return numpy_max_pool2d_windows(x, k).max(axis=-1)
 
 
 def numpy_max_pool2d_vjp(x, k, g):
     """dx of numpy_max_pool2d: each window's gradient goes to its (first) maximum."""
-    windows = _windows(x, k)
+    windows = numpy_max_pool2d_windows(x, k)
     first = windows.argmax(axis=-1)
     n, c, ho, wo = first.shape
     dx = np.zeros_like(x, dtype=np.float64)
     nn_, cc, hh, ww = np.indices(first.shape)
     dx[nn_, cc, hh * k + first // k, ww * k + first % k] = g
     return dx
+
+
+def numpy_matmul_vjp(a, b, g):
+    """(da, db) of a @ b for the output seed g, with numpy's rules for vectors and matrices."""
+    if a.ndim == 1 and b.ndim == 1:
+        return g * b, g * a
+    if a.ndim == 1:
+        return b @ g, np.outer(a, g)
+    if b.ndim == 1:
+        return np.outer(g, b), a.T @ g
+    return g @ b.T, a.T @ g
 
 
 def numpy_softmax(z):
@@ -66,9 +78,11 @@ def numpy_losses(name, pred, target):
         return np.sum((pred - target) ** 2) / n, 2 * (pred - target) / n
     if name == "cross_entropy":
         p, rows = numpy_softmax(pred), np.arange(len(target))
-        return -np.mean(np.log(p[rows, target])), (p - np.eye(pred.shape[1])[target]) / len(target)
+        top = pred.max(axis=-1)  # log-softmax without overflow or log(0) for large logits
+        log_p = pred[rows, target] - top - np.log(np.exp(pred - top[:, None]).sum(axis=-1))
+        return -np.mean(log_p), (p - np.eye(pred.shape[1])[target]) / len(target)
     if name == "bce_with_logits":
-        s = 1 / (1 + np.exp(-pred))
+        s = 0.5 * (1 + np.tanh(pred / 2))  # sigmoid, without overflow for large |pred|
         value = np.mean(np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred))))
         return value, (s - target) / pred.size
     raise ValueError(name)
@@ -146,3 +160,47 @@ def numpy_chain(B, steps, x, g):
         old = grads.get(id(layer), (0, 0))
         grads[id(layer)] = (old[0] + dw, old[1] + db)
     return out, grads
+
+
+class NumpySGD:
+    """SGD in numpy, a parameter at a time: b <- m b + g (b = g at a parameter's first step with a
+    gradient), p <- p - lr b (b = g without momentum). A parameter given no gradient (None) is left
+    as it is, its buffer too (torch's rule for a parameter whose .grad is None)."""
+
+    def __init__(self, lr: float, momentum: float = 0.0) -> None:
+        self.lr, self.momentum, self.buffers = lr, momentum, {}
+
+    def step(self, params: list, grads: list) -> list:
+        out = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                out.append(p)
+                continue
+            if self.momentum:
+                g = g if i not in self.buffers else self.momentum * self.buffers[i] + g
+                self.buffers[i] = g
+            out.append(p - self.lr * g)
+        return out
+
+
+class NumpyAdam:
+    """Adam in numpy, a parameter at a time (betas 0.9, 0.999, eps 1e-8): m and v moving averages of
+    g and g^2, bias-corrected by the parameter's own count of steps t, p <- p - lr m_hat /
+    (sqrt(v_hat) + eps). A parameter given no gradient (None) is left as it is, its moments and count
+    too."""
+
+    def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        self.lr, self.beta1, self.beta2, self.eps, self.state = lr, beta1, beta2, eps, {}
+
+    def step(self, params: list, grads: list) -> list:
+        out = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                out.append(p)
+                continue
+            m, v, t = self.state.get(i, (0.0, 0.0, 0))
+            m, v, t = self.beta1 * m + (1 - self.beta1) * g, self.beta2 * v + (1 - self.beta2) * g * g, t + 1
+            self.state[i] = m, v, t
+            m_hat, v_hat = m / (1 - self.beta1 ** t), v / (1 - self.beta2 ** t)
+            out.append(p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
+        return out

@@ -21,7 +21,7 @@ claim = pytest.mark.claim
 inputs = pytest.mark.inputs
 checks = pytest.mark.checks  # the operation a test checks, for the tests that use it (prerequisites.py)
 # the adapter operation each op parameter checks
-OPERATION = {"sum": "sum", "mean": "mean", "relu": "relu", "transpose": "transpose", "reshape": "reshape",
+OPERATION = {"pow3": "** 3", "sum": "sum", "mean": "mean", "relu": "relu", "transpose": "transpose", "reshape": "reshape",
              "where": "where", "mse": "mse_loss", "mse-sum": "mse_loss", "cross_entropy": "cross_entropy",
              "bce_with_logits": "bce_with_logits"}
 DTYPES = [pytest.param("float32"), pytest.param("float64", marks=pytest.mark.requires(Capability.FLOAT64.value))]
@@ -53,16 +53,7 @@ def _check(B, device, rng, dtype, fn, reference, arrays, what, relative_to="max"
 # ------------------------------------------------------------------------------ matmul
 
 def _matmul_reference(a, b, g):
-    value = a @ b
-    if g is None:
-        return value, ()
-    if a.ndim == 1 and b.ndim == 1:
-        return value, (g * b, g * a)
-    if a.ndim == 1:
-        return value, (b @ g, np.outer(a, g))
-    if b.ndim == 1:
-        return value, (np.outer(g, b), a.T @ g)
-    return value, (g @ b.T, a.T @ g)
+    return a @ b, (() if g is None else references.numpy_matmul_vjp(a, b, g))
 
 
 MATMUL_SHAPES = {  # seed: 002 In [1] ones(5) @ (5, 3); 004 § 1 x (64, 1000) @ w1 narrowed; 003 x @ W
@@ -197,6 +188,29 @@ def _apply(marks):
 @_apply(_params("pow2", "pow3"))
 def test_powers(B, device, rng, op, dtype, case):
     _elementwise(B, device, rng, op, dtype, case)
+
+
+BROADCAST = {  # a (m, n) op b (n,): value, and (da, db) for the output seed g
+    "matrix + row": (lambda a, b: a + b, lambda a, b, g: (g, g.sum(axis=0))),
+    "matrix - row": (lambda a, b: a - b, lambda a, b, g: (g, -g.sum(axis=0))),
+    "matrix * row": (lambda a, b: a * b, lambda a, b, g: (g * b, (g * a).sum(axis=0))),
+    "matrix / row": (lambda a, b: a / b, lambda a, b, g: (g / b, (-g * a / b ** 2).sum(axis=0))),
+}
+
+
+@claim("ops.broadcast-matches-numpy")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", list(BROADCAST))
+def test_broadcast_row(B, device, rng, op, dtype, case):
+    """003 § custom layer's x @ W + b at its shapes, (5, 12) and a bias (12,), or at (4, 3) and (3,):
+    the row combined with every row of the matrix."""
+    value, vjp = BROADCAST[op]
+    shape = (5, 12) if case == "seed" else (4, 3)
+    row = rng.standard_normal(shape[1])
+    row = np.where(np.abs(row) < 0.3, 0.5, row)  # a divisor clear of zero
+    _check(B, device, rng, dtype, value, lambda a, b, g: (value(a, b), () if g is None else vjp(a, b, g)),
+           [rng.standard_normal(shape), row], op)
 
 
 @claim("ops.relu-matches-numpy")

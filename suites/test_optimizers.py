@@ -21,7 +21,7 @@ elementwise affine maps of leaves of both signs, over several steps); the seeds'
 import numpy as np
 import pytest
 
-from autograd_conformance import gradients, models
+from autograd_conformance import gradients, models, references
 from autograd_conformance.check import assert_close, linear_forward, nonempty
 from autograd_conformance.protocol import Capability
 
@@ -255,35 +255,24 @@ def test_sgd_momentum_rule(B, device):
     momentum 0.9 and at 0.5."""
     for lr, m in ((0.1, 0.9), (0.05, 0.5)):
         params, loss = _leaves(B, device)
-        opt = B.sgd(params, lr=lr, momentum=m)
+        opt, reference = B.sgd(params, lr=lr, momentum=m), references.NumpySGD(lr, m)
         expected = [_np(B, p) for p in params]
-        buffers = None
         for step in range(4):
             grads, params = gradients.step_with_gradients(B, opt, params, loss)
-            buffers = grads if buffers is None else [m * buf + g for buf, g in zip(buffers, grads)]
-            expected = [p - lr * buf for p, buf in zip(expected, buffers)]
+            expected = reference.step(expected, grads)
             for name, p, want in zip(("w", "b"), params, expected):
                 assert_close(B, p, want, what=f"{name} after {step + 1} SGD steps (lr {lr}, momentum {m})")
-
-
-def _adam_reference(p, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g * g
-    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
-    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
 
 
 @claim("optim.adam-update-rule")
 def test_adam_update_rule(B, device):
     lr = 0.1
     params, loss = _leaves(B, device)
-    opt = B.adam(params, lr=lr)
+    opt, reference = B.adam(params, lr=lr), references.NumpyAdam(lr)
     expected = [_np(B, p) for p in params]
-    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in expected]
     for t in range(1, 4):
         grads, params = gradients.step_with_gradients(B, opt, params, loss)
-        updated = [_adam_reference(p, g, m, v, t, lr) for p, g, (m, v) in zip(expected, grads, moments)]
-        expected, moments = [u[0] for u in updated], [(u[1], u[2]) for u in updated]
+        expected = reference.step(expected, grads)
         for name, p, want in zip(("w", "b"), params, expected):
             assert_close(B, p, want, what=f"{name} after {t} Adam steps (lr={lr}, betas 0.9/0.999, eps 1e-8)")
 
