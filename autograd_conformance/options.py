@@ -22,7 +22,11 @@ from autograd_conformance.registry import BUILTIN
 DEFAULT_TIMEOUT = 120.0  # seconds per test unless --timeout, PYTEST_TIMEOUT or ini timeout is given
 
 # Hypothesis profiles for the property suites; --hypothesis-profile=thorough selects the long one.
-_PROFILE = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# No examples database (nothing is written into the user's tree; a profile of their own with a
+# database, loaded with --hypothesis-profile, turns one on); a failure prints the
+# @reproduce_failure blob that draws it again, and under "thorough" the seed (--hypothesis-seed).
+_PROFILE = dict(deadline=None, database=None, print_blob=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 # The default one shrinks a counterexample but skips Hypothesis's "explain" phase, which varies the
 # shrunk example's parts to comment which ones matter: on an engine that breaks a property that took
 # longer than the rest of its test.

@@ -65,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "checks(*operations): in a prerequisite claim's tests, the operations this test "
                    "checks (a test that uses one is blocked where these tests fail)")
     config.addinivalue_line(
+        "markers", "programs: the test runs generated programs over every operation the engine has "
+                   "(autograd_conformance.programs); those a failing program called are its prerequisites")
+    config.addinivalue_line(
         "markers", "uses(*operations): operations the test calls beyond the core vocabulary and its "
                    "claim; each is checked by its own claim (claims.PREREQUISITES), and the test is "
                    "blocked, not failed, where that claim fails")
@@ -222,10 +225,10 @@ def pytest_runtest_call(item: pytest.Item):
         needed = prerequisites(item, cid, called) if cid is not None else []
         if not needed:
             raise
-        device = item.callspec.params.get("device") if hasattr(item, "callspec") else None
+        params = item.callspec.params if hasattr(item, "callspec") else {}
         checks = item.config.stash[prerequisites_key]
         for operation, prerequisite in needed:
-            why = checks.failing(prerequisite, operation, device)
+            why = checks.failing(prerequisite, operation, params.get("device"), params.get("dtype"))
             if why:
                 raise Blocked(prerequisite, operation, why, failure) from failure
         unchecked = checks.unchecked(list(dict.fromkeys(claim for _, claim in needed)))

@@ -15,11 +15,12 @@ in claims.PREREQUISITE_ORDER, so that two claims can never block each other.
 Whether a prerequisite holds on a device is found when first needed, in the process that needs
 it: when a test that relies on it fails, the prerequisite claim's own collected tests of that
 operation (those marked ``@pytest.mark.checks(operation)``, or every test of the claim where none
-is) run in this process (each test function with a fresh ``B``, its device and a fresh ``rng``, as
-pytest runs it), once per operation and device, in the engine's default float (the dtype the
-tests that rely on it compute in). So a broken ``mean`` blocks the tests that use ``mean``, not
-those that use only ``sum``, though one claim checks both; nor does a float64 fault block tests
-that compute in float32. Under pytest-xdist every worker finds the same verdicts for
+is; not those that rely on other operations: declared with ``uses``, or drawn by generated programs,
+``@pytest.mark.programs``) run in this process (each test function with a fresh ``B``, its device and a fresh ``rng``, as
+pytest runs it), once per operation, device and dtype: the dtype the test that relies on it
+computes in (its ``dtype`` parameter, else the engine's default float). So a broken ``mean``
+blocks the tests that use ``mean``, not those that use only ``sum``, though one claim checks both;
+nor does a float64 fault block tests that compute in float32. Under pytest-xdist every worker finds the same verdicts for
 itself, so the outcome never depends on which worker ran what, or in which order. A run that
 did not collect a prerequisite's tests (``pytest suites/test_backward.py``) cannot tell, and the
 test's failure stands as a failure, saying so.
@@ -85,7 +86,7 @@ class Prerequisites:
         self.backend = backend
         self.required = required  # item -> the capabilities it needs (plugin.required_capabilities)
         self.tests: dict[str, list[pytest.Item]] = {}  # claim -> its collected tests
-        self.verdicts: dict[tuple[str, str | None], str | None] = {}
+        self.verdicts: dict[tuple, str | None] = {}
 
     def collected(self, items: list[pytest.Item], claim_of) -> None:
         wanted = {claim for op in PREREQUISITES for claim in prerequisite_claims(op)}
@@ -94,27 +95,27 @@ class Prerequisites:
             if cid in wanted:
                 self.tests.setdefault(cid, []).append(item)
 
-    def failing(self, claim: str, operation: str, device: str | None) -> str | None:
-        """Why claim's tests of operation fail on device (a short text), or None if they hold there
-        or cannot be told."""
-        key = (claim, operation, device)
+    def failing(self, claim: str, operation: str, device: str | None, dtype: str | None = None) -> str | None:
+        """Why claim's tests of operation fail on device in dtype (default: the engine's default
+        float), a short text, or None if they hold there or cannot be told."""
+        key = (claim, operation, device, dtype or self.backend.default_float)
         if key not in self.verdicts:
-            self.verdicts[key] = self._check(claim, operation, device)
+            self.verdicts[key] = self._check(*key)
         return self.verdicts[key]
 
     def unchecked(self, claims: list[str]) -> list[str]:
         return [c for c in claims if c not in self.tests]
 
-    def _check(self, claim: str, operation: str, device: str | None) -> str | None:
+    def _check(self, claim: str, operation: str, device: str | None, dtype: str) -> str | None:
         for item in self.tests.get(claim, ()):
             params = getattr(getattr(item, "callspec", None), "params", {})
             checks = checked_operations(item)
             if params.get("device") != device or (checks and operation not in checks):
                 continue
-            if params.get("dtype", self.backend.default_float) != self.backend.default_float:
-                continue  # the tests that rely on it compute in the engine's default float
-            if used_operations(item):  # the verdict comes from the tests that rely on nothing else
-                continue
+            if params.get("dtype", self.backend.default_float) != dtype:
+                continue  # the tests that rely on it compute in dtype
+            if used_operations(item) or item.get_closest_marker("programs"):
+                continue  # the verdict comes from the tests that rely on nothing else
             problem = self._run(item, params, device)
             if problem:
                 return f"{item.name}: {problem}"

@@ -21,6 +21,7 @@ def pytest_collection_finish(session):
             "claim": claim.args[0] if claim else None,
             "inputs": [m.args[0] for m in item.iter_markers("inputs")],
             "uses": [op for m in item.iter_markers("uses") for op in m.args],
+            "programs": item.get_closest_marker("programs") is not None,
             "requires": [c for m in item.iter_markers("requires") for c in m.args],
             "optional": [c for m in item.iter_markers("optional") for c in m.args],
             "fixtures": list(getattr(item, "fixturenames", ())),

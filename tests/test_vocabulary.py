@@ -7,12 +7,16 @@ protocol.PATHS), the operations its claim is about (claims.Claim.about) and the 
 declares (@pytest.mark.uses), each of which a claim of its own checks (claims.PREREQUISITES), and
 nothing else."""
 
+from autograd_conformance.programs import operations
 from autograd_conformance.capabilities import CORE_METHODS, METHODS, OPERATIONS, PATHS, AnyOf, Capability
 from autograd_conformance.claims import CLAIMS, PREREQUISITE_ORDER, PREREQUISITES, prerequisite_claims
 
 # Attributes a test may read on any backend: what the suite itself reads (capabilities, layout).
 INTROSPECTION = {"capabilities", "linear_layout", "default_float", "available_devices"}
-PSEUDO_OPERATIONS = {"vjp(seed)"}  # vjp or backward with a seed tensor
+# vjp or backward with a seed tensor; the tensor operators beyond the core vocabulary (autograd_conformance.programs)
+PSEUDO_OPERATIONS = {"vjp(seed)", *operations.PSEUDO_OPERATIONS}
+# A test over generated programs (@pytest.mark.programs) may call every operation they draw from.
+PROGRAM_OPERATIONS = {need for op in operations.OPS.values() for need in op.needs}
 
 
 def _capabilities(needs) -> set[Capability]:
@@ -26,6 +30,8 @@ def allowed(item: dict) -> set[str]:
     claim = CLAIMS[item["claim"]]
     capabilities = _capabilities(claim.required) | _capabilities(item["requires"]) | _capabilities(item["optional"])
     words = set(CORE_METHODS) | INTROSPECTION | set(claim.about) | set(item["uses"])
+    if item["programs"]:
+        words |= PROGRAM_OPERATIONS
     for capability in capabilities:
         words |= set(METHODS.get(capability, ())) | set(PATHS.get(capability, ()))
     return words
