@@ -132,7 +132,16 @@ HABITS_FAIL = {
     "accumulation.multi-task-losses-sum": "interior .grad is never reset",
     "backward.only-leaves-get-grad": "every node keeps a .grad",
     "backward.non-scalar-needs-seed": "backward() on a vector output seeds it with ones",
+    "modules.parameter-registered": "a module registered under two names lists its parameters twice",
+    "optim.sgd-update-rule": "... so SGD over that module steps them twice",
 }
+# Tests over generated programs (suites/test_programs.py, marked "programs") draw from every
+# operation the engine has: which of them draw a 1-d matmul or an MSE, and are blocked by those
+# habits' claims, depends on the programs drawn. Their claims are passed, or partly checked where
+# blocked tests are all that did not pass.
+GENERATED_LAWS = {"backward.chain-rule-40", "backward.matches-finite-differences", "backward.vjp-linear-in-seed",
+                  "accumulation.manual-zero-resets", "tracking.no-grad-same-values"}
+BLOCKED_BY_MATMUL = {"backward.vjp-seed-vector"}  # the seeds' own tests, blocked by the 1-d matmul
 PARTLY = {  # claim: what the tests that do not run need
     "backward.mean-of-3-squares": "mean", "ops.sum-mean-match-numpy": "mean",
     "backward.bce-rows-equal-bias-grad": "bce_with_logits", "backward.module-vjp-fills-param-grads": "conv2d",
@@ -193,7 +202,9 @@ def test_every_claim_gets_its_verdict_on_the_toy_engine(toy_run):
     engine_claims = {cid for cid, c in CLAIMS.items() if c.level != PIPELINE}
     assert set(claims) == engine_claims, f"claims without a verdict: {sorted(engine_claims - set(claims))}"
     wrong = {cid: f"{c['outcome']} (expected {expected_verdict(cid)}): {c['summary']}"
-             for cid, c in claims.items() if c["outcome"] != expected_verdict(cid)}
+             for cid, c in claims.items() if c["outcome"] != expected_verdict(cid)
+             and not (cid in GENERATED_LAWS and c["outcome"] == PARTIAL and c["counts"]["pass"] + c["counts"].get(
+                 "blocked", 0) == c["counts"]["tests"])}
     assert not wrong, "verdicts on the toy engine:\n" + "\n".join(f"  {k}: {v}" for k, v in sorted(wrong.items()))
 
 
@@ -204,8 +215,10 @@ def test_the_toy_engines_habits_are_reported_once(toy_run):
     how many of their tests ran; the second backward's message shows the toy engine's 27."""
     _, cases, _, claims = toy_run
     blocked = {t: c for t, c in cases.items() if c["outcome"] == BLOCKED}
-    assert blocked and all("ops.matmul-matches-numpy (matmul)" in c["message"] for c in blocked.values()), blocked
-    assert {c["claim"] for c in blocked.values()} == {"backward.vjp-seed-vector"}
+    habits = ("ops.matmul-matches-numpy (matmul)", "ops.losses-match-numpy (mse_loss)")
+    assert blocked and all(any(h in c["message"] for h in habits) for c in blocked.values()), blocked
+    assert BLOCKED_BY_MATMUL <= {c["claim"] for c in blocked.values()} <= BLOCKED_BY_MATMUL | GENERATED_LAWS | set(
+        HABITS_FAIL)
     for cid in PARTLY:
         n = claims[cid]["counts"]
         assert 0 < n["ran"] < n["tests"] and n["pass"] == n["ran"], (cid, n)

@@ -216,7 +216,7 @@ CASES = [
     (SgdDefaultWeightDecay, {"optim.manual-update-equals-sgd", "optim.sgd-momentum-rule", "optim.sgd-update-rule",
         "optim.zero-grad-element-unchanged", "training.linreg-fits", "~training.dynamic-net-momentum"}),
     (AdamNoBiasCorrection, {"optim.adam-update-rule"}),
-    (PlainTensorsRegistered, {"modules.plain-tensor-not-registered"}),
+    (PlainTensorsRegistered, {"modules.plain-tensor-not-registered", "~modules.parameter-registered"}),
     (NamedParametersReversed, {"modules.lenet-parameters", "modules.neuralnetwork-parameters", "modules.parameter-registered"
 }),
     (ParametersFrozenByDefault, {"accumulation.no-step-same-grad", "accumulation.zero-grad-each-step-fresh",
@@ -226,7 +226,7 @@ CASES = [
         "modules.plain-tensor-not-registered", "optim.manual-update-equals-sgd", "optim.step-in-place",
         "optim.step-updates-model-weights", "optim.zero-grad-element-unchanged",
         "training.dynamic-net-momentum", "training.two-layer-adam", "training.two-layer-sgd",
-        "~graph.untracked-input-has-no-node", "~ops.conv2d-matches-numpy"}),
+        "~graph.untracked-input-has-no-node", "~ops.conv2d-matches-numpy", "~optim.sgd-update-rule"}),
     (LinearIgnoresBias, {"graph.layer-node-names", "graph.next-functions-chain", "modules.lenet-parameters",
         "modules.lenet-printed-structure", "modules.linear-computes-affine", "modules.mynet-param-counts",
         "modules.neuralnetwork-parameters", "modules.two-layer-parameters", "~modules.parameters-trainable"}),
