@@ -66,18 +66,46 @@ class Tree:
         visit(self.root, "")
         return found
 
-    def numpy_forward(self, x: np.ndarray, i: int | None = None) -> np.ndarray:
-        """What module i (the root) computes from x, in float64."""
-        i = self.root if i is None else i
+    def plain_tensor_paths(self) -> set[str]:
+        """Every dotted name a plain tensor of the tree is reachable by (for an engine that lists
+        them too: whether it should is modules.plain-tensor-not-registered's claim)."""
+        found = set()
+
+        def visit(i, prefix):
+            found.update(prefix + name for name in self.modules[i].tensors)
+            for name, j in self.modules[i].children:
+                visit(j, f"{prefix}{name}.")
+        visit(self.root, "")
+        return found
+
+    def numpy_forward(self, x: np.ndarray, values: dict | None = None, i: int | None = None) -> np.ndarray:
+        """What module i (the root) computes from x in float64, with values (default: the tree's)."""
+        i, values = self.root if i is None else i, self.values if values is None else values
         m, h = self.modules[i], np.asarray(x, dtype=np.float64)
         for name in m.params:
-            h = h * self.values[i, name]
+            h = h * values[i, name]
         for name in m.tensors:
-            h = h + self.values[i, name]
+            h = h + values[i, name]
         children = dict(m.children)
         for name in m.calls:
-            h = h + self.numpy_forward(h, children[name])
+            h = h + self.numpy_forward(h, values, children[name])
         return h
+
+    def numpy_gradients(self, x, w, values: dict) -> dict:
+        """{(module, parameter): the gradient of sum(root(x) * w)} at values, by float64 central
+        differences (the forward is a polynomial of low degree: exact to ~1e-10)."""
+        def loss(v):
+            return float(np.sum(self.numpy_forward(x, v) * w))
+
+        grads, eps = {}, 1e-6
+        for key in {where for _, where in self.expected_parameters()}:
+            g = np.zeros(N)
+            for k in range(N):
+                step = np.zeros(N)
+                step[k] = eps
+                g[k] = (loss({**values, key: values[key] + step}) - loss({**values, key: values[key] - step})) / (2 * eps)
+            grads[key] = g
+        return grads
 
 
 def _list(values) -> str:

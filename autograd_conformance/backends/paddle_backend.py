@@ -283,11 +283,14 @@ class PaddleBackend:
             def forward(ctx, *inputs):
                 out, residuals = forward(*inputs)
                 ctx.save_for_backward(*residuals)
+                ctx.untracked = [getattr(x, "stop_gradient", True) for x in inputs]
                 return out
 
             @staticmethod
             def backward(ctx, grad_output):
                 saved = ctx.saved_tensor()
-                return tuple(backward(tuple(saved) if saved is not None else (), grad_output))
+                grads = backward(tuple(saved) if saved is not None else (), grad_output)
+                # PyLayer's rule: None for an input that stops gradient (Paddle raises otherwise)
+                return tuple(None if untracked else g for g, untracked in zip(grads, ctx.untracked))
 
         return Custom.apply

@@ -260,7 +260,8 @@ class TensorflowBackend:
                 named += [(f"{key}.{name}", p) for name, p in self.named_parameters(value)]
             elif id(value) in tracked:
                 named.append((key, value))
-        return [(n, p) for n, p in named if id(p) in tracked]
+        seen = set()  # a layer assigned twice lists its variables once, as trainable_weights does
+        return [(n, p) for n, p in named if id(p) in tracked and not (id(p) in seen or seen.add(id(p)))]
 
     def load_parameters(self, m, values):
         for (_, p), value in zip(self.named_parameters(m), values, strict=True):
