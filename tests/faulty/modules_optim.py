@@ -216,7 +216,7 @@ CASES = [
     (SgdDefaultWeightDecay, {"optim.manual-update-equals-sgd", "optim.sgd-momentum-rule", "optim.sgd-update-rule",
         "optim.zero-grad-element-unchanged", "training.linreg-fits", "~training.dynamic-net-momentum"}),
     (AdamNoBiasCorrection, {"optim.adam-update-rule"}),
-    (PlainTensorsRegistered, {"modules.plain-tensor-not-registered", "~modules.parameter-registered"}),
+    (PlainTensorsRegistered, {"modules.plain-tensor-not-registered"}),
     (NamedParametersReversed, {"modules.lenet-parameters", "modules.neuralnetwork-parameters", "modules.parameter-registered"
 }),
     (ParametersFrozenByDefault, {"accumulation.no-step-same-grad", "accumulation.zero-grad-each-step-fresh",
