@@ -13,8 +13,9 @@ that fails because of an operation whose own claim fails is blocked, the cause r
 
 Tolerances (oracle.tolerance): 256 units of the dtype's rounding per operation, relative to the
 program's largest value, so that a float64 program computed in float32 anywhere fails; the
-backend's own tolerance where it declares a looser one. A failure prints the shrunk program as code
-to paste (B the adapter) and the blob that draws it again; the message says what was compared."""
+backend's own tolerance where it declares a looser one. A failure prints the program (the part of
+it the output depends on) as code to paste (B the adapter) and the blob that draws it again; the
+message says what was compared. The generated laws run three times the profile's examples."""
 
 import numpy as np
 import pytest
