@@ -30,7 +30,7 @@ _OPERATORS = {"matmul": ("__matmul__", "@"), "lt": ("__lt__", "<")}
 _RETURNS_TENSOR = frozenset({
     "tensor", "sum", "mean", "relu", "exp", "where", "reshape", "matmul", "lt", "max_pool2d",
     "mse_loss", "cross_entropy", "bce_with_logits", "transpose", "convolve2d", "jacobian",
-    "to_device", "variable", "detach", "data", "parameter"})
+    "to_device", "variable", "detach", "data", "parameter", "clone"})
 _NOT_TENSORS = (type(None), list, tuple, dict, set, str, bytes, bool, int, float, complex)
 
 

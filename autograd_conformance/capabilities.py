@@ -109,7 +109,7 @@ PATHS = {
 # Operations a test may call; each is optional (see "Operations are optional one by one").
 OPERATIONS = ("sum", "mean", "relu", "exp", "where", "reshape", "matmul", "lt", "max_pool2d",
               "mse_loss", "cross_entropy", "bce_with_logits", "transpose", "convolve2d", "jacobian",
-              "to_device", "sub_recorded", "variable", "watch",
+              "to_device", "sub_recorded", "variable", "watch", "item", "clone", "mask_assign_",
               # module layers and helpers (Capability.MODULES)
               "linear", "linear_parameters", "conv2d", "conv2d_parameters", "relu_layer", "flatten_layer",
               "sequential", "module_zero_grad", "module_to",

@@ -129,8 +129,10 @@ class Operations(Protocol):
         """a @ b with numpy's rules for vectors and matrices (default: the @ operator)."""
     def lt(self, a: T, b: T | float) -> T:
         """Elementwise a < b, usable as where()'s condition (default: the < operator)."""
-    def max_pool2d(self, t: T, k: int) -> T:
-        """Max over non-overlapping k x k windows of an (N, C, H, W) tensor."""
+    def max_pool2d(self, t: T, k: int | tuple[int, int]) -> T:
+        """Max over non-overlapping windows of an (N, C, H, W) tensor: k x k for a number, k[0] x
+        k[1] for a pair (what the engine's users write for each; an engine whose pooling takes
+        only pairs is given (k, k))."""
     def mse_loss(self, pred: T, target: T, reduction: str = "mean") -> T: ...
     def cross_entropy(self, logits: T, labels: T) -> T:
         """Mean softmax cross-entropy; labels are integer class indices."""
@@ -148,6 +150,13 @@ class Operations(Protocol):
         """t moved (copied) to device, in available_devices()' spelling (torch: t.to(device))."""
     def variable(self, t: T) -> T:
         """The engine's legacy variable wrapper applied to t (torch: torch.autograd.Variable(t))."""
+    def item(self, t: T) -> float:
+        """The value of a one-element tensor as a Python number (torch: t.item())."""
+    def clone(self, t: T) -> T:
+        """A copy of t with its own storage (torch: t.clone())."""
+    def mask_assign_(self, t: T, mask: T, value: float) -> None:
+        """t[mask] = value in place, mask a boolean tensor of t's shape such as lt()'s result
+        (Capability.IN_PLACE engines)."""
     def watch(self, t: T) -> Callable[[], bool]:
         """A function that says whether t is still alive (default: a weak reference to t); an
         adapter for an engine whose tensors cannot be weakly referenced may observe it its own way."""
@@ -288,7 +297,9 @@ class CustomFunction(Protocol):
         """A differentiable function from a forward and a backward rule.
 
         forward(*inputs) -> (output, residuals); backward(residuals, grad_output) ->
-        one gradient per input. The residuals are what the forward saves for backward."""
+        one gradient per input. The residuals are what the forward saves for backward: tensors,
+        and other objects such as Python numbers, each reaching backward as forward saved it
+        (torch: tensors through ctx.save_for_backward, the others as attributes of ctx)."""
 
 
 class Backend(Core, Operations, Backward, GraphNodes, Tracking, Modules, Optimizers, CustomFunction,

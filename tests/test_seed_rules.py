@@ -1,4 +1,4 @@
-"""The rules issue 10 keeps for the suite, checked on the collected suite itself:
+"""The rules that tie the suite to the seeds, checked on the registry and the collected suite:
 
 - every value claim the seeds show at their own numbers (claims.VALUE_CLAIMS) has tests at those
   numbers and tests on random inputs (drawn from the rng fixture or Hypothesis);
@@ -6,8 +6,14 @@
   float32 and float64, at the seeds' numbers and at random ones;
 - every claim about modules in general (claims.LAYER_CLAIMS) runs on each layer kind the seeds use
   (models.SEED_LAYER_KINDS);
-- a source that cites a cell number the seed gives to two cells says which one."""
+- a source that cites a cell number the seed gives to two cells says which one;
+- every source names a cell or a section title that its seed has (tests/seed_index.json: each
+  seed's cells in order and its section titles, parsed once from the seeds, which stay outside
+  the project);
+- a claim that goes beyond the seeds says what it extends and the documentation it rests on."""
 
+import json
+import pathlib
 import re
 from collections import defaultdict
 
@@ -83,3 +89,37 @@ def test_duplicate_cell_numbers_are_cited_unambiguously():
             if m and int(m[1]) in DUPLICATE_CELLS.get(seed, ()) and not m[2]:
                 problems.append(f"{cid}: {source} (the seed has two cells In [{m[1]}]: say which)")
     assert not problems, "\n".join(problems)
+
+
+SEED_INDEX = json.loads((pathlib.Path(__file__).parent / "seed_index.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("cid", sorted(CLAIMS))
+def test_sources_name_cells_and_sections_the_seeds_have(cid):
+    for source in CLAIMS[cid].source:
+        seed, _, rest = source.partition(" ")
+        index = SEED_INDEX[seed]
+        if rest.startswith("§ "):
+            assert rest[2:] in index["sections"], \
+                f"{source}: the seed has no section titled {rest[2:]!r}; it has {index['sections']}"
+            continue
+        m = re.fullmatch(r"(In \[(?:\d+|None)\])(?: \(the (first|second)\))?", rest)
+        assert m, f"{source}: cite a cell as 'In [n]' (with '(the first)' or '(the second)' where two share n)"
+        count = index["cells"].count(m[1])
+        assert count, f"{source}: the seed has no cell {m[1]}; it has {sorted(set(index['cells']))}"
+        assert count == 1 or m[2], f"{source}: the seed has {count} cells {m[1]}: say which"
+        assert m[2] != "second" or count > 1, f"{source}: the seed has one cell {m[1]}"
+
+
+def test_duplicate_cells_are_those_of_the_seed_index():
+    found = {seed: frozenset(int(c[4:-1]) for c in index["cells"]
+                             if index["cells"].count(c) > 1 and c[4:-1].isdigit())
+             for seed, index in SEED_INDEX.items()}
+    assert {s: f for s, f in found.items() if f} == DUPLICATE_CELLS
+
+
+@pytest.mark.parametrize("cid", sorted(CLAIMS))
+def test_generalisations_name_their_documentation(cid):
+    text = CLAIMS[cid].generalises
+    if text:
+        assert "https://" in text, f"{cid}: say which documentation the generalisation rests on (a link)"

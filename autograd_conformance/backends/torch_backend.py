@@ -103,6 +103,15 @@ class TorchBackend:
     def variable(self, t):
         return torch.autograd.Variable(t)
 
+    def item(self, t):
+        return t.item()
+
+    def clone(self, t):
+        return t.clone()
+
+    def mask_assign_(self, t, mask, value):
+        t[mask] = value
+
     # --- functional differentiation -------------------------------------------------------
     def vjp(self, fn, inputs, seed=None):
         leaves = [x.detach().requires_grad_(True) for x in inputs]
@@ -115,6 +124,16 @@ class TorchBackend:
     # --- backward -------------------------------------------------------------------------
     def backward(self, out, seed=None, retain_graph=False):
         out.backward(seed, retain_graph=retain_graph)
+
+    def record(self, fn, inputs, retain_graph=False):
+        out = fn(*inputs)
+
+        def pullback(seed=None):
+            grads = torch.autograd.grad(out, inputs, grad_outputs=seed, retain_graph=retain_graph,
+                                        allow_unused=True)
+            return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
+
+        return out, pullback
 
     def grad(self, t):
         if t.is_leaf or t.retains_grad:
@@ -226,11 +245,17 @@ class TorchBackend:
             @staticmethod
             def forward(ctx, *inputs):
                 out, residuals = forward(*inputs)
-                ctx.save_for_backward(*residuals)
+                # save_for_backward takes tensors; other objects travel as attributes of ctx
+                ctx.tensor_at = [i for i, r in enumerate(residuals) if isinstance(r, torch.Tensor)]
+                ctx.save_for_backward(*(residuals[i] for i in ctx.tensor_at))
+                ctx.residuals = [None if isinstance(r, torch.Tensor) else r for r in residuals]
                 return out
 
             @staticmethod
             def backward(ctx, grad_output):
-                return backward(tuple(ctx.saved_tensors), grad_output)
+                residuals = list(ctx.residuals)
+                for i, saved in zip(ctx.tensor_at, ctx.saved_tensors):
+                    residuals[i] = saved
+                return backward(tuple(residuals), grad_output)
 
         return Custom.apply
