@@ -559,11 +559,13 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="ORDER 5 of the seed's output shows the same weight before and after step.",
            why='elements with zero gradient (stored, or given explicitly) across an SGD step'),
     _claim("optim.manual-update-equals-sgd",
-           "Updating every parameter by p.data -= lr * p.grad (or under no_grad) gives the same "
-           "weights as optim.SGD(lr).step().",
+           "Updating every parameter by p.data -= lr * p.grad, or by param -= lr * param.grad "
+           "under no_grad (the Python operator, changing the module's own parameter), gives the "
+           "same weights as optim.SGD(lr).step().",
            (f"{S001} In [61]", f"{S001} In [62]", f"{S004} § 3. Autograd", f"{S004} § 5. nn 모듈"), (MOD, OPT),
            why='manual updates against SGD steps: p.data -= lr * p.grad where the engine stores '
-               'gradients and updates in place, else value_and_grad and load_parameters'),
+               'gradients and updates in place, else value_and_grad and load_parameters; the -= '
+               'operator on parameters under no_grad where tensors change in place'),
     _claim("optim.sgd-momentum-rule",
            "SGD with momentum m keeps a buffer b <- m b + grad (b = grad at the first step) and "
            "updates p <- p - lr * b.",
@@ -629,12 +631,13 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("manual.tensor-backprop-equals-numpy",
            "The seeds' hand-written backprop, written with the engine's tensors (matmul, clamp, "
            "transpose, masking) on the chosen device, gives numpy's grad_w1 and grad_w2 and the "
-           "same weights over gradient-descent steps.",
+           "same weights over gradient-descent steps; also as 004 writes it, with clone() then a "
+           "boolean-mask assignment (which leaves the original unchanged) and in-place w -= lr * grad.",
            f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기", (),
-           seed_note="the issue calls this 004 § 2; the seed has no section 2: the torch version is "
-                     "the second code block of § 1.",
+           seed_note="004 has no section 2: the torch version of the numpy code is the second "
+                     "code block of § 1.",
            why='tensor operations only, no autograd',
-           about=('matmul', 'relu', 'transpose', 'where', 'lt')),
+           about=('matmul', 'relu', 'transpose', 'where', 'lt', 'clone', 'mask_assign_')),
 
     # ---------------------------------------------------------------- dynamic graphs, sharing
     _claim("dynamic.graph-follows-control-flow",
@@ -918,7 +921,8 @@ VALUE_CLAIMS = frozenset({
     "ops.matmul-matches-numpy", "ops.conv2d-matches-numpy", "ops.max-pool2d-matches-numpy",
     "ops.powers-match-numpy", "ops.relu-matches-numpy", "ops.sum-mean-match-numpy",
     "ops.transpose-matches-numpy", "ops.losses-match-numpy", "ops.reshape-matches-numpy",
-    "ops.where-matches-numpy", "ops.broadcast-matches-numpy",
+    "ops.where-matches-numpy", "ops.broadcast-matches-numpy", "ops.max-pool2d-window-pair",
+    "ops.item-python-number",
 })
 
 # Claims about modules in general (every parameter of a module): their tests run on each layer kind

@@ -1,6 +1,7 @@
 """numpy references, in float64: what the seeds' operations compute and their vector-Jacobian
 products (matmul, convolution, max pooling, the losses), the seeds' DynamicNet backprop by hand, and
-numpy_chain for a stack of layers whose weights are read from the engine by role, so that the
+numpy_chain for a stack of layers whose weights are read from the engine by role, the dynamics of
+gradient descent on the seeds' linear regression, and the optimizers' update rules, so that the
 suites compare an engine with arithmetic rather than with itself."""
 
 from __future__ import annotations
@@ -160,6 +161,21 @@ def numpy_chain(B, steps, x, g):
         old = grads.get(id(layer), (0, 0))
         grads[id(layer)] = (old[0] + dw, old[1] + db)
     return out, grads
+
+
+def linreg_dynamics(x, lr: float) -> tuple[float, float]:
+    """Gradient descent at rate lr on mean((w x + b - y)^2) for exact data y = 2 x + 1 (003).
+
+    The error e = (w - 2, b - 1) moves as e <- (I - 2 lr A) e with A = [[mean x^2, mean x],
+    [mean x, 1]] (the data's normal matrix over n), and the loss is e^T A e. In A's eigenbasis the
+    two parts decay independently; once the fast one is gone (its factor (1 - 2 lr l_max)^k), the
+    loss falls by (1 - 2 lr l_min)^2 per epoch and e lies along l_min's eigenvector. Returns
+    (that factor, the eigenvector's slope error / bias error), which no initialisation changes."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    a = np.array([[np.mean(x * x), np.mean(x)], [np.mean(x), 1.0]])
+    values, vectors = np.linalg.eigh(a)
+    slow = vectors[:, 0]
+    return float((1 - 2 * lr * values[0]) ** 2), float(slow[0] / slow[1])
 
 
 class NumpySGD:

@@ -122,3 +122,28 @@ def test_training_matches_builtin(B, device, rng, form):
     (c1, c2), (r1, r2) = finals
     assert_close(B, c1, r1, what="w1 after 20 steps: custom ReLU vs built-in")
     assert_close(B, c2, r2, what="w2 after 20 steps: custom ReLU vs built-in")
+
+
+@claim("custom.non-tensor-residuals-reach-backward")
+@pytest.mark.parametrize("scale", [pytest.param(2.0, id="seed-like"), pytest.param(0.1, id="inexact")])
+def test_non_tensor_residuals_reach_backward(B, device, rng, scale):
+    """004 § 4's docstring: forward may keep any object for backward. A Python number saved beside a
+    tensor reaches backward unchanged (0.1 is not exact in any binary float: a number turned into a
+    tensor of lower precision on the way shows)."""
+    received = []
+
+    def forward(x):
+        return x * scale, (x, scale)
+
+    def backward(saved, grad_output):
+        received.append(saved[1])
+        return (grad_output * saved[1],)
+
+    x0 = rng.standard_normal(5)
+    f = B.custom_function(forward, backward)
+    _, (dx,) = B.vjp(lambda x: B.sum(f(x) ** 2), [B.tensor(x0, device=device)])
+    assert received, "backward was not called"
+    for number in received:
+        assert isinstance(number, (int, float)) and number == scale, \
+            f"the saved Python number {scale!r} must reach backward as it was saved, got {number!r}"
+    assert_close(B, dx, 2 * scale * scale * x0, what=f"d sum((x * {scale})^2) / dx through the saved number")

@@ -6,6 +6,7 @@ import pytest
 from autograd_conformance.check import assert_close
 from autograd_conformance.models import TWO_LAYER_WORKLOAD as WORKLOAD, two_layer_arrays
 from autograd_conformance.models import numpy_two_layer_grads as numpy_grads
+from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim
 uses = pytest.mark.uses
@@ -137,3 +138,46 @@ def test_tensor_backprop_equals_numpy(B, device, rng, case):
         w1, w2 = w1 - g1 * lr, w2 - g2 * lr
         assert_close(B, w1, w1_64 - lr * want_g1, what=f"w1 after step {step + 1}", relative_to="max")
         assert_close(B, w2, w2_64 - lr * want_g2, what=f"w2 after step {step + 1}", relative_to="max")
+
+
+@claim("manual.tensor-backprop-equals-numpy")
+@pytest.mark.requires(Capability.IN_PLACE.value)
+@pytest.mark.workload(WORKLOAD)
+@pytest.mark.parametrize("case", [pytest.param("seed", marks=pytest.mark.inputs("seed")),
+                                  pytest.param("random", marks=pytest.mark.inputs("random"))])
+def test_tensor_backprop_as_written(B, device, rng, case):
+    """004 § 1's torch block as written: grad_h = grad_h_relu.clone(); grad_h[h < 0] = 0, and the
+    in-place updates w1 -= learning_rate * grad_w1; three steps against numpy. The clone is a
+    copy: the mask assignment leaves grad_h_relu as it was."""
+    if case == "seed":
+        arrays, lr = two_layer_arrays(rng, np.float64), 1e-6
+    else:
+        n, d_in, h, d_out = (int(v) for v in rng.integers(3, 40, 4))
+        arrays = [rng.standard_normal(s) for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
+        lr = 1e-4
+    x, y, w1, w2 = (B.tensor(a, device=device) for a in arrays)
+    weights = (w1, w2)  # the tensors themselves: -= must change them in place
+    x64, y64 = (B.to_numpy(t).astype(np.float64) for t in (x, y))
+    for step in range(3):
+        w1_64, w2_64 = (B.to_numpy(t).astype(np.float64) for t in (w1, w2))
+        h = B.matmul(x, w1)
+        h_relu = B.relu(h)  # h.clamp(min=0)
+        y_pred = B.matmul(h_relu, w2)
+        grad_y_pred = (y_pred - y) * 2.0
+        grad_w2 = B.matmul(B.transpose(h_relu), grad_y_pred)
+        grad_h_relu = B.matmul(grad_y_pred, B.transpose(w2))
+        before = B.to_numpy(grad_h_relu).copy()
+        grad_h = B.clone(grad_h_relu)
+        B.mask_assign_(grad_h, B.lt(h, 0), 0.0)  # grad_h[h < 0] = 0
+        np.testing.assert_array_equal(B.to_numpy(grad_h_relu), before,
+                                      err_msg=f"step {step}: grad_h[h < 0] = 0 on the clone changed grad_h_relu")
+        grad_w1 = B.matmul(B.transpose(x), grad_h)
+        _, want_g1, want_g2 = numpy_grads(x64, y64, w1_64, w2_64)
+        assert_close(B, grad_w1, want_g1, what=f"step {step}: grad_w1 through clone and mask assignment",
+                     relative_to="max")
+        assert_close(B, grad_w2, want_g2, what=f"step {step}: grad_w2", relative_to="max")
+        w1 -= grad_w1 * lr
+        w2 -= grad_w2 * lr
+        for name, t, w, want in (("w1", weights[0], w1, w1_64 - lr * want_g1), ("w2", weights[1], w2, w2_64 - lr * want_g2)):
+            assert t is w, f"step {step}: {name} -= lr * grad must update {name} in place, not make a new tensor"
+            assert_close(B, t, want, what=f"{name} after step {step + 1}", relative_to="max")

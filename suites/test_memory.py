@@ -15,7 +15,7 @@ import pytest
 claim = pytest.mark.claim
 
 
-def _intermediate_kept(B, device, *, no_grad=False, backward=False) -> bool:
+def _intermediate_kept(B, device, *, no_grad=False, backward=False, drop=False) -> bool:
     rng = np.random.default_rng(0)  # its own: no test order or plugin changes it
     x = B.tensor(rng.standard_normal(64), device=device, requires_grad=True)
     ctx = B.no_grad() if no_grad else contextlib.nullcontext()
@@ -26,6 +26,9 @@ def _intermediate_kept(B, device, *, no_grad=False, backward=False) -> bool:
     del h
     if backward:
         B.backward(y)
+    if drop:  # the output goes without any backward, as in an evaluation forward
+        del y
+        y = None
     gc.collect()
     kept = alive()
     del y
@@ -48,3 +51,39 @@ def test_graph_holds_saved_tensors(B, device):
 def test_graph_freed_after_backward(B, device):
     assert not _intermediate_kept(B, device, backward=True), \
         "after backward without retain_graph the graph must release h"
+
+
+@claim("memory.graph-freed-after-backward")
+def test_dropped_graph_released(B, device):
+    """000 § Test 2: the graph is deleted once it is no longer needed; a forward whose output is
+    dropped (never backpropagated) needs it no more."""
+    assert not _intermediate_kept(B, device, drop=True), \
+        "a graph whose output was dropped without backward must release h"
+
+
+@claim("memory.no-grad-saves-nothing")
+@pytest.mark.uses("matmul", "relu")
+def test_no_grad_model_forward_saves_nothing(B, device):
+    """002 § Gradient tracking 멈추기: a forward only pass (a trained model applied to data) under
+    no_grad keeps nothing for backward in any layer of sum(relu(x @ w1 + b1) @ w2 + b2): the saving
+    no_grad brings, measured without timing (the benchmarks time it)."""
+    rng = np.random.default_rng(0)
+    params = [B.tensor(rng.standard_normal(s), device=device, requires_grad=True)
+              for s in ((6, 5), (5,), (5, 3), (3,))]
+    x = B.tensor(rng.standard_normal((4, 6)), device=device)
+
+    def forward_kept():
+        w1, b1, w2, b2 = params
+        with B.no_grad():
+            h = B.matmul(x, w1) + b1
+            a = B.relu(h)
+            out = B.sum(B.matmul(a, w2) + b2)
+        watches = [B.watch(h), B.watch(a)]
+        del h, a
+        gc.collect()
+        kept = [alive() for alive in watches]
+        del out
+        return kept
+
+    assert forward_kept() == [False, False], \
+        "under no_grad no intermediate of the model's forward may be kept for backward"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance import gradients, models
-from autograd_conformance.check import as_in_out, assert_close, linear_forward, linear_values, nonempty
+from autograd_conformance.check import as_in_out, assert_close, assert_engine_refuses, linear_forward, linear_values, nonempty
 from autograd_conformance.models import D_IN, D_OUT, H
 from autograd_conformance.protocol import Capability
 
@@ -150,6 +150,20 @@ def test_lenet_shapes(B, device, rng):
     assert _shape(B, out) == (1, 10), f"expected output shape (1, 10), got {_shape(B, out)}"
 
 
+@claim("modules.hooks-fire-in-call-order")
+@pytest.mark.workload(models.mynet_workload(2, hidden=32))
+def test_hooks_fire_in_call_order(B, device, rng):
+    """000 In [80] assigns flatten, linear1, linear2, relu; In [81]'s torchsummary table, made by
+    forward hooks, lists Flatten, Linear, ReLU, Linear: the order forward calls them."""
+    net = models.mynet(B, device, hidden=32)
+    fired = []
+    for name in ("flatten", "linear1", "linear2", "relu"):  # the order of assignment
+        getattr(net, name).register_forward_hook(lambda module, args, out, name=name: fired.append(name))
+    net(B.tensor(rng.random((2, 28, 28)), device=device))
+    assert fired == ["flatten", "linear1", "relu", "linear2"], \
+        f"forward hooks must fire in call order (flatten, linear1, relu, linear2), fired {fired}"
+
+
 @claim("modules.lenet-printed-structure")
 @pytest.mark.workload(LENET_WORKLOAD)
 def test_lenet_printed_structure(B, device):
@@ -181,6 +195,27 @@ def test_lenet_parameters(B, device):
 
 # ------------------------------------------------------------------------------ other seed models
 
+@claim("modules.lenet-rejects-28x28")
+@pytest.mark.workload(LENET_WORKLOAD)
+@uses("conv2d", "max_pool2d", "relu", "reshape")
+def test_lenet_rejects_28x28(B, device, rng):
+    """001 before In [52]: LeNet expects 32x32 inputs; a 28x28 image (MNIST's) must be resized."""
+    net = models.lenet(B, device)
+    x = B.tensor(rng.standard_normal((1, 1, 28, 28)), device=device)
+    assert_engine_refuses(lambda: net(x), "LeNet on a 28x28 input (16*5*5 = 400 features where fc1 takes 576)")
+
+
+@claim("modules.lenet-rejects-28x28")
+def test_linear_rejects_wrong_width(B, device, rng):
+    """Any Linear layer, given fewer or more features than it takes."""
+    for _ in range(3):
+        n_in, n_out = (int(n) for n in rng.integers(2, 9, 2))
+        layer = B.linear(n_in, n_out, device=device)
+        for width in (n_in - 1, n_in + int(rng.integers(1, 4))):
+            x = B.tensor(rng.standard_normal((3, width)), device=device)
+            assert_engine_refuses(lambda: layer(x), f"Linear({n_in}, {n_out}) on a (3, {width}) input")
+
+
 @claim("modules.neuralnetwork-parameters")
 @pytest.mark.workload(NEURAL_NETWORK_PARAMS)
 def test_neuralnetwork_parameters(B, device):
@@ -188,12 +223,13 @@ def test_neuralnetwork_parameters(B, device):
     assert _count(B, net) == 669_706, f"expected 669,706 parameters, got {_count(B, net):,}"
     params = [p for _, p in B.named_parameters(net)]
     assert len(params) == 6, f"expected 6 parameter tensors, got {len(params)}"
-    # registration order: each Linear's parameters in that layer's own order (torch: weight, bias)
-    in_layer_order = [p for layer in linears for _, p in B.named_parameters(layer)]
-    assert all(p is q for p, q in zip(params, in_layer_order)), "parameters() must follow the layers' order"
-    _, second_bias = B.linear_parameters(linears[1])
-    assert _shape(B, second_bias) == (512,), f"the second Linear's bias has shape (512,), got {_shape(B, second_bias)}"
-    assert any(p is second_bias for p in params[2:4]), "parameters()[2:4] must be the second Linear's own"
+    # 002 In [300] reads list(model.parameters())[3]: the second Linear's bias. Each index holds
+    # one tensor: the layers in order, each weight before its bias (nn.Linear registers them so).
+    expected = [(f"Linear {k + 1}'s {part}", t) for k, layer in enumerate(linears)
+                for part, t in zip(("weight", "bias"), B.linear_parameters(layer))]
+    for index, (p, (what, t)) in enumerate(zip(params, expected)):
+        assert p is t, f"parameters()[{index}] must be {what}, got a tensor of shape {_shape(B, p)}"
+    assert _shape(B, params[3]) == (512,), f"parameters()[3] has shape (512,), got {_shape(B, params[3])}"
 
 
 @claim("modules.two-layer-parameters")

@@ -144,6 +144,52 @@ def test_max_pool2d(B, device, rng, op, dtype, case):
            relative_to="element")
 
 
+@claim("ops.max-pool2d-window-pair")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_window_pair(B, device, rng, dtype, case):
+    """001 In [48]: conv1's pool is given (2, 2), conv2's 2 ("if the size is a square you can
+    only specify a single number"); at conv1's output (1, 6, 30, 30), or a random odd-sized one."""
+    shape = POOL_SHAPES["seed"] if case == "seed" else (1, 2, 2 * int(rng.integers(1, 5)) + 1, int(rng.integers(2, 10)))
+    x = rng.permutation(np.prod(shape)).reshape(shape) / 7.0 * rng.choice([-1.0, 1.0], shape)
+    _check(B, device, rng, dtype, lambda t: B.max_pool2d(t, (2, 2)), _pool_reference, [x],
+           "max_pool2d(x, (2, 2))", relative_to="element")
+    t = B.tensor(x, device=device, dtype=dtype)
+    s = B.tensor(rng.standard_normal(_pool_reference(x, None)[0].shape), device=device, dtype=dtype)
+    (number, (g_number,)), (pair, (g_pair,)) = (
+        B.vjp(lambda t: B.sum(B.max_pool2d(t, k) * s), [t]) for k in (2, (2, 2)))
+    np.testing.assert_array_equal(B.to_numpy(B.max_pool2d(t, (2, 2))), B.to_numpy(B.max_pool2d(t, 2)),
+                                  err_msg="max_pool2d(x, (2, 2)) vs max_pool2d(x, 2): values")
+    np.testing.assert_array_equal(B.to_numpy(g_pair), B.to_numpy(g_number),
+                                  err_msg="max_pool2d(x, (2, 2)) vs max_pool2d(x, 2): gradients")
+
+
+# ------------------------------------------------------------------------------ item
+
+@claim("ops.item-python-number")
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_item(B, device, rng, dtype, case):
+    """003 prints loss.item() each epoch: 173.02435302734375 first, 0.1273796111345291 last; at
+    random values of both signs and many magnitudes; of tensors made, and of a computed loss."""
+    values = [173.02435302734375, 0.1273796111345291] if case == "seed" else \
+        list(rng.standard_normal(4) * 10.0 ** rng.integers(-8, 9, 4))
+    for v in values:
+        for shape in ((), (1,), (1, 1)):
+            t = B.tensor(np.full(shape, v), device=device, dtype=dtype)
+            _check_item(B, t, f"item() of a {dtype} tensor of shape {shape} holding {v!r}")
+    x = B.tensor(rng.standard_normal(7), device=device, dtype=dtype, requires_grad=True)
+    _check_item(B, B.sum(x * x), "item() of a loss sum(x * x) of a tracked x")
+
+
+def _check_item(B, t, what):
+    held = float(np.asarray(B.to_numpy(t), dtype=np.float64).reshape(-1)[0])  # the value the engine holds
+    got = B.item(t)
+    assert isinstance(got, (int, float)) and not isinstance(got, bool), \
+        f"{what}: expected a Python number, got {type(got).__name__}"
+    assert got == held, f"{what}: expected {held!r}, the tensor's value, got {got!r}"
+
+
 # ------------------------------------------------------------------------------ elementwise, reductions
 
 ELEMENTWISE = {  # op: (engine function, numpy value, numpy vjp given (x, g))

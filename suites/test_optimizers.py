@@ -148,6 +148,25 @@ def test_sgd_update_rule(B, device):
                 assert_close(B, p, p0 - lr * g, what=f"{name} after step {step + 1} of SGD(lr={lr}) vs p - lr * grad")
 
 
+@claim("optim.sgd-update-rule")
+@pytest.mark.workload(10 * models.mynet_workload(16, hidden=64))
+@uses("linear", "linear_parameters", "flatten_layer", "relu_layer", "cross_entropy")
+def test_sgd_update_rule_seed_settings(B, device, rng):
+    """000 In [83]: MyNet trained with CrossEntropyLoss and SGD(lr=0.1) on ten batches of 16 (its
+    hidden layer narrowed to 64 units); every parameter after every step is p - 0.1 * grad, so no
+    state (a momentum buffer, a changing rate) carries from one step to the next."""
+    net = models.mynet(B, device, hidden=64)
+    opt = B.sgd(net, lr=0.1)
+    for step in range(10):
+        x = B.tensor(rng.random((16, 28, 28)), device=device)
+        y = B.tensor(rng.integers(0, 10, 16), device=device, dtype="int64")
+        before = {name: B.to_numpy(p).copy() for name, p in B.named_parameters(net)}
+        grads = gradients.module_step(B, opt, net, lambda: B.cross_entropy(net(x), y))
+        for name, p in B.named_parameters(net):
+            assert_close(B, p, before[name] - 0.1 * grads[name],
+                         what=f"{name} after step {step + 1} of SGD(lr=0.1) vs p - 0.1 * grad", relative_to="max")
+
+
 def _dead_unit_net(B, device, rng):
     w1 = rng.standard_normal((6, 4))
     w1[:, 0] = -np.abs(w1[:, 0]) - 0.1  # unit 0: negative weights, inputs in [0, 1) ...
@@ -247,6 +266,31 @@ def test_manual_update_equals_sgd_core(B, device, rng):
     x, y = B.tensor(rng.standard_normal(6) * 2, device=device), B.tensor(rng.standard_normal(6), device=device)
     _check_manual_update_equals_sgd(B, lambda: _elementwise_model(B, device, values),
                                     lambda model: B.sum((model(x) - y) ** 2) / 6.0)
+
+
+@claim("optim.manual-update-equals-sgd")
+@pytest.mark.requires(Capability.IN_PLACE.value, Capability.NO_GRAD.value)
+def test_manual_operator_update_equals_sgd(B, device, rng):
+    """004 § 5 as written: with torch.no_grad(): for param in model.parameters(): param -=
+    learning_rate * param.grad. The -= must change the module's own parameter: an engine whose -=
+    makes a new tensor rebinds the loop variable, and the model never sees the update."""
+    values = (rng.standard_normal(6), rng.standard_normal(6))
+    x, y = B.tensor(rng.standard_normal(6) * 2, device=device), B.tensor(rng.standard_normal(6), device=device)
+    by_sgd, by_hand = (_elementwise_model(B, device, values) for _ in range(2))
+    opt, lr = B.sgd(by_sgd, lr=0.1), 0.1
+
+    def loss(model):
+        return B.sum((model(x) - y) ** 2) / 6.0
+
+    for step in range(3):
+        gradients.module_step(B, opt, by_sgd, lambda: loss(by_sgd))
+        grads = gradients.module_grads(B, by_hand, lambda: loss(by_hand))
+        with B.no_grad():
+            for name, param in B.named_parameters(by_hand):
+                param -= grads[name] * lr
+        for (name, p), (_, q) in zip(B.named_parameters(by_sgd), B.named_parameters(by_hand)):
+            assert_close(B, q, B.to_numpy(p), what=f"the model's {name} after {step + 1} updates by "
+                         f"param -= lr * param.grad under no_grad, vs SGD's")
 
 
 @claim("optim.sgd-momentum-rule")

@@ -106,3 +106,20 @@ def test_doubling_graph_vjp_twice_errors(B, device):
     B.backward(y, v)
     with pytest.raises(RuntimeError, match="second time"):
         B.backward(y, v)
+
+
+@claim("retain.functional-grad-frees-graph")
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_functional_grad_frees_graph(B, device, graph):
+    """002 In [5]: the error says saved values are freed by .backward() or autograd.grad(). On an
+    engine that also has backward, its functional gradient call is record's pullback."""
+    loss, w, b = _bce_parts(B, device, graph)
+    _, pullback = B.record(loss, [w, b])
+    first = [B.to_numpy(g).copy() for g in pullback()]
+    assert_engine_refuses(pullback, "a second autograd.grad through the graph the first call freed")
+    _, pullback = B.record(loss, [w, b], retain_graph=True)
+    kept = [B.to_numpy(g).copy() for g in pullback()]
+    again = pullback()  # must not raise
+    for name, g0, g1, g2 in zip(("w", "b"), first, kept, again):
+        assert_close(B, g1, g0, what=f"d loss / d {name} with retain_graph=True vs without")
+        assert_close(B, g2, g0, what=f"d loss / d {name} from the retained graph's second call")

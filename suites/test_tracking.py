@@ -190,6 +190,24 @@ def test_in_place_on_tracked_leaf_errors(B, device, rng):
         assert B.requires_grad(w), "w stays tracked after an update under no_grad"
 
 
+@claim("tracking.printed-form-shows-tracking")
+def test_printed_form_shows_tracking(B, device):
+    """001 In [2] prints a tracked leaf with requires_grad=True, In [3] x + 2 with
+    grad_fn=<AddBackward0>, In [14] y * y * 3 with grad_fn=<MulBackward0>."""
+    x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
+    assert "requires_grad=True" in repr(x), f"a tracked leaf must print requires_grad=True, got {x!r}"
+    y = x + 2.0
+    assert "grad_fn=<AddBackward0>" in repr(y), f"x + 2 must print grad_fn=<AddBackward0>, got {y!r}"
+    z = y * y * 3.0
+    assert "grad_fn=<MulBackward0>" in repr(z), f"y * y * 3 must print grad_fn=<MulBackward0>, got {z!r}"
+    plain = B.tensor(np.ones((2, 2)), device=device, requires_grad=False)
+    with B.no_grad():
+        untracked = x + 2.0
+    for what, t in (("an untracked tensor", plain), ("x + 2 under no_grad", untracked)):
+        assert "requires_grad" not in repr(t) and "grad_fn" not in repr(t), \
+            f"{what} must print no tracking state, got {t!r}"
+
+
 @claim("tracking.variable-returns-tensor")
 @uses("linear")
 def test_variable_returns_tensor(B, device, rng):

@@ -122,6 +122,9 @@ class JaxBackend:
     def reshape(self, t, shape):
         return jnp.reshape(t, tuple(shape))
 
+    def item(self, t):
+        return t.item()
+
     def transpose(self, t):
         return jnp.transpose(t)
 
@@ -132,7 +135,8 @@ class JaxBackend:
         return jax.device_put(t, self._device_table()[device])
 
     def max_pool2d(self, t, k):
-        window = (1,) * (t.ndim - 2) + (k, k)  # NCHW, non-overlapping windows, as torch's default
+        pair = tuple(k) if isinstance(k, tuple) else (k, k)
+        window = (1,) * (t.ndim - 2) + pair  # NCHW, non-overlapping windows, as torch's default
         return jax.lax.reduce_window(t, -jnp.inf, jax.lax.max, window, window, "VALID")
 
     # JAX itself has no loss functions (Optax has them); these are compositions of jax.numpy/jax.nn

@@ -117,6 +117,9 @@ class MlxBackend:
     def reshape(self, t, shape):
         return mx.reshape(t, tuple(shape))
 
+    def item(self, t):
+        return t.item()
+
     def max_pool2d(self, t, k):
         # mlx.nn.MaxPool2d takes NHWC: the (N, C, H, W) tensor is transposed there and back
         return mx.transpose(nn.MaxPool2d(k)(mx.transpose(t, (0, 2, 3, 1))), (0, 3, 1, 2))

@@ -89,7 +89,17 @@ class MygradBackend:
         return mg.reshape(t, tuple(shape))
 
     def max_pool2d(self, t, k):
-        return mg.nnet.max_pool(t, (k, k), (k, k))
+        window = tuple(k) if isinstance(k, tuple) else (k, k)  # mygrad's pool takes the pair
+        return mg.nnet.max_pool(t, window, window)
+
+    def item(self, t):
+        return t.item()
+
+    def clone(self, t):
+        return mg.Tensor(t, copy=True, constant=t.constant)
+
+    def mask_assign_(self, t, mask, value):
+        t[mask] = value
 
     def transpose(self, t):
         return mg.transpose(t)

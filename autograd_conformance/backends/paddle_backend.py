@@ -147,6 +147,15 @@ class PaddleBackend:
     def bce_with_logits(self, z, y):
         return F.binary_cross_entropy_with_logits(z, y)
 
+    def item(self, t):
+        return t.item()
+
+    def clone(self, t):
+        return t.clone()
+
+    def mask_assign_(self, t, mask, value):
+        t[mask] = value
+
     def transpose(self, t):
         return paddle.t(t)
 
@@ -172,6 +181,16 @@ class PaddleBackend:
     # --- backward -------------------------------------------------------------------------
     def backward(self, out, seed=None, retain_graph=False):
         out.backward(seed, retain_graph=retain_graph)
+
+    def record(self, fn, inputs, retain_graph=False):
+        out = fn(*inputs)
+
+        def pullback(seed=None):
+            grads = paddle.grad(out, list(inputs), grad_outputs=seed, retain_graph=retain_graph,
+                                allow_unused=True)
+            return tuple(paddle.zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
+
+        return out, pullback
 
     def grad(self, t):
         return t.grad
@@ -282,14 +301,19 @@ class PaddleBackend:
             @staticmethod
             def forward(ctx, *inputs):
                 out, residuals = forward(*inputs)
-                ctx.save_for_backward(*residuals)
+                # save_for_backward takes tensors; other objects travel as attributes of ctx
+                ctx.tensor_at = [i for i, r in enumerate(residuals) if isinstance(r, paddle.Tensor)]
+                ctx.save_for_backward(*(residuals[i] for i in ctx.tensor_at))
+                ctx.residuals = [None if isinstance(r, paddle.Tensor) else r for r in residuals]
                 ctx.untracked = [getattr(x, "stop_gradient", True) for x in inputs]
                 return out
 
             @staticmethod
             def backward(ctx, grad_output):
-                saved = ctx.saved_tensor()
-                grads = backward(tuple(saved) if saved is not None else (), grad_output)
+                residuals = list(ctx.residuals)
+                for i, saved in zip(ctx.tensor_at, ctx.saved_tensor() or ()):
+                    residuals[i] = saved
+                grads = backward(tuple(residuals), grad_output)
                 # PyLayer's rule: None for an input that stops gradient (Paddle raises otherwise)
                 return tuple(None if untracked else g for g, untracked in zip(grads, ctx.untracked))
 

@@ -160,6 +160,9 @@ class TensorflowBackend:
             return tf.linalg.matvec(a, b)
         return tf.tensordot(a, b, axes=1)
 
+    def item(self, t):
+        return t.numpy().item()
+
     def max_pool2d(self, t, k):
         # TensorFlow's CPU max pool takes NHWC: the (N, C, H, W) tensor is transposed there and back
         nhwc = tf.transpose(t, (0, 2, 3, 1))

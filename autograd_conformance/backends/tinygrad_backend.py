@@ -207,7 +207,16 @@ class TinygradBackend:
         return t.reshape(tuple(shape))
 
     def max_pool2d(self, t, k):
-        return t.max_pool2d(kernel_size=(k, k))
+        return t.max_pool2d(kernel_size=tuple(k) if isinstance(k, tuple) else (k, k))
+
+    def item(self, t):
+        return t.item()
+
+    def clone(self, t):
+        return t.clone()
+
+    def mask_assign_(self, t, mask, value):
+        t.assign(mask.where(value, t))  # tinygrad's in-place write: assign
 
     def transpose(self, t):
         return t.T
@@ -329,18 +338,21 @@ class TinygradBackend:
 
     # --- custom functions -------------------------------------------------------------------
     def custom_function(self, forward, backward):
-        n_residuals: list[int] = []
+        saved: list[list] = []  # per call, the residuals; OUTPUT where a tensor leaves as an output
+        output = object()
 
         def body(*inputs):
             out, residuals = forward(*inputs)
-            n_residuals.append(len(residuals))
-            return (out, *residuals) if residuals else out
+            tensors = [r for r in residuals if isinstance(r, Tensor)]
+            saved.append([output if isinstance(r, Tensor) else r for r in residuals])
+            return (out, *tensors) if tensors else out
 
         def grad_fxn(*grads, call=None):
             if call is None:  # tinygrad passes (grad, call) positionally for one gradient
                 *grads, call = grads
             args = call.src[1:]  # the function's (deduplicated) inputs, explicit ones first
-            residuals = tuple(Tensor(call.gettuple(i + 1)) for i in range(n_residuals[-1]))
+            outputs = iter(range(1, len(saved[-1]) + 1))
+            residuals = tuple(Tensor(call.gettuple(next(outputs))) if r is output else r for r in saved[-1])
             in_grads = backward(residuals, Tensor(grads[0]))
             uops = tuple(None if g is None else g.uop for g in in_grads)
             return uops + (None,) * (len(args) - len(uops))

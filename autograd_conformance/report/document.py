@@ -22,7 +22,7 @@ from pathlib import Path
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.outcomes import OUTCOMES, RANK, claim_counts, claim_outcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "report_schema.json"
 FILES = ("conformance.json", "conformance.md", "conformance.html")
 
@@ -105,6 +105,7 @@ def claim_results(tests: list[dict], devices: list[str]) -> list[dict]:
             "level": claim.level if claim else None,
             "source": list(claim.source) if claim else [],
             "seed_note": (claim.seed_note or None) if claim else None,
+            "generalises": (claim.generalises or None) if claim else None,
             "counts": claim_counts(t["outcome"] for t in group),
             "summary": first["summary"], "message": first["message"],
             "rerun": _rerun_all(culprits),
@@ -167,7 +168,7 @@ def execution_target() -> dict:
 
 
 # ------------------------------------------------------------------ matrices and merging
-_CLAIM_KEYS = ("statement", "level", "source", "seed_note")
+_CLAIM_KEYS = ("statement", "level", "source", "seed_note", "generalises")
 
 
 def to_matrix(doc: dict) -> dict:

@@ -56,6 +56,8 @@ def matrix_html(matrix: dict, title: str) -> str:
             area = c["id"].split(".")[0]
             out.append(f"<tr class=area><th colspan={len(cols) + 2}>{_e(area)}</th></tr>")
         level = "" if c["level"] == "semantics" else f" <span class=pill>{_e(c['level'])}</span>"
+        if c.get("generalises"):
+            level += " <span class=pill title='goes beyond what the seeds show'>the suite's generalisation</span>"
         out.append(f"<tr><th class=claim><a href='#claim-{_e(c['id'])}'><code>{_e(c['id'])}"
                    f"</code></a></th><td class=statement>{_e(c['statement'])}{level}</td>")
         for i, col in enumerate(cols):
@@ -98,6 +100,8 @@ def matrix_html(matrix: dict, title: str) -> str:
             results.append(f"<li>{_tag(r['outcome'])}{name} "
                            f"<span class=level>({_e(describe_counts(r['counts']))})</span></li>")
         note = f"<p class=note>Seed note: {_e(c['seed_note'])}</p>" if c["seed_note"] else ""
+        if c.get("generalises"):
+            note += f"<p class=note>Beyond the seeds: {_e(c['generalises'])}</p>"
         out.append(f"<article id='claim-{_e(c['id'])}'><h3><code>{_e(c['id'])}</code> "
                    f"<span class=level>{_e(c['level'])}</span></h3><p>{_e(c['statement'])}</p>"
                    f"<p class=src>Seed: {_e('; '.join(c['source']))}</p>{note}"

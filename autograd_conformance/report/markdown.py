@@ -69,7 +69,7 @@ def run_markdown(run: dict, limit: int = MD_LIMIT) -> str:
     head.append(f"### Failing claims ({len(failing)})" if failing else "")
     entries = [
         f"\n**{_code(c['id'])}** on `{c['device'] or 'the reference pipeline'}`: {SYMBOL[c['outcome']]} {c['outcome']} "
-        f"({c['level']})\n> {_md(_one_line(c['statement'], 600))}\n\n"
+        f"({c['level']}{', the suite’s generalisation' if c.get('generalises') else ''})\n> {_md(_one_line(c['statement'], 600))}\n\n"
         f"Seed: {_md('; '.join(c['source'])) or '-'}  \nTests: {_md(describe_counts(c['counts']))}  \n"
         f"Message: {_code(_one_line(c['summary']))}  \n"
         f"Rerun: {_code(c['rerun'])}" for c in failing]
@@ -96,9 +96,12 @@ def matrix_markdown(matrix: dict, title: str | None = "Conformance matrix",
             rows.append(f"| **{area}** |" + " |" * len(cols))
         cells = [f"{SYMBOL[c['results'][col['id']]['outcome']]} {fraction(c['results'][col['id']]['counts'])}".strip()
                  if col["id"] in c["results"] else "·" for col in cols]
-        rows.append(f"| `{c['id']}` | " + " | ".join(cells) + " |")
+        mark = " †" if c.get("generalises") else ""
+        rows.append(f"| `{c['id']}`{mark} | " + " | ".join(cells) + " |")
     legend = ["", " · ".join(f"{SYMBOL[o]} {o}" for o in OUTCOMES) + " · `·` not run · k/n: k of the "
-              "claim's n tests reached a verdict there (the others were not applicable, blocked, too large)"]
+              "claim's n tests reached a verdict there (the others were not applicable, blocked, too large)",
+              "", "† the suite's generalisation: the claim goes beyond what the seeds show, on the documentation "
+              "its entry names (claims.py, `generalises`); the others the seeds show or state."]
     if any(not c["complete"] for c in cols):
         legend.append("⚠️ after a column: that run was incomplete.")
     text = _fit(head, rows, "claims", limit - 600)
