@@ -150,12 +150,13 @@ def test_sgd_update_rule(B, device):
 
 @claim("optim.sgd-update-rule")
 @pytest.mark.workload(10 * models.mynet_workload(16, hidden=64))
-@uses("linear", "linear_parameters", "flatten_layer", "relu_layer", "cross_entropy")
+@uses("linear", "linear_parameters", "reshape", "relu_layer", "cross_entropy")
 def test_sgd_update_rule_seed_settings(B, device, rng):
     """000 In [83]: MyNet trained with CrossEntropyLoss and SGD(lr=0.1) on ten batches of 16 (its
-    hidden layer narrowed to 64 units); every parameter after every step is p - 0.1 * grad, so no
-    state (a momentum buffer, a changing rate) carries from one step to the next."""
-    net = models.mynet(B, device, hidden=64)
+    hidden layer narrowed to 64 units, its Flatten a reshape); every parameter after every step is
+    p - 0.1 * grad, so no state (a momentum buffer, a changing rate) carries from one step to the
+    next."""
+    net = models.mynet(B, device, hidden=64, flatten=False)
     opt = B.sgd(net, lr=0.1)
     for step in range(10):
         x = B.tensor(rng.random((16, 28, 28)), device=device)
