@@ -163,7 +163,9 @@ CLAIMS: dict[str, Claim] = _index([
            (f"{S001} In [15]", f"{S001} In [32] (the first)"), (BW,),
            why='calls backward without a seed on a vector output, then with one, and reads .grad',
            about=('vjp(seed)',),
-           generalises='001 ties backward() = backward(tensor(1.)) to a scalar output; the error for a vector output is documented at https://pytorch.org/docs/stable/generated/torch.Tensor.backward.html'),
+           generalises="001 ties backward() = backward(tensor(1.)) to a scalar output; the error for a vector"
+                       " output is documented at "
+                       "https://pytorch.org/docs/stable/generated/torch.Tensor.backward.html"),
     _claim("backward.full-jacobian",
            "The engine's Jacobian function gives the full Jacobian of a vector function, whose "
            "row i is the vector-Jacobian product with the i-th unit seed.",
@@ -172,12 +174,16 @@ CLAIMS: dict[str, Claim] = _index([
                      "Jacobian directly; torch.autograd.functional.jacobian does (built from VJPs).",
            why='the Jacobian operation and vjp values',
            about=('jacobian',),
-           generalises="001 says before In [32] that autograd computes vector-Jacobian products, not the full Jacobian; the engine's Jacobian function is documented at https://pytorch.org/docs/stable/generated/torch.autograd.functional.jacobian.html"),
+           generalises="001 says before In [32] that autograd computes vector-Jacobian products, not the full"
+                       " Jacobian; the engine's Jacobian function is documented at "
+                       "https://pytorch.org/docs/stable/generated/torch.autograd.functional.jacobian.html"),
     _claim("backward.matches-finite-differences",
            "Autograd's gradients are the derivatives: they agree with float64 central finite "
            "differences.", (f"{S001} In [17]", f"{S003} § AutoGrad"), (F64,),
            why='compares float64 vjp gradients with float64 differences',
-           generalises="the seeds print gradients at a few points; that they are the derivatives everywhere is autograd's definition, checked as gradcheck does (https://pytorch.org/docs/stable/autograd.html#numerical-gradient-checking)"),
+           generalises="the seeds print gradients at a few points; that they are the derivatives everywhere "
+                       "is autograd's definition, checked as gradcheck does "
+                       "(https://pytorch.org/docs/stable/autograd.html#numerical-gradient-checking)"),
     _claim("backward.scalar-default-seed",
            "For a scalar output, backward() is the same as backward(tensor(1.)).",
            f"{S001} In [15]", (BW,),
@@ -197,7 +203,9 @@ CLAIMS: dict[str, Claim] = _index([
            "a VJP(u) + b VJP(v).", f"{S001} In [32] (the first)", (),
            why='gradient values through vjp',
            about=('vjp(seed)',),
-           generalises="001 In [32] uses one seed vector; linearity in it follows from the product v^T J that 001's text describes (https://pytorch.org/docs/stable/generated/torch.autograd.functional.vjp.html)"),
+           generalises="001 In [32] uses one seed vector; linearity in it follows from the product v^T J that"
+                       " 001's text describes "
+                       "(https://pytorch.org/docs/stable/generated/torch.autograd.functional.vjp.html)"),
     _claim("backward.only-leaves-get-grad",
            "After backward only leaf tensors that require grad hold .grad: an intermediate "
            "result (y) and the seed vector (v) have none.",
@@ -226,13 +234,16 @@ CLAIMS: dict[str, Claim] = _index([
            (f"{S001} In [55]", f"{S004} § 5. nn 모듈", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기"), (),
            why='loss and gradient values through vjp',
            about=('mse_loss',),
-           generalises="004 § 1 writes the summed loss and its gradient 2 (y_pred - y); the mean reduction is MSELoss's documented default (https://pytorch.org/docs/stable/generated/torch.nn.MSELoss.html)"),
+           generalises="004 § 1 writes the summed loss and its gradient 2 (y_pred - y); the mean reduction is"
+                       " MSELoss's documented default "
+                       "(https://pytorch.org/docs/stable/generated/torch.nn.MSELoss.html)"),
     _claim("backward.cross-entropy",
            "Cross-entropy of logits against integer labels is the mean negative log-softmax of "
            "the true class, with gradient (softmax - onehot) / batch.", f"{S000} In [83]", (),
            why='loss and gradient values through vjp',
            about=('cross_entropy',),
-           generalises="000 In [83] uses CrossEntropyLoss; its formula and gradient are the documentation's (https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)"),
+           generalises="000 In [83] uses CrossEntropyLoss; its formula and gradient are the documentation's "
+                       "(https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html)"),
     _claim("backward.sum-is-zero-dim",
            "(y_pred - y).pow(2).sum() is a 0-dimensional tensor (shape ()), and backward() from it "
            "without a seed gives d loss / d y_pred = 2 (y_pred - y).", (f"{S004} § 3. Autograd", f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기"), (),
@@ -289,7 +300,9 @@ CLAIMS: dict[str, Claim] = _index([
                      "its output equals In [300]'s and drifts (0.0023 -> 0.0022) because of that, so "
                      "no seed cell runs the loop without step().",
            why='.grad over iterations with and without optimizer.step',
-           generalises='002 In [300] shows the drift with step(); without step() the weights, and so the gradients, stay as they are: step() is what changes parameters (https://pytorch.org/docs/stable/optim.html)'),
+           generalises="002 In [300] shows the drift with step(); without step() the weights, and so the "
+                       "gradients, stay as they are: step() is what changes parameters "
+                       "(https://pytorch.org/docs/stable/optim.html)"),
     _claim("accumulation.zero-grad-sets-none",
            "zero_grad() called without arguments sets gradients to None (the default since torch "
            "2.0), for an optimizer and a module alike; zero_grad(set_to_none=False) fills them with "
@@ -299,7 +312,9 @@ CLAIMS: dict[str, Claim] = _index([
                      "net.zero_grad(): the behaviour of torch < 2.0.",
            why='.grad after zero_grad with its default and set_to_none=False',
            about=('module_zero_grad',),
-           generalises='001 In [60] shows zeros (torch before 2.0); None is the documented default since (https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)'),
+           generalises="001 In [60] shows zeros (torch before 2.0); None is the documented default since "
+                       "torch 2.0 "
+                       "(https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)"),
     _claim("accumulation.multi-task-losses-sum",
            "Two different losses on one graph, loss1.backward(retain_graph=True) then "
            "loss2.backward(), leave in .grad the sum of the two losses' gradients.",
@@ -338,7 +353,9 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="the seed says backward is possible only once per graph; the error comes from "
                      "freed saved tensors, so a graph that saved none does not raise.",
            why='a second backward through a freed graph that saved nothing',
-           generalises='002 says a graph is backpropagated once; what is freed is the saved tensors, so a graph that saved none runs again (https://pytorch.org/docs/stable/notes/autograd.html#saved-tensors)'),
+           generalises="002 says a graph is backpropagated once; what is freed is the saved tensors, so a "
+                       "graph that saved none runs again "
+                       "(https://pytorch.org/docs/stable/notes/autograd.html#saved-tensors)"),
     _claim("retain.doubling-graph-vjp-twice-errors",
            "Repeating y.backward(v) on the seed's doubling graph (y = x * 2 ... * 2) raises, "
            "because multiplication by a Python number saves that number for backward.",
@@ -347,7 +364,9 @@ CLAIMS: dict[str, Claim] = _index([
                      "raises the freed-graph error.",
            why='a second backward through the freed doubling graph',
            about=('vjp(seed)',),
-           generalises="001 In [None] repeats y.backward(v) but was never run; the error it would raise is 002 In [5]'s, for a graph whose nodes saved tensors (https://pytorch.org/docs/stable/notes/autograd.html#saved-tensors)"),
+           generalises="001 In [None] repeats y.backward(v) but was never run; the error it would raise is "
+                       "002 In [5]'s, for a graph whose nodes saved tensors "
+                       "(https://pytorch.org/docs/stable/notes/autograd.html#saved-tensors)"),
 
     # ---------------------------------------------------------------- no_grad, detach, .data
     _claim("retain.functional-grad-frees-graph",
@@ -385,7 +404,8 @@ CLAIMS: dict[str, Claim] = _index([
            "A detached tensor shares storage with the original: an in-place change to it shows "
            "in the original.", f"{S001} In [36]", (DT, IP),
            why='an in-place change of the detached tensor, seen in the original',
-           generalises="001 In [36] shows detach's flag and values; the shared storage is the documentation's (https://pytorch.org/docs/stable/generated/torch.Tensor.detach.html)"),
+           generalises="001 In [36] shows detach's flag and values; the shared storage is the documentation's"
+                       " (https://pytorch.org/docs/stable/generated/torch.Tensor.detach.html)"),
     _claim("tracking.data-shares-storage-untracked",
            "tensor.data shares storage with the tensor but does not track history: an update "
            "through .data changes the tensor and adds no node.",
@@ -399,7 +419,8 @@ CLAIMS: dict[str, Claim] = _index([
            "is allowed.", f"{S004} § 3. Autograd", (RG, IP),
            why="an engine's own in-place subtraction on a tracked leaf, outside and inside no_grad",
            about=('sub_recorded',),
-           generalises='004 § 3 updates leaves only under no_grad; the error outside it is documented at https://pytorch.org/docs/stable/notes/autograd.html#in-place-operations-with-autograd'),
+           generalises="004 § 3 updates leaves only under no_grad; the error outside it is documented at "
+                       "https://pytorch.org/docs/stable/notes/autograd.html#in-place-operations-with-autograd"),
     _claim("tracking.variable-returns-tensor",
            "torch.autograd.Variable(t) still works: it returns a plain Tensor with t's values, which "
            "a model takes as input like any tensor.",
@@ -545,7 +566,8 @@ CLAIMS: dict[str, Claim] = _index([
            "step() mutates parameter storage in place: an alias taken before the step sees the "
            "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, SG, IP),
            why='an alias (t.data) taken before optimizer.step',
-           generalises="000's conclusion infers call by reference (the same objects); that the storage itself changes is the documentation's (https://pytorch.org/docs/stable/optim.html)"),
+           generalises="000's conclusion infers call by reference (the same objects); that the storage itself"
+                       " changes is the documentation's (https://pytorch.org/docs/stable/optim.html)"),
     _claim("optim.sgd-update-rule",
            "Plain SGD updates p <- p - lr * grad at every step, with no state carried between steps: "
            "on leaves, and on the seeds' MLP at their own settings (lr 0.1, cross-entropy, 10 batches).",
@@ -571,7 +593,8 @@ CLAIMS: dict[str, Claim] = _index([
            "updates p <- p - lr * b.",
            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (OPT,),
            why='parameter values after SGD-with-momentum steps (stored or explicit gradients)',
-           generalises="004 § 8 passes momentum=0.9; the update rule is the documentation's (https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)"),
+           generalises="004 § 8 passes momentum=0.9; the update rule is the documentation's "
+                       "(https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)"),
     _claim("optim.adam-update-rule",
            "Adam updates p <- p - lr * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
            "(betas 0.9, 0.999, eps 1e-8); its first step moves each weight whose gradient is "
@@ -579,7 +602,8 @@ CLAIMS: dict[str, Claim] = _index([
            f"{S004} § 6. Optimizer", (OPT,),
            why='parameter values after Adam steps (stored or explicit gradients)',
            about=('adam',),
-           generalises="004 § 6 constructs Adam; the update rule is the documentation's (https://pytorch.org/docs/stable/generated/torch.optim.Adam.html)"),
+           generalises="004 § 6 constructs Adam; the update rule is the documentation's "
+                       "(https://pytorch.org/docs/stable/generated/torch.optim.Adam.html)"),
 
     # ---------------------------------------------------------------- custom functions
     _claim("custom.myrelu-equals-relu",
@@ -685,23 +709,28 @@ CLAIMS: dict[str, Claim] = _index([
            "The two-layer net trained by autograd with manual no_grad updates (lr 1e-6) lowers "
            "its loss.", f"{S004} § 3. Autograd", (BW, IP),
            why='training with backward and in-place updates',
-           generalises="004 § 3 prints the loss every 100 steps but shows no output; the falling loss is the tutorial's (https://pytorch.org/tutorials/beginner/pytorch_with_examples.html)"),
+           generalises="004 § 3 prints the loss every 100 steps but shows no output; the falling loss is the "
+                       "tutorial's (https://pytorch.org/tutorials/beginner/pytorch_with_examples.html)"),
     _claim("training.two-layer-functional",
            "Gradient descent on the two-layer net with gradients from a functional VJP and "
            "out-of-place updates (w = w - lr * g) lowers its loss.", f"{S004} § 3. Autograd", (),
            why='training with vjp and new tensors',
-           generalises='004 § 3 updates under no_grad after backward; the functional form (gradients returned, w = w - lr g) is https://pytorch.org/docs/stable/generated/torch.autograd.grad.html'),
+           generalises="004 § 3 updates under no_grad after backward; the functional form (gradients "
+                       "returned, w = w - lr g) is "
+                       "https://pytorch.org/docs/stable/generated/torch.autograd.grad.html"),
     _claim("training.two-layer-sgd",
            "nn.Sequential / TwoLayerNet with SGD (lr 1e-4, sum-reduced MSE) lowers its loss.",
            (f"{S004} § 5. nn 모듈", f"{S004} § 7. nn.Module 적극적으로 이용하기"), (MOD, OPT),
            why='Sequential/TwoLayerNet trained by SGD',
-           generalises="004 § 5 and § 7 show no output; the falling loss is the tutorial's (https://pytorch.org/tutorials/beginner/pytorch_with_examples.html)"),
+           generalises="004 § 5 and § 7 show no output; the falling loss is the tutorial's "
+                       "(https://pytorch.org/tutorials/beginner/pytorch_with_examples.html)"),
     _claim("training.two-layer-adam",
            "nn.Sequential with Adam (lr 1e-4) lowers its loss.", f"{S004} § 6. Optimizer",
            (MOD, OPT),
            why='Sequential trained by Adam',
            about=('adam',),
-           generalises="004 § 6 shows no output; the falling loss is the tutorial's (https://pytorch.org/tutorials/beginner/pytorch_with_examples.html)"),
+           generalises="004 § 6 shows no output; the falling loss is the tutorial's "
+                       "(https://pytorch.org/tutorials/beginner/pytorch_with_examples.html)"),
     _claim("training.dynamic-net-momentum",
            "DynamicNet, its middle layer reused a random 0 to 3 times per step, trained with "
            "sum-reduced MSE and SGD(lr 1e-4, momentum 0.9), takes numpy's momentum step at every "
@@ -709,13 +738,17 @@ CLAIMS: dict[str, Claim] = _index([
            "stepped) and lowers its loss.",
            f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, OPT, SG),
            why='a module of Linear layers trained by SGD with momentum',
-           generalises='004 § 8 trains DynamicNet with momentum and prints no loss; the momentum rule and the skipped parameter come from https://pytorch.org/docs/stable/generated/torch.optim.SGD.html'),
+           generalises="004 § 8 trains DynamicNet with momentum and prints no loss; the momentum rule and the"
+                       " skipped parameter come from "
+                       "https://pytorch.org/docs/stable/generated/torch.optim.SGD.html"),
     _claim("training.fashion-mlp-learns",
            "The seeds' FashionMNIST MLP trained with cross-entropy and SGD lowers its loss and "
            "beats chance accuracy on the test split.",
            (f"{S000} In [83]", f"{S002} In [139]"), (MOD, OPT),
            why='an MLP trained by SGD on FashionMNIST',
-           generalises="the seeds train the MLP (000 In [83], 002 In [300]) but print no loss or accuracy; that training lowers the loss and beats chance is the PyTorch tutorial's result: https://pytorch.org/tutorials/beginner/basics/optimization_tutorial.html"),
+           generalises="the seeds train the MLP (000 In [83], 002 In [300]) but print no loss or accuracy; "
+                       "that training lowers the loss and beats chance is the PyTorch tutorial's result: "
+                       "https://pytorch.org/tutorials/beginner/basics/optimization_tutorial.html"),
 
     # ---------------------------------------------------------------- the seeds' operations against numpy
     _claim("ops.matmul-matches-numpy",
@@ -732,14 +765,17 @@ CLAIMS: dict[str, Claim] = _index([
            why='values and vjp gradients of the operation; the layer variant reads its weights by '
                'role and (with backward) their .grad',
            about=('convolve2d', 'conv2d', 'conv2d_parameters'),
-           generalises="001 shows the layers and their shapes; that Conv2d is a cross-correlation is the documentation's (https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html)"),
+           generalises="001 shows the layers and their shapes; that Conv2d is a cross-correlation is the "
+                       "documentation's (https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html)"),
     _claim("ops.max-pool2d-matches-numpy",
            "max_pool2d(x, 2) takes the maximum of each non-overlapping 2 x 2 window (dropping an odd "
            "last row and column) and sends each window's gradient to its maximum, in float32 and "
            "float64.", f"{S001} In [48]", (),
            why='values and vjp gradients of the operation',
            about=('max_pool2d',),
-           generalises="001 shows the windows and the dropped odd row (576 features); the gradient going to each window's maximum is max's derivative (https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html)"),
+           generalises="001 shows the windows and the dropped odd row (576 features); the gradient going to "
+                       "each window's maximum is max's derivative "
+                       "(https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html)"),
     _claim("ops.max-pool2d-window-pair",
            "A square pooling window given as one number is the same window as the pair: "
            "max_pool2d(x, 2) equals max_pool2d(x, (2, 2)) in values and gradients.", f"{S001} In [48]",
@@ -791,7 +827,10 @@ CLAIMS: dict[str, Claim] = _index([
            (f"{S001} In [55]", f"{S000} In [83]", f"{S002} In [1]", f"{S004} § 5. nn 모듈"), (),
            why='values and vjp gradients of the losses',
            about=('mse_loss', 'cross_entropy', 'bce_with_logits'),
-           generalises="the seeds use cross-entropy and BCE with logits without their formulas (004 § 1 writes the summed squared error); those are the documentation's (https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html, https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html)"),
+           generalises="the seeds use cross-entropy and BCE with logits without their formulas (004 § 1 "
+                       "writes the summed squared error); those are the documentation's "
+                       "(https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html, "
+                       "https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html)"),
 
     # ---------------------------------------------------------------- devices
     _claim("devices.round-trip-keeps-values",
@@ -814,14 +853,17 @@ CLAIMS: dict[str, Claim] = _index([
            "[1, 28, 28] with values in [0, 1] (uint8 / 255) and an integer label in 0..9.", (f"{S000} In [69]", f"{S002} In [300]"), (),
            PIPELINE,
            why='torchvision alone: the reference data pipeline, checked once per run',
-           generalises="the seeds feed ToTensor's images to the models without printing them; the format is the documentation's (https://pytorch.org/vision/stable/generated/torchvision.transforms.ToTensor.html)"),
+           generalises="the seeds feed ToTensor's images to the models without printing them; the format is "
+                       "the documentation's "
+                       "(https://pytorch.org/vision/stable/generated/torchvision.transforms.ToTensor.html)"),
     _claim("data.dataloader-batches",
            "DataLoader(batch_size=16 or 64) yields images [B, 1, 28, 28] float32 and labels [B] "
            "int64, in dataset order when not shuffled, with a smaller last batch.",
            (f"{S000} In [69]", f"{S000} In [92]", f"{S002} In [139]"), (),
            PIPELINE,
            why="torch's DataLoader alone: the reference data pipeline, checked once per run",
-           generalises="the seeds iterate DataLoaders without printing a batch; shapes, dtypes and order are the documentation's (https://pytorch.org/docs/stable/data.html)"),
+           generalises="the seeds iterate DataLoaders without printing a batch; shapes, dtypes and order are "
+                       "the documentation's (https://pytorch.org/docs/stable/data.html)"),
     _claim("data.train-test-distinct",
            "train=False selects the test split, which differs from the training split.",
            f"{S002} In [139]", (),
