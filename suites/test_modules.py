@@ -152,6 +152,7 @@ def test_lenet_shapes(B, device, rng):
 
 @claim("modules.hooks-fire-in-call-order")
 @pytest.mark.workload(models.mynet_workload(2, hidden=32))
+@uses("flatten_layer", "linear", "relu_layer")
 def test_hooks_fire_in_call_order(B, device, rng):
     """000 In [80] assigns flatten, linear1, linear2, relu; In [81]'s torchsummary table, made by
     forward hooks, lists Flatten, Linear, ReLU, Linear: the order forward calls them."""

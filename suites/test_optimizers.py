@@ -150,6 +150,7 @@ def test_sgd_update_rule(B, device):
 
 @claim("optim.sgd-update-rule")
 @pytest.mark.workload(10 * models.mynet_workload(16, hidden=64))
+@pytest.mark.requires(Capability.MODULES.value)
 @uses("linear", "linear_parameters", "reshape", "relu_layer", "cross_entropy")
 def test_sgd_update_rule_seed_settings(B, device, rng):
     """000 In [83]: MyNet trained with CrossEntropyLoss and SGD(lr=0.1) on ten batches of 16 (its

@@ -330,9 +330,9 @@ STEPPED_MODEL = {"training.two-layer-sgd", "training.two-layer-adam", "training.
     ("ExplicitMomentumIgnored", {"optim.sgd-momentum-rule"}),
     ("ExplicitTapeNeverFreed", {"retain.second-backward-errors"}),
     # leaves' new values are read from what apply_gradients returns, so the update rules still hold
-    # a model that keeps its weights does not learn
+    # on them; a model that keeps its weights does not learn, nor follow SGD at the seeds' settings
     ("ExplicitStepCopies", {"optim.step-updates-model-weights", "optim.zero-grad-element-unchanged",
-                            "optim.manual-update-equals-sgd", *STEPPED_MODEL}),
+                            "optim.manual-update-equals-sgd", "optim.sgd-update-rule", *STEPPED_MODEL}),
     ("ExplicitStepDrifts", {"determinism.same-seed-same-training"}),
     ("ExplicitUnusedGetsGradient", {"dynamic.unused-parameter-no-grad"}),
     # forwards of another depth or batch size, and training that needs the gradient to follow the

@@ -151,6 +151,8 @@ PARTLY = {  # claim: what the tests that do not run need
         "accumulation.no-step-same-grad", "optim.step-updates-model-weights", "optim.step-in-place",
         "optim.zero-grad-element-unchanged", "training.fashion-mlp-learns", "determinism.same-seed-same-training",
         "modules.flatten-single-sample")},
+    "modules.lenet-rejects-28x28": "conv2d",
+    "optim.manual-update-equals-sgd": "in-place tensors and no_grad (004 § 5's param -= lr * param.grad)",
 }
 NOT_APPLICABLE = {  # claim: what the engine lacks
     **{cid: "graph nodes" for cid in CLAIMS if cid.startswith("graph.")},
@@ -160,7 +162,7 @@ NOT_APPLICABLE = {  # claim: what the engine lacks
     **{cid: "no_grad, or a graph that backward frees" for cid in CLAIMS if cid.startswith("memory.")},
     **{cid: "PyTorch's API" for cid in ("accumulation.zero-grad-sets-none", "modules.summary-sizes",
                                          "modules.lenet-printed-structure", "modules.parameter-is-tensor-with-no-name",
-                                         "determinism.manual-seed-1-golden")},
+                                         "determinism.manual-seed-1-golden", "modules.hooks-fire-in-call-order")},
     **{cid: "conv2d" for cid in ("backward.lenet-grads", "modules.lenet-shapes", "modules.lenet-parameters",
                                   "ops.conv2d-matches-numpy")},
     "backward.full-jacobian": "jacobian", "backward.cross-entropy": "cross_entropy",
@@ -168,6 +170,7 @@ NOT_APPLICABLE = {  # claim: what the engine lacks
     "training.two-layer-adam": "adam", "manual.tensor-backprop-equals-numpy": "transpose",
     "ops.transpose-matches-numpy": "transpose", "ops.max-pool2d-matches-numpy": "max_pool2d",
     "ops.where-matches-numpy": "where", "devices.round-trip-keeps-values": "to_device",
+    "ops.item-python-number": "item", "ops.max-pool2d-window-pair": "max_pool2d",
 }
 
 
