@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograd_conformance.adapter import _weak_watch
 from autograd_conformance.backends.torch_backend import TorchBackend
 from tests.faulty.generated import _ProcessMode
 
@@ -20,10 +21,20 @@ from tests.faulty.generated import _ProcessMode
 
 
 class _Tape(_ProcessMode):
-    """Every tracked result joins a global tape, which only backward empties."""
+    """Every tracked result joins a global tape, which a backward empties."""
 
     kept: list = []
 
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if getattr(func, "__name__", "") == "backward":
+            _Tape.kept.clear()
+        elif isinstance(out, torch.Tensor) and out.requires_grad and out.grad_fn is not None:
+            _Tape.kept.append(out)
+        return out
+
+
+class _KeptForever(_Tape):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         if isinstance(out, torch.Tensor) and out.requires_grad and out.grad_fn is not None:
@@ -31,41 +42,40 @@ class _Tape(_ProcessMode):
         return out
 
 
+def _taped_watch(mode, t):
+    """The tape from the first B.watch on, holding the watched result too (as it would have from the
+    start): only the memory tests watch a tensor, so only they run on these backends."""
+    mode.install()
+    if t.requires_grad and t.grad_fn is not None:
+        _Tape.kept.append(t)
+    return _weak_watch(t)  # the suite's default: a weak reference
+
+
 class GraphsKeptUntilBackward(TorchBackend):
     """Keeps every graph on a global tape until a backward runs: a forward whose output is dropped
     without backward (an evaluation) is never released."""
 
-    def __init__(self) -> None:
-        _Tape.install()
-
-    def backward(self, out, seed=None, retain_graph=False):
-        super().backward(out, seed, retain_graph)
-        _Tape.kept.clear()
+    def watch(self, t):
+        return _taped_watch(_Tape, t)
 
 
 class GraphsNeverReleased(TorchBackend):
     """Keeps every graph on a global tape for the whole run, backpropagated or not."""
 
-    def __init__(self) -> None:
-        _Tape.install()
-
-
-class _MatmulKeeper(_ProcessMode):
-    kept: list = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if getattr(func, "__name__", "") in ("matmul", "__matmul__") and not torch.is_grad_enabled():
-            _MatmulKeeper.kept.append(args)  # saved "for backward" although nothing is recorded
-        return out
+    def watch(self, t):
+        return _taped_watch(_KeptForever, t)
 
 
 class NoGradMatmulSavesInputs(TorchBackend):
     """Under no_grad matmul still saves its inputs for a backward that will never come (elementwise
     operations save nothing, as they should)."""
 
-    def __init__(self) -> None:
-        _MatmulKeeper.install()
+    kept: list = []
+
+    def matmul(self, a, b):
+        if not torch.is_grad_enabled():
+            NoGradMatmulSavesInputs.kept.append((a, b))
+        return a @ b
 
 
 # ---------------------------------------------------------------- SGD and linear regression
