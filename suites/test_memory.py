@@ -64,7 +64,7 @@ def test_dropped_graph_released(B, device):
 @claim("memory.no-grad-saves-nothing")
 @pytest.mark.uses("matmul", "relu")
 def test_no_grad_model_forward_saves_nothing(B, device):
-    """002 § Gradient tracking 멈추기: a forward only pass (a trained model applied to data) under
+    """002 § Gradient tracking 멈추기: a forward-only pass (a trained model applied to data) under
     no_grad keeps nothing for backward in any layer of sum(relu(x @ w1 + b1) @ w2 + b2): the saving
     no_grad brings, measured without timing (the benchmarks time it)."""
     rng = np.random.default_rng(0)
