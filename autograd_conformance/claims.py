@@ -372,9 +372,9 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("retain.functional-grad-frees-graph",
            "The functional gradient call (torch.autograd.grad) frees the graph as backward does: a "
            "second call through the same graph raises unless the first kept it (retain_graph=True), "
-           "and then both give the same gradients.", f"{S002} In [5]", (BW, FG),
-           why="an engine that also has backward: its functional gradient call (record's pullback) "
-               "called twice, without and with retain_graph",
+           "and then both give the same gradients.", f"{S002} In [5]", (FG,),
+           why="the engine's functional gradient call (record's pullback: torch's autograd.grad, "
+               "a TensorFlow tape) called twice, without and with retain_graph",
            about=('record',)),
     _claim("tracking.default-untracked",
            "Tensors are untracked by default, and so are results computed only from untracked "

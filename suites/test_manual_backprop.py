@@ -113,6 +113,15 @@ def _tensor_backprop(B, x, y, w1, w2):
     return loss, B.matmul(B.transpose(x), grad_h), grad_w2
 
 
+def _two_layer_case(rng, case):
+    """(x, y, w1, w2 as numpy arrays, lr): the seed's sizes (N, D_in, H, D_out = 64, 1000, 100, 10)
+    and lr 1e-6, or random smaller sizes and lr 1e-4."""
+    if case == "seed":
+        return two_layer_arrays(rng, np.float64), 1e-6
+    n, d_in, h, d_out = (int(v) for v in rng.integers(3, 40, 4))
+    return [rng.standard_normal(s) for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))], 1e-4
+
+
 @claim("manual.tensor-backprop-equals-numpy")
 @pytest.mark.workload(WORKLOAD)
 @pytest.mark.parametrize("case", [pytest.param("seed", marks=pytest.mark.inputs("seed")),
@@ -120,12 +129,7 @@ def _tensor_backprop(B, x, y, w1, w2):
 def test_tensor_backprop_equals_numpy(B, device, rng, case):
     """At the seed's sizes (N, D_in, H, D_out = 64, 1000, 100, 10, lr 1e-6) and at random smaller
     ones; the gradients, then three gradient-descent steps w -= lr * grad, against numpy."""
-    if case == "seed":
-        arrays, lr = two_layer_arrays(rng, np.float64), 1e-6
-    else:
-        n, d_in, h, d_out = (int(v) for v in rng.integers(3, 40, 4))
-        arrays = [rng.standard_normal(s) for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
-        lr = 1e-4
+    arrays, lr = _two_layer_case(rng, case)
     x, y, w1, w2 = (B.tensor(a, device=device) for a in arrays)
     x64, y64 = (B.to_numpy(t).astype(np.float64) for t in (x, y))
     for step in range(3):
@@ -149,12 +153,7 @@ def test_tensor_backprop_as_written(B, device, rng, case):
     """004 § 1's torch block as written: grad_h = grad_h_relu.clone(); grad_h[h < 0] = 0, and the
     in-place updates w1 -= learning_rate * grad_w1; three steps against numpy. The clone is a
     copy: the mask assignment leaves grad_h_relu as it was."""
-    if case == "seed":
-        arrays, lr = two_layer_arrays(rng, np.float64), 1e-6
-    else:
-        n, d_in, h, d_out = (int(v) for v in rng.integers(3, 40, 4))
-        arrays = [rng.standard_normal(s) for s in ((n, d_in), (n, d_out), (d_in, h), (h, d_out))]
-        lr = 1e-4
+    arrays, lr = _two_layer_case(rng, case)
     x, y, w1, w2 = (B.tensor(a, device=device) for a in arrays)
     weights = (w1, w2)  # the tensors themselves: -= must change them in place
     x64, y64 = (B.to_numpy(t).astype(np.float64) for t in (x, y))

@@ -111,8 +111,8 @@ def test_doubling_graph_vjp_twice_errors(B, device):
 @claim("retain.functional-grad-frees-graph")
 @pytest.mark.parametrize("graph", GRAPHS)
 def test_functional_grad_frees_graph(B, device, graph):
-    """002 In [5]: the error says saved values are freed by .backward() or autograd.grad(). On an
-    engine that also has backward, its functional gradient call is record's pullback."""
+    """002 In [5]: the error says saved values are freed by .backward() or autograd.grad(): the
+    engine's functional gradient call is record's pullback."""
     loss, w, b = _bce_parts(B, device, graph)
     _, pullback = B.record(loss, [w, b])
     first = [B.to_numpy(g).copy() for g in pullback()]
