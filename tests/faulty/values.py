@@ -249,7 +249,7 @@ CASES = [
         "~accumulation.manual-zero-resets", "~accumulation.no-step-same-grad", "~backward.chain-rule-40",
         "~backward.full-jacobian", "~backward.vjp-linear-in-seed", "~backward.vjp-seed-vector",
         "~custom.residuals-reach-backward", "~dynamic.shapes-change-between-iterations",
-        "~graph.result-has-node", "~memory.no-grad-saves-nothing", "~ops.broadcast-matches-numpy",
+        "~graph.result-has-node", "~ops.broadcast-matches-numpy",
         "~optim.adam-update-rule", "~optim.sgd-update-rule", "~optim.step-in-place",
         "~optim.step-updates-model-weights", "~tracking.detach-untracked-equal",
         "~training.dynamic-net-momentum"}),
