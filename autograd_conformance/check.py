@@ -12,7 +12,7 @@ import numpy as np
 
 from autograd_conformance.protocol import Tolerance
 
-# Used when a backend declares no tolerance for a dtype (documented in the README).
+# Used when a backend declares no tolerance for a dtype (documented in docs/engines.md, "Tolerances").
 DEFAULT_TOLERANCES = {
     "float16": Tolerance(rtol=1e-2, atol=1e-3),
     "bfloat16": Tolerance(rtol=2e-2, atol=1e-2),

@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--expectations", default=None, metavar="FILE",
         help="TOML file of the backend's known deviations ([[expected_failure]] and "
              "[[nondeterministic]] entries with claim, reason, optional test/device/link; see "
-             "README 'Expectation files'). Default: the file a built-in backend ships "
+             "docs/expectations.md). Default: the file a built-in backend ships "
              "(autograd_conformance/backends/NAME_expectations.toml), if any; 'none' uses no file.")
     group.addoption(
         "--threads", type=int, default=1, metavar="N",
