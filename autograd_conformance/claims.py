@@ -34,6 +34,7 @@ seeds'. Tests name their claim with ``@pytest.mark.claim("<id>")``.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from autograd_conformance.protocol import STORED_GRADIENTS, AnyOf
@@ -904,6 +905,23 @@ CLAIMS: dict[str, Claim] = _index([
            about=('watch',)),
 ])
 
+
+class UnknownClaim(ValueError):
+    """A claim id that the registry does not have; the message names the nearest known ids."""
+
+
+def known(cid: str, where: str = "") -> str:
+    """cid itself if the registry has it; else UnknownClaim naming where it was written and the
+    nearest known ids. Every place that writes a claim id (a test's claim marker, the tables
+    below, an expectation file, the project's faulty-backend tables) reads it through this."""
+    if cid in CLAIMS:
+        return cid
+    near = difflib.get_close_matches(str(cid), CLAIMS, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else \
+        "; the known ids are in autograd_conformance/claims.py"
+    raise UnknownClaim(f"{where + ' names ' if where else ''}unknown claim {cid!r}{hint}")
+
+
 # The prerequisites: each operation a test may call without being about it, and the claim (or claims)
 # that check it. A test that calls one declares it (@pytest.mark.uses), and is blocked, not failed,
 # where that claim fails (prerequisites.py). "vjp(seed)" is vjp (or backward) with a seed tensor: on a
@@ -976,3 +994,8 @@ LAYER_CLAIMS = frozenset({
 
 # Cell numbers a seed gives to two cells: a source citing one says which ("In [31] (the first)").
 DUPLICATE_CELLS = {S001: frozenset({31, 32})}
+
+# Every id these tables write is a registered claim (an import error naming the nearest id, else).
+for _cid in (*(c for v in PREREQUISITES.values() for c in ((v,) if isinstance(v, str) else v)),
+             *PREREQUISITE_ORDER, *VALUE_CLAIMS, *LAYER_CLAIMS):
+    known(_cid, "claims.py's tables")

@@ -34,7 +34,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograd_conformance.claims import CLAIMS
+from autograd_conformance import claims
 from autograd_conformance.outcomes import NONDET, XFAIL
 
 KEYS = {"claim", "test", "device", "reason", "link"}
@@ -112,9 +112,10 @@ def _entry(entry: dict, kind: str, where: str) -> Expectation:
     if "test" in entry and not TEST_NAME.fullmatch(entry["test"]):
         raise ExpectationsError(f"{where}: test {entry['test']!r} must read '<file>::<function>' or "
                                 "'<file>::<function>[<id>]', e.g. 'test_backward.py::test_mse_loss[mean]'")
-    if entry["claim"] not in CLAIMS:
-        raise ExpectationsError(f"{where} names unknown claim {entry['claim']!r}; "
-                                "see autograd_conformance/claims.py for the ids")
+    try:
+        claims.known(entry["claim"], where)
+    except claims.UnknownClaim as exc:
+        raise ExpectationsError(str(exc)) from None
     return Expectation(**entry, kind=kind)
 
 

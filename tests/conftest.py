@@ -17,6 +17,13 @@ from tests.conformance_run import run_pytest, run_suite
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--faulty-snapshot", choices=("check", "update"), default=None,
+        help="run each faulty backend on every test it can change, not only its targets' tests, and "
+             "check (or update) what else it breaks against tests/faulty/side_effects.json")
+
+
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory) -> dict:
     """The recorded reference run, once for all xdist workers: {"code", "outcomes" (claim -> test id

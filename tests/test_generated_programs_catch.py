@@ -1,23 +1,24 @@
 """The generated tests (suites/test_programs.py) catch faults the seeds' scenarios miss: on each
 faulty backend of tests/faulty/generated.py's FIXED_SCENARIOS_MISS, every claim holds when the suite
-runs without suites/test_programs.py, while with it the claims its CASES entry names fail
+runs without suites/test_programs.py, while with it the claims it targets fail
 (tests/test_faulty_backends.py proves that side)."""
 
 import pytest
 
 from tests.conformance_run import failing_claims, run_suite
 from tests.faulty import generated
-from tests.test_faulty_backends import _tests_to_run
+from tests.test_faulty_backends import changeable_tests, split
 
 PROGRAMS = "suites/test_programs.py"
-EXPECTED = {cls: expected for cls, expected in generated.CASES}
+TARGETS = {cls: targets for cls, targets in generated.CASES}
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("cls", generated.FIXED_SCENARIOS_MISS, ids=lambda cls: cls.__name__)
 def test_the_seeds_scenarios_miss_what_generated_programs_catch(tmp_path, cls, reference_run):
     backend = f"tests.faulty.generated:{cls.__name__}"
-    tests = [t for t in _tests_to_run(backend, frozenset(EXPECTED[cls]), reference_run) if not t.startswith(PROGRAMS)]
+    tests = [t for t in changeable_tests(backend, set().union(*split(TARGETS[cls])), reference_run)
+             if not t.startswith(PROGRAMS)]
     code, outcomes, output = run_suite(tmp_path, "--backend", backend, f"--ignore={PROGRAMS}", suites=tests)
     assert outcomes, f"the suite produced no results on {backend}:\n{output[-3000:]}"
     assert code == 0 and not failing_claims(outcomes), (

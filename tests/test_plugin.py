@@ -169,16 +169,18 @@ def test_hanging_backend_times_out(suite):
                                  "TIMEOUT test_sample.py::test_chain*", "*1 failed, 1 passed*"])
 
 
-def test_unknown_claim_fails_the_test(pytester):
+def test_unknown_claim_fails_at_collection_naming_the_nearest(pytester):
     pytester.makepyfile(test_bad="""
         import pytest
-        @pytest.mark.claim("no.such-claim")
+        @pytest.mark.claim("optim.sgd-update-rul")
         def test_x(B, device):
             pass
     """)
     result = run(pytester)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*test names unknown claim 'no.such-claim'*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*ERROR collecting test_bad.py*",
+                                 "*test_bad.py::test_x: its claim marker names unknown claim "
+                                 "'optim.sgd-update-rul'; did you mean 'optim.sgd-update-rule'*"])
 
 
 def _expectations(pytester, text):
