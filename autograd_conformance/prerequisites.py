@@ -1,6 +1,6 @@
 """Prerequisites: a cause is reported once.
 
-A test is written in the core vocabulary (capabilities.CORE_METHODS) plus what its claim is about
+A test is written in the core vocabulary (protocol.CORE_METHODS) plus what its claim is about
 (claims.Claim.about). Anything else it calls, it declares with ``@pytest.mark.uses("mse_loss",
 ...)``: each such operation is checked by a claim of its own (claims.PREREQUISITES: matmul by
 ``ops.matmul-matches-numpy`` and, for its shape, ``backward.matmul-vector-shape``, the losses by

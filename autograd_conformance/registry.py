@@ -11,7 +11,7 @@ import importlib
 import traceback
 from importlib.metadata import entry_points
 
-from autograd_conformance.protocol import EVERY_BACKEND, METHODS, ONE_OF, Capability
+from autograd_conformance.protocol import METHODS, ONE_OF, REQUIRED_ATTRIBUTES, Capability
 
 ENTRY_POINT_GROUP = "autograd_conformance.backends"
 
@@ -72,29 +72,35 @@ def load_backend(name: str):
         backend = obj() if is_factory else obj
     except Exception as exc:
         raise BackendError(f"backend {name!r}: creating the adapter {target} failed: {exc!r}") from None
-    missing = [a for a in ("name", "version", "capabilities", "default_float", *EVERY_BACKEND)
-               if not hasattr(backend, a)]
+    check(backend, f"backend {name!r} ({target})")
+    return backend
+
+
+def check(backend, described: str) -> None:
+    """BackendError unless backend has what the protocol requires of every adapter
+    (REQUIRED_ATTRIBUTES), declares only known capabilities, and has the methods each of them
+    needs (METHODS, and one of ONE_OF's)."""
+    missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(backend, a)]
     if missing:
         raise BackendError(
-            f"backend {name!r} ({target}) is not a Backend adapter: it lacks {', '.join(missing)}. "
+            f"{described} is not a Backend adapter: it lacks {', '.join(missing)}. "
             "See autograd_conformance.protocol for the interface."
         )
     known = {c.value: c for c in Capability}
     unknown = sorted(str(c) for c in backend.capabilities if str(getattr(c, "value", c)) not in known)
     if unknown:
         raise BackendError(
-            f"backend {name!r} declares unknown capabilities {', '.join(unknown)}. Known: "
+            f"{described} declares unknown capabilities {', '.join(unknown)}. Known: "
             f"{', '.join(known)} (autograd_conformance.protocol.Capability).")
     for capability in (known[getattr(c, "value", c)] for c in backend.capabilities):
-        lacking = [m for m in METHODS.get(capability, ()) if not hasattr(backend, m)]
+        lacking = [m for m in METHODS.get(capability, ()) if not callable(getattr(backend, m, None))]
         if capability is Capability.MODULES and hasattr(backend, "linear_parameters") \
                 and getattr(backend, "linear_layout", None) not in ("out_in", "in_out"):
             lacking.append("linear_layout ('out_in' or 'in_out')")
         either = ONE_OF.get(capability, ())
-        if either and not any(hasattr(backend, m) for m in either):
+        if either and not any(callable(getattr(backend, m, None)) for m in either):
             lacking.append(" or ".join(either))
         if lacking:
             raise BackendError(
-                f"backend {name!r} declares the capability {capability.value!r} but lacks "
+                f"{described} declares the capability {capability.value!r} but lacks "
                 f"{', '.join(lacking)}: implement them or leave the capability out.")
-    return backend

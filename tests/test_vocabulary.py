@@ -8,7 +8,7 @@ declares (@pytest.mark.uses), each of which a claim of its own checks (claims.PR
 nothing else."""
 
 from autograd_conformance.programs import operations
-from autograd_conformance.capabilities import CORE_METHODS, METHODS, OPERATIONS, PATHS, AnyOf, Capability
+from autograd_conformance.protocol import CORE_METHODS, METHODS, OPERATIONS, PATHS, AnyOf, Capability
 from autograd_conformance.claims import CLAIMS, PREREQUISITE_ORDER, PREREQUISITES, prerequisite_claims
 
 # Attributes a test may read on any backend: what the suite itself reads (capabilities, layout).

@@ -68,7 +68,7 @@ class JaxBackend:
         pass  # JAX has no global random state: randomness takes explicit keys (jax.random.key)
 
     # --- tensors ------------------------------------------------------------------------
-    def tensor(self, data, *, device, dtype=None, requires_grad=False):
+    def tensor(self, data, *, device, dtype=None, requires_grad=None):
         # requires_grad: JAX has no flag; every array can be differentiated through jax.vjp
         table = self._device_table()
         if device not in table:

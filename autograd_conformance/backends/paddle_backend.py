@@ -22,7 +22,7 @@ How Paddle's autograd maps onto the protocol
   registers; a plain tensor assigned to a Layer is registered as a *buffer*, not a parameter.
   ``linear`` is ``paddle.nn.Linear``, whose weight has shape (in, out) (torch's is (out, in)).
   ``module_zero_grad`` / ``zero_grad`` are ``Layer.clear_gradients`` / ``Optimizer.clear_grad``
-  with ``set_to_zero = not set_to_none`` (Paddle's default is to fill with zeros).
+  with ``set_to_zero = not set_to_none``, and without it for None (Paddle's default: fill with zeros).
 - Optimizers: ``sgd`` is ``paddle.optimizer.SGD`` without momentum and ``paddle.optimizer.Momentum``
   with it (Paddle's SGD has no momentum argument); ``adam`` is ``paddle.optimizer.Adam`` with its
   defaults (beta1 0.9, beta2 0.999, epsilon 1e-8).
@@ -92,7 +92,7 @@ class PaddleBackend:
         return device if device == "cpu" or ":" in device else f"{device}:0"
 
     # --- tensors ------------------------------------------------------------------------
-    def tensor(self, data, *, device, dtype=None, requires_grad=False):
+    def tensor(self, data, *, device, dtype=None, requires_grad=None):
         if isinstance(data, paddle.Tensor):
             data = data.numpy()
         array = np.asarray(data)
@@ -276,8 +276,11 @@ class PaddleBackend:
     def named_parameters(self, m):
         return list(m.named_parameters())
 
-    def module_zero_grad(self, m, set_to_none=True):
-        m.clear_gradients(set_to_zero=not set_to_none)
+    def module_zero_grad(self, m, set_to_none=None):
+        if set_to_none is None:  # Paddle's own default: fill with zeros
+            m.clear_gradients()
+        else:
+            m.clear_gradients(set_to_zero=not set_to_none)
 
     # --- optimizers -------------------------------------------------------------------------
     def sgd(self, params, lr, momentum=0.0):
@@ -292,8 +295,11 @@ class PaddleBackend:
     def step(self, opt):
         opt.step()
 
-    def zero_grad(self, opt, set_to_none=True):
-        opt.clear_grad(set_to_zero=not set_to_none)
+    def zero_grad(self, opt, set_to_none=None):
+        if set_to_none is None:  # Paddle's own default: fill with zeros
+            opt.clear_grad()
+        else:
+            opt.clear_grad(set_to_zero=not set_to_none)
 
     # --- custom functions -------------------------------------------------------------------
     def custom_function(self, forward, backward):

@@ -164,7 +164,7 @@ class TinygradBackend:
         return kind.upper() + (f":{index}" if index else "")
 
     # --- tensors ------------------------------------------------------------------------
-    def tensor(self, data, *, device, dtype=None, requires_grad=False):
+    def tensor(self, data, *, device, dtype=None, requires_grad=None):
         # requires_grad has nothing to map to: every float tensor can receive a gradient
         if isinstance(data, Tensor):
             data = data.numpy()
@@ -314,7 +314,7 @@ class TinygradBackend:
         # every Tensor attribute, in attribute order; a function used as a layer has none
         return list(get_state_dict(m).items())
 
-    def module_zero_grad(self, m, set_to_none=True):
+    def module_zero_grad(self, m, set_to_none=None):
         if set_to_none is False:  # tinygrad only resets gradients to None (None: its default)
             raise Unsupported("module_zero_grad(set_to_none=False)")
         for p in get_parameters(m):
@@ -331,7 +331,7 @@ class TinygradBackend:
         with Context(TRAINING=1):
             opt.step()
 
-    def zero_grad(self, opt, set_to_none=True):
+    def zero_grad(self, opt, set_to_none=None):
         if set_to_none is False:  # tinygrad's Optimizer.zero_grad only sets gradients to None
             raise Unsupported("zero_grad(set_to_none=False)")
         opt.zero_grad()

@@ -37,10 +37,10 @@ class OverwritesGrad(TorchBackend):
 class ZeroGradDoesNothing(TorchBackend):
     """optimizer.zero_grad(), module.zero_grad() and grad.zero_() leave gradients as they are."""
 
-    def zero_grad(self, opt, set_to_none=True):
+    def zero_grad(self, opt, set_to_none=None):
         pass
 
-    def module_zero_grad(self, m, set_to_none=True):
+    def module_zero_grad(self, m, set_to_none=None):
         pass
 
     def zero_(self, t):

@@ -1,6 +1,5 @@
-"""The package's layout rules: no import cycle between its modules, and no module of the suite's
-machinery over about 300 lines (excepted: the claim registry, a table of data, and the engine
-adapters in backends/, whose length follows their engine)."""
+"""The package's layout rule: no import cycle between its modules (a module's length is its
+concept's, not a rule's)."""
 
 import ast
 from pathlib import Path
@@ -8,8 +7,6 @@ from pathlib import Path
 import autograd_conformance
 
 PACKAGE = Path(autograd_conformance.__file__).resolve().parent
-LONG_DATA_MODULES = {"autograd_conformance.claims"}  # one entry per claim: a table, not logic
-MAX_LINES = 320
 
 
 def _modules() -> dict[str, Path]:
@@ -62,9 +59,3 @@ def test_no_import_cycle():
         if name not in state:
             visit(name, [name])
 
-
-def test_no_module_over_about_300_lines():
-    long = {name: n for name, path in _modules().items()
-            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-            and name not in LONG_DATA_MODULES and not name.startswith("autograd_conformance.backends.")}
-    assert not long, f"modules to split by concern: {long}"
