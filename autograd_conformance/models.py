@@ -1,7 +1,11 @@
 """The seeds' models and workloads, in one place: the conformance suites check claims on them and
 the benchmarks time them, so both run exactly the same thing. Each is built through the adapter
 (``B.module``, ``B.sequential``, ``B.linear``, ...), on a given device; data comes from a generator
-the caller owns (``rng``), so no test order or other plugin changes it."""
+the caller owns (``rng``), so no test order or other plugin changes it.
+
+A layer's parameters are read by role (``B.linear_parameters``, ``B.conv2d_parameters``), and a
+Linear weight is turned into one documented orientation: ``W`` of shape (n_in, n_out), so that a
+layer computes ``x @ W + b`` whatever layout the engine stores (``B.linear_layout``)."""
 
 from __future__ import annotations
 
@@ -89,16 +93,50 @@ def two_layer_net(B, device):
     return B.module(forward, linear1=B.linear(D_IN, H, device=device), linear2=B.linear(H, D_OUT, device=device))
 
 
-def dynamic_net(B, device):
-    """004 § 8 DynamicNet: input layer, the middle layer reused `uses` times, output layer."""
-    def forward(m, x, uses=2):
+def dynamic_net(B, device, depth=None):
+    """004 § 8 DynamicNet: input layer, the middle layer reused depth["uses"] times, output layer.
+    The seed draws the number of uses (0 to 3) inside forward; here the caller sets it in depth
+    (default 2), since a module is called with tensors only."""
+    depth = {"uses": 2} if depth is None else depth
+
+    def forward(m, x):
         h = B.relu(m.input_linear(x))
-        for _ in range(uses):  # the same middle layer reused: its parameters count once
+        for _ in range(depth["uses"]):  # the same middle layer reused: its parameters count once
             h = B.relu(m.middle_linear(h))
         return m.output_linear(h)
 
     return B.module(forward, input_linear=B.linear(D_IN, H, device=device),
                     middle_linear=B.linear(H, H, device=device), output_linear=B.linear(H, D_OUT, device=device))
+
+
+DYNAMIC_NET_WEIGHTS = ("w_in", "b_in", "w_mid", "b_mid", "w_out", "b_out")
+
+
+def dynamic_net_path(B, form, x, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
+    """DynamicNet's forward over its six weights, the middle layer used `uses` times: form "seed"
+    as 004 § 8 writes it (relu(x @ W + b), W as (n_in, n_out)), form "core" its structure in the
+    core vocabulary (every layer h <- h w + b elementwise)."""
+    if form == "core":
+        h = x * w_in + b_in
+        for _ in range(uses):
+            h = h * w_mid + b_mid
+        return h * w_out + b_out
+    h = B.relu(B.matmul(x, w_in) + b_in)
+    for _ in range(uses):
+        h = B.relu(B.matmul(h, w_mid) + b_mid)
+    return B.matmul(h, w_out) + b_out
+
+
+def dynamic_net_of(B, device, form, weights, depth):
+    """DynamicNet as a module that owns the given six weights (numpy arrays, DYNAMIC_NET_WEIGHTS'
+    order) as its parameters, its forward dynamic_net_path in form, the middle layer used
+    depth["uses"] times."""
+    params = {n: B.parameter(B.tensor(w, device=device)) for n, w in zip(DYNAMIC_NET_WEIGHTS, weights)}
+
+    def forward(m, x):
+        return dynamic_net_path(B, form, x, depth["uses"], *(getattr(m, n) for n in DYNAMIC_NET_WEIGHTS))
+
+    return B.module(forward, **params)
 
 
 def my_liner(B, device, rng, *, plain=(), order=("weights", "bias"), n_in=7, n_out=12):
@@ -121,19 +159,6 @@ def two_layer_arrays(rng, dtype=np.float64) -> list[np.ndarray]:
     x, y = rng.standard_normal((N, D_IN)), rng.standard_normal((N, D_OUT))
     w1, w2 = rng.standard_normal((D_IN, H)), rng.standard_normal((H, D_OUT))
     return [a.astype(dtype) for a in (x, y, w1, w2)]
-
-
-def numpy_two_layer_grads(x, y, w1, w2):
-    """004 § 1's hand-written forward and backward in numpy: (sum-squared loss, dw1, dw2)."""
-    h = x.dot(w1)
-    h_relu = np.maximum(h, 0)
-    y_pred = h_relu.dot(w2)
-    grad_y_pred = 2.0 * (y_pred - y)
-    grad_w2 = h_relu.T.dot(grad_y_pred)
-    grad_h = grad_y_pred.dot(w2.T)
-    grad_h[h < 0] = 0
-    grad_w1 = x.T.dot(grad_h)
-    return np.square(y_pred - y).sum(), grad_w1, grad_w2
 
 
 # ------------------------------------------------------------------ what the seeds' models use
@@ -183,3 +208,30 @@ def layer_of_kind(B, device, kind, rng):
         return (B.module(lambda m, x: m.middle(B.relu(m.middle(x))), middle=layer), batch(3, 6),
                 [("linear", layer), ("relu", None), ("linear", layer)])
     raise ValueError(kind)
+
+
+# ------------------------------------------------------------------ Linear layers, by role
+def as_in_out(B, array: np.ndarray) -> np.ndarray:
+    """A Linear weight (or its gradient) as stored by the engine -> shape (n_in, n_out)."""
+    return array.T if B.linear_layout == "out_in" else array
+
+
+def linear_values(B, layer) -> tuple[np.ndarray, np.ndarray]:
+    """(W as (n_in, n_out), b; zeros when the layer has no bias), float64."""
+    weight, bias = B.linear_parameters(layer)
+    w = as_in_out(B, np.array(B.to_numpy(weight), dtype=np.float64))
+    b = np.zeros(w.shape[1]) if bias is None else np.array(B.to_numpy(bias), dtype=np.float64)
+    return w, b
+
+
+def linear_forward(B, layer, x: np.ndarray) -> np.ndarray:
+    """What the layer computes from its current values, in float64 numpy."""
+    w, b = linear_values(B, layer)
+    return x @ w + b
+
+
+# ------------------------------------------------------------------ conv layers, by role
+def conv_values(B, layer) -> tuple[np.ndarray, np.ndarray]:
+    """(weight as (c_out, c_in, k, k), bias), float64, read with B.conv2d_parameters."""
+    weight, bias = B.conv2d_parameters(layer)
+    return (np.array(B.to_numpy(weight), dtype=np.float64), np.array(B.to_numpy(bias), dtype=np.float64))

@@ -8,7 +8,7 @@ loaded where a conformance run asks for it: by the checkout's root ``conftest.py
 (``pytest -p autograd_conformance.plugin --pyargs autograd_conformance.suites --backend NAME``), or
 by the ``autograd-conformance`` command, which runs exactly that (``autograd_conformance.cli``).
 Its options are in options.py; it brings containment (timeouts, the watchdog), the garbage
-collector's policy (heap.py), the report writer and the ``--benchmarks`` option with it
+collector's policy (gc_policy.py), the report writer and the ``--benchmarks`` option with it
 (``pytest_plugins`` below).
 """
 
@@ -32,7 +32,7 @@ from autograd_conformance.prerequisites import Blocked, Prerequisites, check_dec
 from autograd_conformance.protocol import AdapterError, AnyOf, Capability, Unsupported, lacking
 from autograd_conformance.registry import BackendError, load_backend
 
-pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.heap",
+pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.gc_policy",
                   "autograd_conformance.report.collect", "autograd_conformance.benchmarks.hooks"]
 
 backend_key = pytest.StashKey[object]()

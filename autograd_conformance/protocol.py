@@ -44,7 +44,7 @@ The contracts, in one place
 - **Workload size**: ``max_workload`` (optional, default no limit) is the largest test workload,
   in scalar multiply-adds of one forward pass, the engine can run here; bigger tests end as
   *too large* rather than exhausting the machine.
-- **Tolerances** (optional): per dtype name; ``check.DEFAULT_TOLERANCES`` fills in the rest.
+- **Tolerances** (optional): per dtype name; ``assertions.DEFAULT_TOLERANCES`` fills in the rest.
 - **Where gradients live.** A stateful engine stores them on tensors (BACKWARD: ``backward`` then
   ``grad``). An engine whose optimizer holds them declares OPTIMIZER_GRADIENTS and implements
   ``optimizer_backward(opt, loss)`` (adds the loss's gradients to those the optimizer holds) and

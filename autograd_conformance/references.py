@@ -1,14 +1,15 @@
-"""numpy references, in float64: what the seeds' operations compute and their vector-Jacobian
-products (matmul, convolution, max pooling, the losses), the seeds' DynamicNet backprop by hand, and
-numpy_chain for a stack of layers whose weights are read from the engine by role, the dynamics of
-gradient descent on the seeds' linear regression, and the optimizers' update rules, so that the
-suites compare an engine with arithmetic rather than with itself."""
+"""numpy references, in float64, so that the suites compare an engine with arithmetic rather than
+with itself: what the seeds' operations compute and their vector-Jacobian products (matmul,
+convolution, max pooling, the losses); 004 § 1's two-layer net and the seeds' DynamicNet,
+backpropagated by hand; numpy_chain for a stack of layers whose weights are read from the engine by
+role; the dynamics of gradient descent on the seeds' linear regression; the optimizers' update
+rules."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from autograd_conformance.check import conv_values, linear_values
+from autograd_conformance.models import conv_values, linear_values
 
 
 def numpy_conv2d(x, w, b):
@@ -87,6 +88,19 @@ def numpy_losses(name, pred, target):
         value = np.mean(np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred))))
         return value, (s - target) / pred.size
     raise ValueError(name)
+
+
+def numpy_two_layer_grads(x, y, w1, w2):
+    """004 § 1's hand-written forward and backward in numpy: (sum-squared loss, dw1, dw2)."""
+    h = x.dot(w1)
+    h_relu = np.maximum(h, 0)
+    y_pred = h_relu.dot(w2)
+    grad_y_pred = 2.0 * (y_pred - y)
+    grad_w2 = h_relu.T.dot(grad_y_pred)
+    grad_h = grad_y_pred.dot(w2.T)
+    grad_h[h < 0] = 0
+    grad_w1 = x.T.dot(grad_h)
+    return np.square(y_pred - y).sum(), grad_w1, grad_w2
 
 
 def numpy_dynamic_grads(x, y, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from autograd_conformance import models
-from autograd_conformance.check import as_in_out, assert_close, linear_values, nonempty
+from autograd_conformance.assertions import assert_close, nonempty
+from autograd_conformance.models import as_in_out, linear_values
 from autograd_conformance.gradients import KeptGradients
 from autograd_conformance.protocol import Capability
 

@@ -7,7 +7,7 @@ where x < 0 exactly (the tests keep x away from 0, where the two rules differ)."
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close
+from autograd_conformance.assertions import assert_close
 
 claim = pytest.mark.claim
 uses = pytest.mark.uses

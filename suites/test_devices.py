@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance import models
-from autograd_conformance.check import assert_close, nonempty
+from autograd_conformance.assertions import assert_close, nonempty
 from autograd_conformance.protocol import Capability, Unsupported
 
 claim = pytest.mark.claim

@@ -9,14 +9,15 @@ squared error, with gradients worked out here by hand."""
 import numpy as np
 import pytest
 
-from autograd_conformance import gradients, references
-from autograd_conformance.check import as_in_out, assert_close
+from autograd_conformance import gradients, models, references
+from autograd_conformance.assertions import assert_close
+from autograd_conformance.models import as_in_out
 
 claim = pytest.mark.claim
 inputs = pytest.mark.inputs
 uses = pytest.mark.uses
 FORMS = [pytest.param("seed", marks=uses("matmul", "relu", "mse_loss")), pytest.param("core")]
-NAMES = ["w_in", "b_in", "w_mid", "b_mid", "w_out", "b_out"]
+NAMES = models.DYNAMIC_NET_WEIGHTS
 
 D_IN, H, D_OUT, N = 20, 8, 3, 16
 
@@ -33,32 +34,15 @@ def _data(B, device, rng, form):
             B.tensor(rng.standard_normal(shape_y), device=device))
 
 
-def _path(B, form, x, uses, w_in, b_in, w_mid, b_mid, w_out, b_out):
-    if form == "core":
-        h = x * w_in + b_in
-        for _ in range(uses):  # the same middle layer, reused `uses` times
-            h = h * w_mid + b_mid
-        return h * w_out + b_out
-    h = B.relu(B.matmul(x, w_in) + b_in)
-    for _ in range(uses):
-        h = B.relu(B.matmul(h, w_mid) + b_mid)
-    return B.matmul(h, w_out) + b_out
-
-
 def _loss(B, form, out, y):
     return B.mse_loss(out, y, reduction="sum") if form == "seed" else B.sum((out - y) ** 2)
 
 
 def _dynamic_net(B, device, form, weights):
-    """DynamicNet; run(x, uses) sets how often that forward reuses the middle layer (004 § 8
-    draws it at random in forward; the module is called with tensors only)."""
-    params = {n: B.parameter(B.tensor(w, device=device)) for n, w in zip(NAMES, weights)}
+    """DynamicNet (models.dynamic_net_of); run(x, uses) sets how often that forward reuses the middle
+    layer (004 § 8 draws it at random in forward; the module is called with tensors only)."""
     depth = {"uses": 0}
-
-    def forward(m, x):
-        return _path(B, form, x, depth["uses"], *(getattr(m, n) for n in NAMES))
-
-    net = B.module(forward, **params)
+    net = models.dynamic_net_of(B, device, form, weights, depth)
     return (lambda x, uses: depth.update(uses=uses) or net(x)), net
 
 
@@ -103,7 +87,7 @@ def test_weight_sharing_sums_grads(B, device, rng, form):
     x, y = _data(B, device, rng, form)
 
     def shared(w_mid):
-        return _loss(B, form, _path(B, form, x, 3, w_in, b_in, w_mid, b_mid, w_out, b_out), y)
+        return _loss(B, form, models.dynamic_net_path(B, form, x, 3, w_in, b_in, w_mid, b_mid, w_out, b_out), y)
 
     def unrolled(m1, m2, m3):  # three separate copies with the same values
         h = x * w_in + b_in if form == "core" else B.relu(B.matmul(x, w_in) + b_in)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close
+from autograd_conformance.assertions import assert_close
 from autograd_conformance.models import TWO_LAYER_WORKLOAD as WORKLOAD, two_layer_arrays
-from autograd_conformance.models import numpy_two_layer_grads as numpy_grads
+from autograd_conformance.references import numpy_two_layer_grads as numpy_grads
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from autograd_conformance import gradients, models
-from autograd_conformance.check import as_in_out, assert_close, assert_engine_refuses, linear_forward, linear_values, nonempty
+from autograd_conformance.assertions import assert_close, assert_engine_refuses, nonempty
+from autograd_conformance.models import as_in_out, linear_forward, linear_values
 from autograd_conformance.models import D_IN, D_OUT, H
 from autograd_conformance.protocol import Capability
 

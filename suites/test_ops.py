@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from autograd_conformance import gradients, references
-from autograd_conformance.check import assert_close, conv_values
+from autograd_conformance.assertions import assert_close
+from autograd_conformance.models import conv_values
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim

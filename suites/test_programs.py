@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from autograd_conformance import gradients, module_trees, references
 from autograd_conformance.programs import operations, oracle, running, strategy
 from autograd_conformance.programs.program import Program
-from autograd_conformance.check import assert_close
+from autograd_conformance.assertions import assert_close
 from autograd_conformance.gradients import KeptGradients
 from autograd_conformance.protocol import Capability
 

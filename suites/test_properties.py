@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from autograd_conformance.check import assert_close, value
+from autograd_conformance.assertions import assert_close, value
 from autograd_conformance.gradients import KeptGradients
 from autograd_conformance.protocol import Capability
 

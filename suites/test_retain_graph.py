@@ -9,7 +9,7 @@ vocabulary whose nodes save tensors too (``sum((x * w + b) ** 2)``)."""
 import numpy as np
 import pytest
 
-from autograd_conformance.check import assert_close, assert_engine_refuses
+from autograd_conformance.assertions import assert_close, assert_engine_refuses
 from autograd_conformance.protocol import Capability
 
 claim = pytest.mark.claim

@@ -11,6 +11,13 @@ returns them (a tape, a function transformation), as in test_optimizers.py.
 Each claim runs on the seed's own net (Linear layers, matmul, relu, MSE or cross-entropy, declared)
 and on a net in the core vocabulary: the bilinear elementwise net y = x w1 w2 with a squared error,
 whose loss gradient descent lowers just as surely.
+
+004 § 8: DynamicNet (its middle layer reused a random 0 to 3 times in each forward) trained with
+MSELoss(reduction='sum') and SGD(lr 1e-4, momentum 0.9), at the seed's sizes, against the same
+training written in numpy: backprop by hand (references.numpy_dynamic_grads) and the momentum rule.
+The core form is DynamicNet's structure elementwise (references.numpy_elementwise_dynamic_grads)
+with a summed squared error. Gradients are kept where the engine keeps them between backward and
+step: on the parameters, or in the optimizer (gradients.KeptGradients).
 """
 
 import math
@@ -19,7 +26,9 @@ import numpy as np
 import pytest
 
 from autograd_conformance import gradients, models, references
-from autograd_conformance.check import assert_close, tolerance_for
+from autograd_conformance.assertions import assert_close, tolerance_for
+from autograd_conformance.models import linear_values
+from autograd_conformance.gradients import KeptGradients
 from autograd_conformance.models import D_IN, D_OUT, H, N, TWO_LAYER_WORKLOAD as WORKLOAD
 
 claim = pytest.mark.claim
@@ -280,3 +289,87 @@ def test_fashion_mlp_learns(B, device, pipeline, fashion_root, loss):
     assert accuracy >= 0.3, (
         f"after {steps} steps the test accuracy must beat chance (0.1) clearly (>= 0.3), got {accuracy:.3f} "
         f"on {len(predicted)} test images")
+
+
+# ---------------------------------------------------------------- 004 § 8: DynamicNet with momentum
+MOMENTUM_STEPS = 10
+DYNAMIC_NET_WORKLOAD = N * (D_IN * H + 3 * H * H + H * D_OUT)
+DYNAMIC_NET_LAYERS = ["input_linear", "middle_linear", "output_linear"]
+
+
+def _dynamic_net(B, device):
+    """004 § 8's DynamicNet (models.dynamic_net); depth["uses"] sets how often the next forward
+    reuses the middle layer. Returns the module, a function that reads its six weights by role
+    (w_in, b_in, w_mid, ...; W as (n_in, n_out)), the same six parameter objects, and depth."""
+    depth = {"uses": 0}
+    model = models.dynamic_net(B, device, depth)
+    layers = [getattr(model, name) for name in DYNAMIC_NET_LAYERS]
+
+    def weights():
+        return [v for layer in layers for v in linear_values(B, layer)]
+
+    return model, weights, [p for layer in layers for p in B.linear_parameters(layer)], depth
+
+
+def _elementwise_net(B, device, rng):
+    """DynamicNet's structure in the core vocabulary (models.dynamic_net_of, form "core")."""
+    depth = {"uses": 0}
+    model = models.dynamic_net_of(B, device, "core", [rng.standard_normal(H) * 0.5 for _ in range(6)], depth)
+    params = [getattr(model, n) for n in models.DYNAMIC_NET_WEIGHTS]
+
+    def weights():
+        return [np.asarray(B.to_numpy(p), dtype=np.float64) for p in params]
+
+    return model, weights, params, depth
+
+
+def _check_momentum_training(B, model, weights, params, depth, x, y, loss_fn, reference, lr, momentum, rng):
+    x64, y64 = (B.to_numpy(t).astype(np.float64) for t in (x, y))
+    opt = B.sgd([p for _, p in B.named_parameters(model)], lr=lr, momentum=momentum)
+    kept = KeptGradients(B, [p for _, p in B.named_parameters(model)], opt)
+    buffers, losses = None, []
+    for step in range(MOMENTUM_STEPS):
+        depth["uses"] = int(rng.integers(0, 4))  # random.randint(0, 3)
+        # numpy's step from the weights the engine holds now (read by role): each step is checked on
+        # its own, so float32 rounding does not pile up along a trajectory that has ReLU kinks
+        before = weights()
+        loss = loss_fn()
+        losses.append(float(np.asarray(B.to_numpy(loss), dtype=np.float64).reshape(())))
+        kept.zero()
+        kept.backward(loss)
+        # zero_grad() sets gradients to None in torch >= 2.0, and a forward that skips the middle
+        # layer leaves its gradient None: SGD then skips that layer (its momentum does not carry);
+        # an engine that zeroes gradients instead steps it with its momentum. Follow the engine.
+        stepped = [kept.grad(p) is not None for p in params]
+        kept.step()
+        grads = reference(x64, y64, depth["uses"], *before)
+        if buffers is None:
+            buffers = [g if on else None for g, on in zip(grads, stepped)]
+        else:
+            buffers = [(g if b is None else momentum * b + g) if on else b
+                       for b, g, on in zip(buffers, grads, stepped)]
+        after = weights()
+        for k, (old, new, b, on) in enumerate(zip(before, after, buffers, stepped)):
+            what = f"weight {k} after step {step + 1} ({depth['uses']} middle uses) vs numpy's momentum step"
+            assert_close(B, new, old - (lr * b if on else 0), relative_to="max", what=what)
+    final = float(np.asarray(B.to_numpy(loss_fn()), dtype=np.float64).reshape(()))
+    assert final < losses[0], f"training must lower the loss: {losses[0]:.4g} -> {final:.4g}"
+
+
+@claim("training.dynamic-net-momentum")
+@pytest.mark.workload(DYNAMIC_NET_WORKLOAD)
+@pytest.mark.uses("linear", "linear_parameters", "relu", "mse_loss")
+def test_dynamic_net_momentum(B, device, rng):
+    model, weights, params, depth = _dynamic_net(B, device)
+    x, y = B.tensor(rng.standard_normal((N, D_IN)), device=device), B.tensor(rng.standard_normal((N, D_OUT)), device=device)
+    _check_momentum_training(B, model, weights, params, depth, x, y,
+                             lambda: B.mse_loss(model(x), y, reduction="sum"), references.numpy_dynamic_grads,
+                             1e-4, 0.9, rng)
+
+
+@claim("training.dynamic-net-momentum")
+def test_dynamic_net_momentum_core(B, device, rng):
+    model, weights, params, depth = _elementwise_net(B, device, rng)
+    x, y = B.tensor(rng.standard_normal(H), device=device), B.tensor(rng.standard_normal(H), device=device)
+    _check_momentum_training(B, model, weights, params, depth, x, y, lambda: B.sum((model(x) - y) ** 2),
+                             references.numpy_elementwise_dynamic_grads, 3e-3, 0.9, rng)

@@ -17,6 +17,19 @@ from tests.conformance_run import run_pytest, run_suite
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts conformance runs or processes of its own; the fast subset, "
+                                       "pytest tests -n 2 -m 'not slow', leaves it out")
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs the recorded reference run or the collected suite (each a conformance run
+    or collection of its own, made once per session) is slow too."""
+    for item in items:
+        if {"reference_run", "suite_items"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--faulty-snapshot", choices=("check", "update"), default=None,

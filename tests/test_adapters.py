@@ -15,7 +15,7 @@ import pytest
 
 from autograd_conformance import backends, expectations
 from autograd_conformance.adapter import Adapter
-from autograd_conformance.check import DEFAULT_TOLERANCES, tolerance_for
+from autograd_conformance.assertions import DEFAULT_TOLERANCES, tolerance_for
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.protocol import EVERY_BACKEND, METHODS, ONE_OF, Capability as C, lacking
 from autograd_conformance.registry import load_backend
@@ -40,6 +40,8 @@ ENGINES = {
     "mlx": ("mlx", "mlx", {C.DETACH, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION, C.FLOAT64}),
 }
 NAMES = sorted(ENGINES)
+# each imports its engine (seconds): not in the fast subset (-m "not slow")
+ENGINE_PARAMS = [pytest.param(name, marks=pytest.mark.slow) for name in NAMES]
 
 
 def _backend(name):
@@ -53,7 +55,7 @@ def _backend(name):
     return B, B.available_devices()[0]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_declared_capabilities_are_implemented(name):
     B, _ = _backend(name)
     expected = ENGINES[name][2] | ({C.FLOAT64} if name == "jax" and C.FLOAT64 in B.capabilities else set())
@@ -77,7 +79,7 @@ def test_declared_capabilities_are_implemented(name):
         assert B.to_numpy(bias).shape == (2,)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_identity(name):
     B, _ = _backend(name)
     assert B.name == name and B.version == version(ENGINES[name][1])
@@ -85,7 +87,7 @@ def test_identity(name):
         assert tolerance_for(B, dtype) is (getattr(B, "tolerances", {}) or {}).get(dtype, DEFAULT_TOLERANCES[dtype])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_tensor_round_trip(name):
     B, first = _backend(name)
     assert first == "cpu"
@@ -107,7 +109,7 @@ def test_tensor_round_trip(name):
         B.tensor([1.0], device="no-such-device")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_operations_match_numpy(name):
     backend, device = _backend(name)
     B = Adapter(backend)  # as the suites see it: matmul and lt default to the operators
@@ -132,7 +134,7 @@ def test_operations_match_numpy(name):
     np.testing.assert_array_equal(B.to_numpy(B.reshape(z, (3, 4))), z0.reshape(3, 4).astype(pooled.dtype))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_vjp_values_default_seed_and_inputs_left_alone(name):
     B, device = _backend(name)
     x = B.tensor([1.0, -2.0, 3.0], device=device, requires_grad=True)
@@ -149,7 +151,7 @@ def test_vjp_values_default_seed_and_inputs_left_alone(name):
     np.testing.assert_allclose(B.to_numpy(db), [2.0, 8.0, 18.0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_vjp_the_seeds_numbers(name):
     B, device = _backend(name)
     x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
@@ -162,7 +164,7 @@ def test_vjp_the_seeds_numbers(name):
     np.testing.assert_allclose(B.to_numpy(dx), [102.4, 1024.0, 0.1024], rtol=1e-6)  # 001 In [32]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_custom_function_uses_its_backward_once(name):
     B, device = _backend(name)
     calls = []
@@ -184,7 +186,7 @@ def test_custom_function_uses_its_backward_once(name):
     assert len(calls) == 1, "one backward call gives the gradients of both inputs"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ENGINE_PARAMS)
 def test_expectations_name_only_applicable_claims(name):
     """An expected failure is a concept the engine has and that behaves differently: an entry for a
     claim the adapter's capabilities make not applicable would never run. Each says what the engine

@@ -11,6 +11,8 @@ import pytest
 from autograd_conformance.protocol import Capability as C, Unsupported
 from autograd_conformance.registry import load_backend
 
+pytestmark = pytest.mark.slow  # imports the engines: not in the fast subset (-m "not slow")
+
 
 ENGINES = {"mygrad": "mygrad", "jax": "jax"}
 

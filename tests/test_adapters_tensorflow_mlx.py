@@ -24,6 +24,8 @@ from autograd_conformance.registry import load_backend
 from tests import tensorflow_process
 from tests.conformance_run import failing_claims, run_suite
 
+pytestmark = pytest.mark.slow  # TensorFlow in a process of its own: not in the fast subset (-m "not slow")
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.conformance_run import run_forked, runpytest_forked
 
+pytestmark = pytest.mark.slow  # signals sent to runs of their own, some under xdist: not in the fast subset (-m "not slow")
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = """
     import numpy as np

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance.backends.torch_backend import TorchBackend
-from autograd_conformance.check import assert_close
+from autograd_conformance.assertions import assert_close
 from autograd_conformance.claims import CLAIMS, PIPELINE, PYTORCH, SEMANTICS, S000, S001, S002, S003, S004
 from autograd_conformance.protocol import AnyOf, Capability
 

@@ -30,6 +30,8 @@ from autograd_conformance.outcomes import PASS
 from tests import faulty, method_use
 from tests.conformance_run import failing_claims, run_suite
 
+pytestmark = pytest.mark.slow  # each faulty backend is a conformance run of its own: not in the fast subset (-m "not slow")
+
 SNAPSHOT = Path(faulty.__file__).parent / "side_effects.json"
 
 

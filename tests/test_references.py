@@ -37,7 +37,7 @@ def test_numpy_two_layer_loop_learns_over_the_seeds_steps():
     x, y, w1, w2 = models.two_layer_arrays(np.random.default_rng(0))
     losses = []
     for _ in range(500):
-        loss, g1, g2 = models.numpy_two_layer_grads(x, y, w1, w2)
+        loss, g1, g2 = references.numpy_two_layer_grads(x, y, w1, w2)
         losses.append(loss)
         w1, w2 = w1 - 1e-6 * g1, w2 - 1e-6 * g2
     printed = losses[99::100]  # what the torch version prints (t % 100 == 99)

@@ -28,6 +28,8 @@ from autograd_conformance.outcomes import BLOCKED, FAIL, LARGE, NA, PARTIAL, PAS
 from tests import toy_engine as toy
 from tests.conformance_run import run_suite_cases
 
+pytestmark = pytest.mark.slow  # the whole suite on the toy engine, serial and under xdist: not in the fast subset (-m "not slow")
+
 LIMIT = toy.SmallToyBackend.max_workload
 
 

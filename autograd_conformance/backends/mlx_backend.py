@@ -66,7 +66,7 @@ class MlxBackend:
     default_float = "float32"
     linear_layout = "out_in"  # mlx.nn.Linear.weight has shape (output_dims, input_dims)
     optimizes_modules = True  # MLX's optimizers step a model: Optimizer.update(model, grads)
-    # Tolerances: the defaults (check.DEFAULT_TOLERANCES). MLX's CPU kernels (BLAS matmul, its own
+    # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES). MLX's CPU kernels (BLAS matmul, its own
     # reductions) differ from torch's in summation order only.
 
     @property

@@ -39,7 +39,7 @@ class MygradBackend:
                               C.DETACH, C.IN_PLACE, C.CUSTOM_FUNCTION, C.FLOAT64})
     # numpy's default float: mg.tensor(1.0).dtype is float64.
     default_float = "float64"
-    # Tolerances: the defaults (check.DEFAULT_TOLERANCES): mygrad computes with numpy's own kernels,
+    # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES): mygrad computes with numpy's own kernels,
     # so results agree with a float64 numpy reference to rounding.
 
     # --- identity ---------------------------------------------------------------------

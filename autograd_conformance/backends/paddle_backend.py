@@ -58,7 +58,7 @@ class PaddleBackend:
     capabilities = frozenset(Capability) - {Capability.PYTORCH_API, Capability.OPTIMIZER_GRADIENTS}
     default_float = paddle.get_default_dtype()  # "float32"
     linear_layout = "in_out"  # paddle.nn.Linear.weight has shape (in_features, out_features)
-    # Tolerances: the defaults (check.DEFAULT_TOLERANCES). Paddle's CPU kernels (MKL/oneDNN matmul,
+    # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES). Paddle's CPU kernels (MKL/oneDNN matmul,
     # its own reductions) differ from torch's in summation order only; 1e-4 relative after
     # reductions of ~10^5 terms holds for every comparison in the suite.
 

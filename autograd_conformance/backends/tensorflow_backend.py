@@ -81,7 +81,7 @@ class TensorflowBackend:
                               Capability.CUSTOM_FUNCTION, Capability.FLOAT64})
     default_float = "float32"
     linear_layout = "in_out"  # keras.layers.Dense.kernel has shape (input_dim, units)
-    # Tolerances: the defaults (check.DEFAULT_TOLERANCES). Eigen's CPU kernels sum in their own
+    # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES). Eigen's CPU kernels sum in their own
     # order; results agree with a float64 reference as closely as torch's do.
 
     def __init__(self) -> None:

@@ -121,7 +121,7 @@ class TinygradBackend:
     })
     default_float = _NAMES[dtypes.default_float]  # tinygrad's DEFAULT_FLOAT, float32 unless set
     linear_layout = "out_in"  # nn.Linear keeps its weight as (out_features, in_features)
-    # Tolerances: the defaults (check.DEFAULT_TOLERANCES). tinygrad fuses kernels and orders
+    # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES). tinygrad fuses kernels and orders
     # reductions its own way (and computes exp as exp2(x * log2 e)); 1e-4 relative after
     # reductions of ~10^5 terms holds for every comparison in the suite on CPU.
 

@@ -22,7 +22,7 @@ class TorchBackend:
     capabilities = frozenset(Capability) - {Capability.OPTIMIZER_GRADIENTS}
     default_float = "float32"
     linear_layout = "out_in"  # nn.Linear.weight has shape (out_features, in_features)
-    # Tolerances: the defaults (check.DEFAULT_TOLERANCES), which are this reference's figures:
+    # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES), which are this reference's figures:
     # float32 results that went through reductions of up to ~10^5 terms (the seeds' 64x1000
     # two-layer net) agree with a float64 computation to about 1e-5 relative.
 

@@ -11,7 +11,7 @@ import pytest
 
 from autograd_conformance.benchmarks.workloads import describe, mlp_step_flops
 from autograd_conformance.models import D_IN, D_OUT, H, N, two_layer_arrays, two_layer_sequential
-from autograd_conformance.models import numpy_two_layer_grads
+from autograd_conformance.references import numpy_two_layer_grads
 from autograd_conformance.protocol import Capability
 
 FLOPS = mlp_step_flops(N, (D_IN, H, D_OUT))  # 4*N*D_in*H + 6*N*H*D_out = 25.98 MFLOP

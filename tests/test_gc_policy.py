@@ -1,4 +1,4 @@
-"""The garbage collector's policy in a conformance run (autograd_conformance/heap.py): what exists
+"""The garbage collector's policy in a conformance run (autograd_conformance/gc_policy.py): what exists
 after collection is frozen, and so is what a test that imports a large part of a library leaves."""
 
 import textwrap

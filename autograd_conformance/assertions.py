@@ -1,10 +1,6 @@
-"""What the suites' tests share for checking values: numeric assertions with the backend's
-documented tolerances (messages say what was expected, what happened and which tolerance applied),
-and reading an engine's Linear layer without guessing torch's conventions.
-
-A Linear layer's weight and bias are found by role (``B.linear_parameters``), and its weight is
-turned into one documented orientation here: ``W`` of shape (n_in, n_out), so that a layer
-computes ``x @ W + b`` whatever layout the engine stores (``B.linear_layout``)."""
+"""What the suites assert with: values close within the backend's documented tolerance per dtype
+(messages say what was expected, what happened and which tolerance applied), one number read from
+a tensor of any one-element shape, a listing that is not empty, and an engine's refusal."""
 
 from __future__ import annotations
 
@@ -81,33 +77,6 @@ def assert_close(backend, actual, expected, *, what: str, dtype: str | None = No
 def _short(a: np.ndarray) -> str:
     text = np.array2string(np.asarray(a), precision=6, threshold=12, edgeitems=3)
     return text.replace("\n", " ")
-
-
-# ------------------------------------------------------------------ Linear layers, by role
-def as_in_out(B, array: np.ndarray) -> np.ndarray:
-    """A Linear weight (or its gradient) as stored by the engine -> shape (n_in, n_out)."""
-    return array.T if B.linear_layout == "out_in" else array
-
-
-def linear_values(B, layer) -> tuple[np.ndarray, np.ndarray]:
-    """(W as (n_in, n_out), b; zeros when the layer has no bias), float64."""
-    weight, bias = B.linear_parameters(layer)
-    w = as_in_out(B, np.array(B.to_numpy(weight), dtype=np.float64))
-    b = np.zeros(w.shape[1]) if bias is None else np.array(B.to_numpy(bias), dtype=np.float64)
-    return w, b
-
-
-def linear_forward(B, layer, x: np.ndarray) -> np.ndarray:
-    """What the layer computes from its current values, in float64 numpy."""
-    w, b = linear_values(B, layer)
-    return x @ w + b
-
-
-# ------------------------------------------------------------------ conv layers, by role
-def conv_values(B, layer) -> tuple[np.ndarray, np.ndarray]:
-    """(weight as (c_out, c_in, k, k), bias), float64, read with B.conv2d_parameters."""
-    weight, bias = B.conv2d_parameters(layer)
-    return (np.array(B.to_numpy(weight), dtype=np.float64), np.array(B.to_numpy(bias), dtype=np.float64))
 
 
 def value(B, t) -> float:
