@@ -156,3 +156,23 @@ def test_the_example_expectation_file_loads(tmp_path):
 def test_every_toml_block_parses(path):
     for block in _blocks(path, "toml"):
         tomllib.loads(block)
+
+
+def test_the_readmes_package_map_matches_the_package():
+    """README's "Project layout" has a row for each module and subpackage of autograd_conformance
+    (a subpackage's modules are named in its row), and each row's path exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Project layout"):]
+    rows = dict(re.findall(r"^\| `([^`]+)` \| (.*) \|$", section, re.M))
+    assert all((ROOT / path.rstrip("/")).exists() for path in rows), \
+        f"rows for paths that do not exist: {[p for p in rows if not (ROOT / p.rstrip('/')).exists()]}"
+    package = ROOT / "autograd_conformance"
+    for entry in sorted(package.iterdir()):
+        if entry.name.startswith("__") or entry.suffix not in (".py", "") or not (entry.suffix or entry.is_dir()):
+            continue
+        key = f"autograd_conformance/{entry.name}" + ("/" if entry.is_dir() else "")
+        assert key in rows, f"README's package map has no row for {key}"
+        if entry.is_dir() and entry.name != "backends":
+            for module in sorted(entry.glob("*.py")):
+                if not module.name.startswith("__init"):
+                    assert f"`{module.stem}`" in rows[key], f"{key}'s row does not name {module.stem}"
