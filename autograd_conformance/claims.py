@@ -14,7 +14,7 @@ capabilities necessary and no others), and its level:
 
 ``needs`` is what every test of the claim needs. A test that observes more (say, the variant of a
 value claim that reads ``.grad`` instead of using ``vjp``) adds it with
-``@pytest.mark.requires(...)``; an operation a test calls that the backend lacks makes that test
+``@pytest.mark.needs(...)``; an operation a test calls that the backend lacks makes that test
 alone not applicable (see ``protocol.OPERATIONS``).
 
 ``about`` lists the operations, beyond the core vocabulary (``protocol.CORE_METHODS``) and the
@@ -37,7 +37,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from autograd_conformance.protocol import STORED_GRADIENTS, AnyOf
+from autograd_conformance.protocol import KEPT_GRADIENTS, AnyOf
 from autograd_conformance.protocol import Capability as C
 
 SEMANTICS = "semantics"
@@ -56,7 +56,7 @@ class Claim:
     id: str
     statement: str
     source: tuple[str, ...]  # "<seed file> In [n]" or "<seed file> § <section>"
-    needs: tuple[C | AnyOf, ...] = ()  # AnyOf: any one of several (STORED_GRADIENTS)
+    needs: tuple[C | AnyOf, ...] = ()  # AnyOf: any one of several (KEPT_GRADIENTS)
     level: str = SEMANTICS
     seed_note: str = ""  # where the seed is wrong or outdated: what it showed, and why
     why: str = ""  # what the tests observe: the reason for exactly these needs
@@ -74,7 +74,8 @@ class Claim:
         return "suite" if self.generalises else "seeds"
 
     @property
-    def required(self) -> tuple[C | AnyOf, ...]:
+    def all_needs(self) -> tuple[C | AnyOf, ...]:
+        """needs, and PYTORCH_API for a PyTorch detail: every capability the claim's tests need."""
         return self.needs + ((C.PYTORCH_API,) if self.level == PYTORCH else ())
 
 
@@ -93,11 +94,11 @@ def _index(claims: list[Claim]) -> dict[str, Claim]:
     return index
 
 
-BW, RG, SRG, GN = C.BACKWARD, C.REQUIRES_GRAD, C.SET_REQUIRES_GRAD, C.GRAPH_NODES
+ST, RG, SRG, GN = C.STORES_GRADIENTS, C.REQUIRES_GRAD, C.SET_REQUIRES_GRAD, C.GRAPH_NODES
 FG, RT, RB = C.FREES_GRAPH, C.RETAIN_GRAPH, C.REPEAT_BACKWARD
 NG, DT, IP, MOD, OPT, CF = C.NO_GRAD, C.DETACH, C.IN_PLACE, C.MODULES, C.OPTIMIZERS, C.CUSTOM_FUNCTION
 F64 = C.FLOAT64
-SG = STORED_GRADIENTS  # stored on tensors (BACKWARD) or held by the optimizer (OPTIMIZER_GRADIENTS)
+KG = KEPT_GRADIENTS  # stored on tensors (STORES_GRADIENTS) or held by the optimizer (OPTIMIZER_GRADIENTS)
 
 CLAIMS: dict[str, Claim] = _index([
     # ---------------------------------------------------------------- graph recording
@@ -161,9 +162,9 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("backward.non-scalar-needs-seed",
            "backward() without a seed is defined only for a one-element output: on a vector output "
            "it raises an error rather than inventing a seed, and backward(v) there computes v^T J.",
-           (f"{S001} In [15]", f"{S001} In [32] (the first)"), (BW,),
+           (f"{S001} In [15]", f"{S001} In [32] (the first)"), (ST,),
            why='calls backward without a seed on a vector output, then with one, and reads .grad',
-           about=('vjp(seed)',),
+           about=('vjp(cotangent)',),
            generalises="001 ties backward() = backward(tensor(1.)) to a scalar output; the error for a vector"
                        " output is documented at "
                        "https://pytorch.org/docs/stable/generated/torch.Tensor.backward.html"),
@@ -187,9 +188,9 @@ CLAIMS: dict[str, Claim] = _index([
                        "(https://pytorch.org/docs/stable/autograd.html#numerical-gradient-checking)"),
     _claim("backward.scalar-default-seed",
            "For a scalar output, backward() is the same as backward(tensor(1.)).",
-           f"{S001} In [15]", (BW,),
+           f"{S001} In [15]", (ST,),
            why='calls backward with and without a seed and reads .grad',
-           about=('vjp(seed)',)),
+           about=('vjp(cotangent)',)),
     _claim("backward.vjp-seed-vector",
            "backward(v) on a vector output computes the vector-Jacobian product v^T J: for "
            "y = x * 2^10 and v = [0.1, 1, 0.0001], x.grad is [102.4, 1024, 0.1024].",
@@ -198,19 +199,19 @@ CLAIMS: dict[str, Claim] = _index([
                      "Jacobian directly; torch.autograd.functional.jacobian does (see "
                      "backward.full-jacobian).",
            why='gradient values through vjp; the backward variant also reads .grad',
-           about=('vjp(seed)',)),
+           about=('vjp(cotangent)',)),
     _claim("backward.vjp-linear-in-seed",
            "The vector-Jacobian product is linear in the seed vector: VJP(a u + b v) = "
            "a VJP(u) + b VJP(v).", f"{S001} In [32] (the first)", (),
            why='gradient values through vjp',
-           about=('vjp(seed)',),
+           about=('vjp(cotangent)',),
            generalises="001 In [32] uses one seed vector; linearity in it follows from the product v^T J that"
                        " 001's text describes "
                        "(https://pytorch.org/docs/stable/generated/torch.autograd.functional.vjp.html)"),
     _claim("backward.only-leaves-get-grad",
            "After backward only leaf tensors that require grad hold .grad: an intermediate "
            "result (y) and the seed vector (v) have none.",
-           (f"{S001} In [33]", f"{S001} In [34]", f"{S002} In [14]"), (BW,),
+           (f"{S001} In [33]", f"{S001} In [34]", f"{S002} In [14]"), (ST,),
            seed_note="001 In [33] prints None for y.grad silently; today's torch also warns that "
                      "the .grad of a non-leaf is not populated (retain_grad() would keep it).",
            why='reads .grad of a leaf, an intermediate and the seed after backward'),
@@ -262,41 +263,41 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("backward.module-vjp-fills-param-grads",
            "backward(v) from a module's non-scalar output fills every parameter's .grad with a "
            "tensor of the parameter's shape, equal to the functional VJP.",
-           f"{S001} In [53]", (BW, MOD),
+           f"{S001} In [53]", (ST, MOD),
            why="backward from a module's output, then each parameter's .grad",
-           about=('vjp(seed)',)),
+           about=('vjp(cotangent)',)),
     _claim("backward.lenet-grads",
            "In the seeds' LeNet, out.backward(v) from the (1, 10) output gives all 10 parameters a "
            "gradient, and an MSE loss's backward populates conv1.bias.grad with non-zero values; "
            "every gradient equals numpy backprop through the convolutions, ReLUs, max-pooling and "
-           "Linear layers.", (f"{S001} In [53]", f"{S001} In [60]"), (BW, MOD),
+           "Linear layers.", (f"{S001} In [53]", f"{S001} In [60]"), (ST, MOD),
            why="backward from LeNet's output and loss, then each parameter's .grad",
-           about=('vjp(seed)',)),
+           about=('vjp(cotangent)',)),
 
     # ---------------------------------------------------------------- accumulation and zeroing
     _claim("accumulation.second-backward-adds",
            "A second backward through a retained graph adds to .grad: mean(3 (x + 2)^2) gives 9 "
-           "after two backward passes.", (f"{S002} In [79]", f"{S002} In [81]"), (SG, RB),
+           "after two backward passes.", (f"{S002} In [79]", f"{S002} In [81]"), (KG, RB),
            seed_note="001 In [17]'s 9 is not such a case: it comes from two separate graphs "
                      "(see backward.mean-of-3-squares).",
            why='runs backward twice through one graph and reads .grad'),
     _claim("accumulation.retain-twice-equals-double",
            "backward(retain_graph=True) then backward() leaves .grad equal to twice a single "
-           "backward.", (f"{S002} In [79]", f"{S002} In [81]"), (SG, RB),
+           "backward.", (f"{S002} In [79]", f"{S002} In [81]"), (KG, RB),
            why='runs backward k times through one graph and reads .grad'),
     _claim("accumulation.no-zero-grad-accumulates",
            "Without zero_grad, each iteration's backward adds its fresh gradient to .grad: after "
            "k iterations .grad is the sum of the k per-iteration gradients.",
-           (f"{S002} In [301]", f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (SG,),
+           (f"{S002} In [301]", f"{S004} § 4. 새로운 Autograd 기능 정의하기"), (KG,),
            why='.grad after backward through several graphs without zeroing; the module variant also steps an optimizer'),
     _claim("accumulation.zero-grad-each-step-fresh",
            "With optimizer.zero_grad() before each backward, .grad after each backward equals the "
-           "gradient at the current weights alone.", f"{S002} In [300]", (SG, MOD, OPT),
+           "gradient at the current weights alone.", f"{S002} In [300]", (KG, MOD, OPT),
            why='optimizer.zero_grad between backward passes, then .grad'),
     _claim("accumulation.no-step-same-grad",
            "Without optimizer.step(), repeated zero_grad/backward on the same input gives "
            "bit-identical gradients; with step() they drift as the weights change.",
-           f"{S002} In [300]", (SG, MOD, OPT),
+           f"{S002} In [300]", (KG, MOD, OPT),
            seed_note="In [305], headed 'without optimizer.step()', still calls optimizer.step(): "
                      "its output equals In [300]'s and drifts (0.0023 -> 0.0022) because of that, so "
                      "no seed cell runs the loop without step().",
@@ -308,7 +309,7 @@ CLAIMS: dict[str, Claim] = _index([
            "zero_grad() called without arguments sets gradients to None (the default since torch "
            "2.0), for an optimizer and a module alike; zero_grad(set_to_none=False) fills them with "
            "zeros instead.",
-           f"{S001} In [60]", (BW, MOD, OPT), PYTORCH,
+           f"{S001} In [60]", (ST, MOD, OPT), PYTORCH,
            seed_note="the seed prints tensor([0., ...]) for conv1.bias.grad after "
                      "net.zero_grad(): the behaviour of torch < 2.0.",
            why='.grad after zero_grad with its default and set_to_none=False',
@@ -319,11 +320,11 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("accumulation.multi-task-losses-sum",
            "Two different losses on one graph, loss1.backward(retain_graph=True) then "
            "loss2.backward(), leave in .grad the sum of the two losses' gradients.",
-           f"{S002} § 튜토리얼 외의 내용", (SG, RB),
+           f"{S002} § 튜토리얼 외의 내용", (KG, RB),
            why='two backward passes from different roots of one graph, then .grad'),
     _claim("accumulation.manual-zero-resets",
            "w.grad.zero_() after a manual update makes the next backward start from zero.",
-           f"{S004} § 3. Autograd", (BW, IP),
+           f"{S004} § 3. Autograd", (ST, IP),
            why='zeroes a stored gradient in place, then backward again'),
 
     # ---------------------------------------------------------------- retain_graph
@@ -335,10 +336,10 @@ CLAIMS: dict[str, Claim] = _index([
            seed_note="002 says backward deletes x, w, b, z, y and loss; it frees the tensors the "
                      "graph saved for backward, not the tensors the program holds.",
            why='a second backward through a graph that backward freed: backward from an output '
-               '(BACKWARD), or a second pullback of a recording (record); the values afterwards'),
+               '(STORES_GRADIENTS), or a second pullback of a recording (record); the values afterwards'),
     _claim("retain.error-names-retain-graph",
            "The freed-graph error is a RuntimeError that tells the user to pass "
-           "retain_graph=True.", f"{S002} In [5]", (BW, FG), PYTORCH,
+           "retain_graph=True.", f"{S002} In [5]", (ST, FG), PYTORCH,
            why='the message of the freed-graph error'),
     _claim("retain.retain-graph-allows-second",
            "backward(retain_graph=True) keeps the graph so that a second backward succeeds.",
@@ -350,7 +351,7 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("retain.second-backward-without-saved-tensors",
            "A graph that saved no tensors for backward ((x + 2).sum()) can be backpropagated "
            "twice without retain_graph, and the gradients add.",
-           f"{S002} § 튜토리얼 외의 내용", (BW, FG), PYTORCH,
+           f"{S002} § 튜토리얼 외의 내용", (ST, FG), PYTORCH,
            seed_note="the seed says backward is possible only once per graph; the error comes from "
                      "freed saved tensors, so a graph that saved none does not raise.",
            why='a second backward through a freed graph that saved nothing',
@@ -360,11 +361,11 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("retain.doubling-graph-vjp-twice-errors",
            "Repeating y.backward(v) on the seed's doubling graph (y = x * 2 ... * 2) raises, "
            "because multiplication by a Python number saves that number for backward.",
-           (f"{S001} In [None]", f"{S002} In [5]"), (BW, FG), PYTORCH,
+           (f"{S001} In [None]", f"{S002} In [5]"), (ST, FG), PYTORCH,
            seed_note="the seed's cell re-runs y.backward(v) without output; on today's torch it "
                      "raises the freed-graph error.",
            why='a second backward through the freed doubling graph',
-           about=('vjp(seed)',),
+           about=('vjp(cotangent)',),
            generalises="001 In [None] repeats y.backward(v) but was never run; the error it would raise is "
                        "002 In [5]'s, for a graph whose nodes saved tensors "
                        "(https://pytorch.org/docs/stable/notes/autograd.html#saved-tensors)"),
@@ -445,7 +446,7 @@ CLAIMS: dict[str, Claim] = _index([
            about=('item',)),
     _claim("tracking.frozen-parameter-no-grad",
            "A parameter with requires_grad switched off (frozen), or made without it, gets no "
-           "gradient while the others do.", f"{S002} § Gradient tracking 멈추기", (BW,),
+           "gradient while the others do.", f"{S002} § Gradient tracking 멈추기", (ST,),
            why="switches a leaf's flag off (set_requires_grad) or makes it untracked (the flag at "
                "creation), then .grad after backward"),
 
@@ -565,7 +566,7 @@ CLAIMS: dict[str, Claim] = _index([
                "(backward) or from gradients given explicitly (value_and_grad, apply_gradients)"),
     _claim("optim.step-in-place",
            "step() mutates parameter storage in place: an alias taken before the step sees the "
-           "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, SG, IP),
+           "new values.", f"{S000} § Test 1 Conclusion", (MOD, OPT, KG, IP),
            why='an alias (t.data) taken before optimizer.step',
            generalises="000's conclusion infers call by reference (the same objects); that the storage itself"
                        " changes is the documentation's (https://pytorch.org/docs/stable/optim.html)"),
@@ -627,7 +628,7 @@ CLAIMS: dict[str, Claim] = _index([
            why='what the custom backward receives'),
     _claim("custom.training-matches-builtin",
            "Training the two-layer net with the custom ReLU gives the same weights as with the "
-           "built-in ReLU.", (f"{S004} § 4. 새로운 Autograd 기능 정의하기", f"{S004} § 3. Autograd"), (CF, BW, IP),
+           "built-in ReLU.", (f"{S004} § 4. 새로운 Autograd 기능 정의하기", f"{S004} § 3. Autograd"), (CF, ST, IP),
            why='training with backward and in-place updates',
            about=('relu',)),
 
@@ -650,7 +651,7 @@ CLAIMS: dict[str, Claim] = _index([
     _claim("manual.training-equals-autograd",
            "Gradient descent with manual numpy backprop and with autograd produce the same weights "
            "step after step.", (f"{S004} § 1. Numpy를 이용해서 가중치 갱신해보기",
-                                f"{S004} § 3. Autograd"), (BW, IP),
+                                f"{S004} § 3. Autograd"), (ST, IP),
            why='training with backward and in-place updates',
            about=('relu',)),
     _claim("manual.tensor-backprop-equals-numpy",
@@ -708,7 +709,7 @@ CLAIMS: dict[str, Claim] = _index([
            why='a Linear layer trained by SGD'),
     _claim("training.two-layer-autograd-manual",
            "The two-layer net trained by autograd with manual no_grad updates (lr 1e-6) lowers "
-           "its loss.", f"{S004} § 3. Autograd", (BW, IP),
+           "its loss.", f"{S004} § 3. Autograd", (ST, IP),
            why='training with backward and in-place updates',
            generalises="004 § 3 prints the loss every 100 steps but shows no output; the falling loss is the "
                        "tutorial's (https://pytorch.org/tutorials/beginner/pytorch_with_examples.html)"),
@@ -737,7 +738,7 @@ CLAIMS: dict[str, Claim] = _index([
            "sum-reduced MSE and SGD(lr 1e-4, momentum 0.9), takes numpy's momentum step at every "
            "step (a layer the forward skipped, whose gradient zero_grad() left None, is not "
            "stepped) and lowers its loss.",
-           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, OPT, SG),
+           f"{S004} § 8. 제어 흐름(Control Flow) + 가중치 공유(Weight Sharing)", (MOD, OPT, KG),
            why='a module of Linear layers trained by SGD with momentum',
            generalises="004 § 8 trains DynamicNet with momentum and prints no loss; the momentum rule and the"
                        " skipped parameter come from "
@@ -882,7 +883,7 @@ CLAIMS: dict[str, Claim] = _index([
            "torch.manual_seed(1) then randn(5, 3) and randn(3) on the CPU generator reproduce the "
            "seed's BCE gradient dL/db = [0.1083, 0.0369, 0.0726], and after a retained second "
            "backward [0.2166, 0.0739, 0.1452], twice the first.",
-           (f"{S002} In [77]", f"{S002} In [79]", f"{S002} In [81]"), (BW,),
+           (f"{S002} In [77]", f"{S002} In [79]", f"{S002} In [81]"), (ST,),
            PYTORCH,
            why="torch's generator and .grad"),
 
@@ -894,13 +895,13 @@ CLAIMS: dict[str, Claim] = _index([
            about=('watch',)),
     _claim("memory.graph-holds-saved-tensors",
            "A tracked forward keeps the intermediates that backward needs alive until backward.",
-           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (BW, FG),
+           (f"{S002} § Gradient tracking 멈추기", f"{S000} § Test 2"), (ST, FG),
            why='whether a graph that backward frees keeps its saved intermediate until then',
            about=('watch',)),
     _claim("memory.graph-freed-after-backward",
            "A graph releases what it saved once it is no longer needed: after backward without "
            "retain_graph, and when its output is dropped without any backward (an evaluation "
-           "forward).", (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (BW, FG),
+           "forward).", (f"{S000} § Test 2", f"{S002} § 튜토리얼 외의 내용"), (ST, FG),
            why='whether backward, or dropping the output, lets the saved intermediate go',
            about=('watch',)),
 ])
@@ -924,7 +925,7 @@ def known(cid: str, where: str = "") -> str:
 
 # The prerequisites: each operation a test may call without being about it, and the claim (or claims)
 # that check it. A test that calls one declares it (@pytest.mark.uses), and is blocked, not failed,
-# where that claim fails (prerequisites.py). "vjp(seed)" is vjp (or backward) with a seed tensor: on a
+# where that claim fails (prerequisites.py). "vjp(cotangent)" is vjp (or backward) with a cotangent tensor: on a
 # function whose output is more than one number. sum is in the core vocabulary, so tests use it
 # without declaring it; it is a prerequisite all the same.
 PREREQUISITES = {
@@ -950,7 +951,7 @@ PREREQUISITES = {
     "linear": "modules.linear-computes-affine",
     "linear_parameters": "modules.linear-computes-affine",
     "adam": "optim.adam-update-rule",
-    "vjp(seed)": "backward.vjp-seed-vector",
+    "vjp(cotangent)": "backward.vjp-seed-vector",
 }
 # The order in which the prerequisites' own tests may be blocked by other prerequisites: each only by
 # those before it, so that no two claims can block each other and a failure always shows on a claim.

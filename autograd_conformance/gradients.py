@@ -5,7 +5,7 @@ An engine keeps gradients in one of three places (protocol.py, "Where gradients 
 - **held by its optimizer**: ``optimizer_backward(opt, loss)`` adds the loss's gradients to those the
   optimizer holds, ``optimizer_grad(opt, p)`` reads one, ``step(opt)`` applies them and
   ``zero_grad(opt)`` clears them (an engine whose ``opt.backward(loss)`` and ``opt.step()`` work so);
-- **stored on tensors** (Capability.BACKWARD): ``backward(loss)`` stores them where ``grad(t)``
+- **stored on tensors** (Capability.STORES_GRADIENTS): ``backward(loss)`` stores them where ``grad(t)``
   reads them, and ``step(opt)`` applies the stored ones;
 - **returned**: ``vjp``, ``value_and_grad`` return them, and ``apply_gradients(opt, grads)`` steps.
 
@@ -26,8 +26,8 @@ def optimizer_holds(B) -> bool:
 
 
 def stores(B) -> bool:
-    """Whether backward stores gradients on tensors (Capability.BACKWARD)."""
-    return Capability.BACKWARD in B.capabilities
+    """Whether backward stores gradients on tensors (Capability.STORES_GRADIENTS)."""
+    return Capability.STORES_GRADIENTS in B.capabilities
 
 
 class KeptGradients:

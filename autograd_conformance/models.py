@@ -162,13 +162,13 @@ def two_layer_arrays(rng, dtype=np.float64) -> list[np.ndarray]:
 
 
 # ------------------------------------------------------------------ what the seeds' models use
-# The operations the seeds' models and training loops compute (suites/test_ops.py checks each against
+# The computations the seeds' models and training loops make (suites/test_ops.py checks each against
 # numpy, in float32 and float64; tests/test_seed_rules.py checks that it does), and the layer kinds
 # they build (the claims about modules in general run on each kind: test_seed_rules.py checks that too).
-SEED_OPERATIONS = ("vector @ matrix", "matrix @ vector", "matrix @ matrix", "vector @ vector",
-                   "conv2d", "max_pool2d", "pow2", "pow3", "relu", "sum", "mean", "transpose",
-                   "reshape", "where", "mse", "mse-sum", "cross_entropy", "bce_with_logits",
-                   "matrix + row", "matrix - row", "matrix * row", "matrix / row")
+SEED_COMPUTATIONS = ("vector @ matrix", "matrix @ vector", "matrix @ matrix", "vector @ vector",
+                     "conv2d", "max_pool2d", "pow2", "pow3", "relu", "sum", "mean", "transpose",
+                     "reshape", "where", "mse", "mse-sum", "cross_entropy", "bce_with_logits",
+                     "matrix + row", "matrix - row", "matrix * row", "matrix / row")
 SEED_LAYER_KINDS = ("linear", "conv2d", "sequential", "custom", "reused")
 # The operations each kind's module calls: a test parametrized by kind declares them
 # (@pytest.mark.uses), each a prerequisite checked by its own claim.

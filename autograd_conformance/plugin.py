@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from autograd_conformance import expectations, options, outcomes
-from autograd_conformance.adapter import SEED, seeded
+from autograd_conformance.contracts import RANDOM_SEED, seeded
 from autograd_conformance.claims import CLAIMS, UnknownClaim, known
 from autograd_conformance.options import pytest_addoption, pytest_load_initial_conftests  # noqa: F401 (hooks)
 from autograd_conformance.outcomes import (ADAPTER_ERROR_PROPERTY, BLOCKED, BLOCKED_PROPERTY, LARGE, NA,
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "claim(id): the seed claim (autograd_conformance.claims) this test checks")
     config.addinivalue_line(
-        "markers", "requires(*capabilities): capabilities this test needs beyond its claim's")
+        "markers", "needs(*capabilities): capabilities this test needs beyond its claim's")
     config.addinivalue_line(
         "markers", "workload(multiply_adds): the size of the test's largest forward pass, compared "
                    "with the backend's max_workload")
@@ -79,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except BackendError as exc:
         raise pytest.UsageError(f"--backend {name}: {exc}") from None
     config.stash[backend_key] = backend
-    config.stash[prerequisites_key] = Prerequisites(backend, required_capabilities)
+    config.stash[prerequisites_key] = Prerequisites(backend, needs_of)
     config.stash[devices_key] = options.parse_devices(config.getoption("device"), backend)
     path, config.stash[expectations_arg_key] = options.expectations_file(config)
     try:
@@ -109,7 +109,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def B(request: pytest.FixtureRequest):
     """The backend under test, with every random generator seeded for this test, seen through the
-    protocol's contracts (adapter.py)."""
+    protocol's contracts (contracts.py)."""
     return seeded(request.config.stash[backend_key])
 
 
@@ -117,7 +117,7 @@ def B(request: pytest.FixtureRequest):
 def rng() -> np.random.Generator:
     """The test's own random generator, the same in every run: no test order and no other plugin
     (pytest-randomly reseeds numpy's global generator before each test) changes what it draws."""
-    return np.random.default_rng(SEED)
+    return np.random.default_rng(RANDOM_SEED)
 
 
 def declared(backend) -> frozenset[Capability]:
@@ -194,12 +194,12 @@ def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None
             "without the device part) or remove the entry.")
 
 
-def required_capabilities(item: pytest.Item) -> list[Capability | AnyOf]:
+def needs_of(item: pytest.Item) -> list[Capability | AnyOf]:
     needs: list[Capability | AnyOf] = []
     cid = claim_of(item)
     if cid in CLAIMS:
-        needs += CLAIMS[cid].required
-    for marker in item.iter_markers("requires"):
+        needs += CLAIMS[cid].all_needs
+    for marker in item.iter_markers("needs"):
         needs += [Capability(c) for c in marker.args]
     return list(dict.fromkeys(needs))
 
@@ -211,7 +211,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     check_declarations(item)
     backend = item.config.stash[backend_key]
-    missing = lacking(required_capabilities(item), declared(backend))
+    missing = lacking(needs_of(item), declared(backend))
     if missing:
         reason = f"backend lacks {', '.join(missing)}"
         item.user_properties.append((NA_PROPERTY, reason))

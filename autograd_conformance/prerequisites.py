@@ -5,7 +5,7 @@ A test is written in the core vocabulary (protocol.CORE_METHODS) plus what its c
 ...)``: each such operation is checked by a claim of its own (claims.PREREQUISITES: matmul by
 ``ops.matmul-matches-numpy`` and, for its shape, ``backward.matmul-vector-shape``, the losses by
 ``ops.losses-match-numpy``, ...); so is ``sum``, of the core vocabulary. The operations a test
-relies on are those it declares and those it called through ``B`` (adapter.py notes them), less
+relies on are those it declares and those it called through ``B`` (contracts.py notes them), less
 the ones its claim is about. When a test fails and the claim of one of those fails on the same
 backend and device, the test is *blocked* by that claim: neither a pass nor a failure of its own
 claim, in every report, needing no expectation entry. The prerequisite's claim carries the
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograd_conformance.adapter import SEED, seeded
+from autograd_conformance.contracts import RANDOM_SEED, seeded
 from autograd_conformance.claims import CLAIMS, PREREQUISITE_ORDER, PREREQUISITES, prerequisite_claims
 from autograd_conformance.protocol import AdapterError, Capability, Unsupported, lacking
 
@@ -82,9 +82,9 @@ class Prerequisites:
     """The verdict of each prerequisite claim on each device, found when first asked (see the
     module docstring)."""
 
-    def __init__(self, backend, required) -> None:
+    def __init__(self, backend, needs_of) -> None:
         self.backend = backend
-        self.required = required  # item -> the capabilities it needs (plugin.required_capabilities)
+        self.needs_of = needs_of  # item -> the capabilities it needs (plugin.needs_of)
         self.tests: dict[str, list[pytest.Item]] = {}  # claim -> its collected tests
         self.verdicts: dict[tuple, str | None] = {}
 
@@ -123,7 +123,7 @@ class Prerequisites:
 
     def _run(self, item: pytest.Item, params: dict, device) -> str | None:
         declared = {Capability(getattr(c, "value", c)) for c in self.backend.capabilities}
-        if lacking(self.required(item), declared):
+        if lacking(self.needs_of(item), declared):
             return None  # not applicable here: says nothing against the claim
         marker, limit = item.get_closest_marker("workload"), getattr(self.backend, "max_workload", None)
         if marker and limit is not None and marker.args[0] > limit:
@@ -138,7 +138,7 @@ class Prerequisites:
             elif name == "B":
                 kwargs[name] = seeded(self.backend)
             elif name == "rng":
-                kwargs[name] = np.random.default_rng(SEED)
+                kwargs[name] = np.random.default_rng(RANDOM_SEED)
             else:
                 return None  # a fixture this check cannot give: cannot tell
         try:

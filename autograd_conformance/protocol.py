@@ -45,23 +45,23 @@ The contracts, in one place
   in scalar multiply-adds of one forward pass, the engine can run here; bigger tests end as
   *too large* rather than exhausting the machine.
 - **Tolerances** (optional): per dtype name; ``assertions.DEFAULT_TOLERANCES`` fills in the rest.
-- **Where gradients live.** A stateful engine stores them on tensors (BACKWARD: ``backward`` then
+- **Where gradients live.** A stateful engine stores them on tensors (STORES_GRADIENTS: ``backward`` then
   ``grad``). An engine whose optimizer holds them declares OPTIMIZER_GRADIENTS and implements
   ``optimizer_backward(opt, loss)`` (adds the loss's gradients to those the optimizer holds) and
   ``optimizer_grad(opt, p)``, and its ``step``/``zero_grad`` use and clear them; a claim about
-  gradients kept until zeroed needs either (``STORED_GRADIENTS``). An engine whose gradients are returned (a tape, a
+  gradients kept until zeroed needs either (``KEPT_GRADIENTS``). An engine whose gradients are returned (a tape, a
   function transformation) computes them with ``record`` (a backward that a tape or closure
   computes, for the freed/retained-graph claims) and ``value_and_grad`` (a module's parameter
   gradients), and its optimizers step with gradients given explicitly (``apply_gradients``). Each
   test takes the engine's own path (``gradients.py``): the optimizer's where it holds gradients,
-  else the stored one where the backend declares BACKWARD, else the explicit one; ``ONE_OF`` lists
+  else the stored one where the backend declares STORES_GRADIENTS, else the explicit one; ``ONE_OF`` lists
   the capabilities several paths serve, ``PATHS`` the methods of each.
 
 Engines fit as follows (see ``backends/`` and docs/adapter-guide.md for complete adapters):
 - stateful engines (PyTorch, PaddlePaddle, mygrad, tinygrad) implement ``backward``/``grad``;
-- functional engines (JAX) leave out ``Capability.BACKWARD`` and still answer every claim about
+- functional engines (JAX) leave out ``Capability.STORES_GRADIENTS`` and still answer every claim about
   gradient *values* through ``vjp``, which every backend implements;
-- tape engines (TensorFlow) leave out BACKWARD and declare FREES_GRAPH/RETAIN_GRAPH through
+- tape engines (TensorFlow) leave out STORES_GRADIENTS and declare FREES_GRAPH/RETAIN_GRAPH through
   ``record`` (a non-persistent tape answers once, a persistent one again); engines whose
   optimizers take gradients explicitly (TensorFlow/Keras, MLX) declare OPTIMIZERS through
   ``apply_gradients`` and ``value_and_grad``;
@@ -81,7 +81,8 @@ from typing import Any, Callable, ContextManager, Iterable, Protocol, Sequence
 class Capability(str, enum.Enum):
     """Concepts an engine may or may not have, each as what a test can observe."""
 
-    BACKWARD = "backward"  # backward(out, seed) stores gradients that grad(t) then returns
+    STORES_GRADIENTS = "stores_gradients"  # backward(out, cotangent) stores gradients that grad(t)
+    #                                        then returns (PyTorch's .grad)
     REQUIRES_GRAD = "requires_grad"  # tensor(requires_grad=False) is untracked; requires_grad(t) tells
     SET_REQUIRES_GRAD = "set_requires_grad"  # an existing tensor's flag can be switched in place
     GRAPH_NODES = "graph_nodes"  # a recorded result exposes the node that made it, and its inputs
@@ -103,24 +104,29 @@ class Capability(str, enum.Enum):
     CUSTOM_FUNCTION = "custom_function"  # user-defined forward/backward pairs
     FLOAT64 = "float64"  # double-precision tensors (B.tensor(..., dtype="float64"))
     PYTORCH_API = "pytorch_api"  # PyTorch's own names and conventions (node class names, ...)
+    BACKWARD = "stores_gradients"  # STORES_GRADIENTS' name before 0.2, kept as an alias
+
+    @classmethod
+    def _missing_(cls, value):
+        return cls.STORES_GRADIENTS if value == "backward" else None  # the value before 0.2
 
 
 # The core vocabulary: what every test may use without saying so, because every engine that has the
 # capabilities a claim names has it. Anything else a test calls is either what its claim is about
 # (claims.Claim.about) or a prerequisite it declares (@pytest.mark.uses), checked by its own claim
 # (claims.PREREQUISITES).
-# - the methods of EVERY_BACKEND below, with vjp on a function whose output is one number (seed None);
+# - the methods of EVERY_BACKEND below, with vjp on a function whose output is one number (cotangent None);
 # - the tensor operators + - * / between two tensors of the same shape, and between a tensor and a
 #   Python float (either side); t ** 2; unary -;
 # - sum(t), the sum of every element, read by value (its shape is the claim backward.sum-is-zero-dim's);
-# - the methods of the capabilities the claim (or the test's requires marker) names (METHODS), and
+# - the methods of the capabilities the claim (or the test's needs marker) names (METHODS), and
 #   the methods of the path by which the engine keeps gradients (PATHS).
 CORE_OPERATORS = ("+", "-", "*", "/", "** 2", "unary -")
 EVERY_BACKEND = ("available_devices", "seed", "tensor", "to_numpy", "device_of", "vjp")
 CORE_METHODS = EVERY_BACKEND + ("sum",)
 
 METHODS = {
-    Capability.BACKWARD: ("backward", "grad"),
+    Capability.STORES_GRADIENTS: ("backward", "grad"),
     Capability.REQUIRES_GRAD: ("requires_grad",),
     Capability.SET_REQUIRES_GRAD: ("set_requires_grad",),
     Capability.GRAPH_NODES: ("grad_fn", "node_name", "node_inputs"),
@@ -146,7 +152,7 @@ class AnyOf(frozenset):
 
 
 # Gradients kept between backward and an optimizer step: stored on tensors, or held by the optimizer.
-STORED_GRADIENTS = AnyOf({Capability.BACKWARD, Capability.OPTIMIZER_GRADIENTS})
+KEPT_GRADIENTS = AnyOf({Capability.STORES_GRADIENTS, Capability.OPTIMIZER_GRADIENTS})
 
 
 def lacking(needs, declared) -> list[str]:
@@ -167,7 +173,7 @@ _STORED = ("backward", "grad", "module_zero_grad")
 _HELD = ("optimizer_backward", "optimizer_grad", "sgd", "zero_grad", "step")
 _RETURNED = ("value_and_grad", "apply_gradients", "load_parameters")
 PATHS = {
-    Capability.BACKWARD: ("module_zero_grad",),
+    Capability.STORES_GRADIENTS: ("module_zero_grad",),
     Capability.FREES_GRAPH: ("record",) + _STORED + _HELD,
     Capability.RETAIN_GRAPH: ("record",) + _STORED + _HELD,
     Capability.REPEAT_BACKWARD: ("record",) + _STORED + _HELD,
@@ -256,10 +262,11 @@ class Core(Protocol):
     def device_of(self, t: T) -> str:
         """The device t lives on, in the same spelling as available_devices()."""
 
-    def vjp(self, fn: Callable[..., T], inputs: Sequence[T], seed: T | None = None
+    def vjp(self, fn: Callable[..., T], inputs: Sequence[T], cotangent: T | None = None
             ) -> tuple[T, tuple[T, ...]]:
-        """(fn(*inputs), seed^T . d fn / d inputs): one gradient per input, zeros where fn does not
-        depend on it. seed None: fn returns a scalar, seed 1. Changes no state of the inputs."""
+        """(fn(*inputs), cotangent^T . d fn / d inputs): one gradient per input, zeros where fn does
+        not depend on it. cotangent (what PyTorch calls grad_outputs, the "seed" of backward) None:
+        fn returns a scalar, cotangent 1. Changes no state of the inputs."""
 
 
 # What the registry requires of every adapter: Core's attributes and methods.
@@ -313,10 +320,10 @@ class Operations(Protocol):
 
 
 class Backward(Protocol):
-    """Capability.BACKWARD (and FREES_GRAPH, RETAIN_GRAPH, REPEAT_BACKWARD, REQUIRES_GRAD)."""
+    """Capability.STORES_GRADIENTS (and FREES_GRAPH, RETAIN_GRAPH, REPEAT_BACKWARD, REQUIRES_GRAD)."""
 
-    def backward(self, out: T, seed: T | None = None, retain_graph: bool = False) -> None:
-        """Run backward from out; seed None means 1 for a scalar output. An engine without
+    def backward(self, out: T, cotangent: T | None = None, retain_graph: bool = False) -> None:
+        """Run backward from out; cotangent None means 1 for a scalar output. An engine without
         RETAIN_GRAPH ignores retain_graph=True if its graphs are never freed, and raises
         Unsupported if they are."""
 
@@ -328,12 +335,12 @@ class Backward(Protocol):
 
     def record(self, fn: Callable[..., T], inputs: Sequence[T], retain_graph: bool = False
                ) -> tuple[T, Callable[..., tuple[T, ...]]]:
-        """A backward that a tape or closure computes (optional; for engines without BACKWARD):
-        run fn(*inputs) once, recording, and return (out, pullback). pullback(seed=None) returns
+        """A backward that a tape or closure computes (optional; for engines without STORES_GRADIENTS):
+        run fn(*inputs) once, recording, and return (out, pullback). pullback(cotangent=None) returns
         the gradient of out with respect to each of inputs (the objects given: tensors or
         parameters), zeros where out does not depend on one, and stores nothing. With
         FREES_GRAPH a second pullback call raises unless retain_graph=True (RETAIN_GRAPH keeps
-        the recording); torch: autograd.grad(out, inputs, seed, retain_graph=...); TensorFlow:
+        the recording); torch: autograd.grad(out, inputs, cotangent, retain_graph=...); TensorFlow:
         GradientTape(persistent=retain_graph)."""
 
     def set_requires_grad(self, t: T, flag: bool) -> T:
@@ -422,7 +429,7 @@ class Optimizers(Protocol):
     def adam(self, params: Iterable[T] | Module, lr: float) -> Optimizer: ...
     def step(self, opt: Optimizer) -> None:
         """Update the parameters the optimizer was given from their gradients: those stored on them
-        (BACKWARD), or those the optimizer holds (optimizer_backward)."""
+        (STORES_GRADIENTS), or those the optimizer holds (optimizer_backward)."""
     def apply_gradients(self, opt: Optimizer, grads: Sequence[T]) -> list[T]:
         """Step with gradients given explicitly, one per parameter the optimizer was given (a
         module's: in named_parameters order), the functional engines' way. Returns the

@@ -20,7 +20,7 @@ def numpy_conv2d(x, w, b):
 
 
 def numpy_conv2d_vjp(x, w, g):
-    """(dx, dw, db) of numpy_conv2d for the output seed g (N, O, Ho, Wo)."""
+    """(dx, dw, db) of numpy_conv2d for the output cotangent g (N, O, Ho, Wo)."""
     k = w.shape[-1]
     patches = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
     dw = np.einsum("nchwij,nohw->ocij", patches, g)
@@ -57,7 +57,7 @@ def numpy_max_pool2d_vjp(x, k, g):
 
 
 def numpy_matmul_vjp(a, b, g):
-    """(da, db) of a @ b for the output seed g, with numpy's rules for vectors and matrices."""
+    """(da, db) of a @ b for the output cotangent g, with numpy's rules for vectors and matrices."""
     if a.ndim == 1 and b.ndim == 1:
         return g * b, g * a
     if a.ndim == 1:
@@ -141,7 +141,7 @@ def numpy_elementwise_dynamic_grads(x, y, uses, w_in, b_in, w_mid, b_mid, w_out,
 
 def numpy_chain(B, steps, x, g):
     """Forward and backprop in float64 numpy through steps ("linear"/"conv" with a layer, whose
-    weights are read by role; "relu"; "pool", max-pool 2; "flatten"), from input x with output seed
+    weights are read by role; "relu"; "pool", max-pool 2; "flatten"), from input x with output cotangent
     g. Returns (output, {id(layer): (dW, db)}), dW of a Linear as (n_in, n_out), of a conv as
     (c_out, c_in, k, k); a layer used twice gets the sum of both uses."""
     values, seen = [], []

@@ -86,13 +86,18 @@ def check(backend, described: str) -> None:
             f"{described} is not a Backend adapter: it lacks {', '.join(missing)}. "
             "See autograd_conformance.protocol for the interface."
         )
-    known = {c.value: c for c in Capability}
-    unknown = sorted(str(c) for c in backend.capabilities if str(getattr(c, "value", c)) not in known)
+    def as_capability(c):
+        try:
+            return Capability(getattr(c, "value", c))
+        except ValueError:
+            return None
+
+    unknown = sorted(str(c) for c in backend.capabilities if as_capability(c) is None)
     if unknown:
         raise BackendError(
             f"{described} declares unknown capabilities {', '.join(unknown)}. Known: "
-            f"{', '.join(known)} (autograd_conformance.protocol.Capability).")
-    for capability in (known[getattr(c, "value", c)] for c in backend.capabilities):
+            f"{', '.join(c.value for c in Capability)} (autograd_conformance.protocol.Capability).")
+    for capability in (as_capability(c) for c in backend.capabilities):
         lacking = [m for m in METHODS.get(capability, ()) if not callable(getattr(backend, m, None))]
         if capability is Capability.MODULES and hasattr(backend, "linear_parameters") \
                 and getattr(backend, "linear_layout", None) not in ("out_in", "in_out"):

@@ -1,6 +1,6 @@
 """Gradient accumulation and zeroing: gradients add up across backward passes until zeroed.
 
-Gradients are kept on tensors (``.grad``, Capability.BACKWARD) or by an optimizer that holds them
+Gradients are kept on tensors (``.grad``, Capability.STORES_GRADIENTS) or by an optimizer that holds them
 (Capability.OPTIMIZER_GRADIENTS): gradients.KeptGradients takes the engine's own place. Where a
 seed's scenario uses operations the claim is not about (002's BCE on ``ones(5) @ w``, 001's mean,
 000's MLP and cross-entropy), the test runs in the seed's form, declaring them, and in the core
@@ -215,7 +215,7 @@ def test_no_zero_grad_accumulates_leaves(B, device, rng):
 
 
 @claim("accumulation.no-zero-grad-accumulates")
-@pytest.mark.requires(Capability.MODULES.value, Capability.OPTIMIZERS.value)
+@pytest.mark.needs(Capability.MODULES.value, Capability.OPTIMIZERS.value)
 @uses(*NET_USES)
 def test_no_zero_grad_accumulates(B, device):
     """002 In [301]: the seed's loop without zero_grad, stepping: each gradient is the running sum."""

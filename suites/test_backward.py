@@ -1,7 +1,7 @@
 """backward and vector-Jacobian products: gradient values, seeds, shapes and which tensors get .grad.
 
 Gradient values are checked twice where the backend allows: through the functional ``B.vjp``
-(every engine) and through stateful ``B.backward`` (engines with Capability.BACKWARD). Where a
+(every engine) and through stateful ``B.backward`` (engines with Capability.STORES_GRADIENTS). Where a
 seed's scenario uses an operation its claim is not about (001's mean, 002's matmul and BCE), the
 test runs in two forms: the seed's own, declaring the operation (``@pytest.mark.uses``), and one
 in the core vocabulary (``sum(...) / n`` for a mean), so an engine without the operation still has
@@ -23,7 +23,7 @@ from autograd_conformance.protocol import Capability
 claim = pytest.mark.claim
 inputs = pytest.mark.inputs
 uses = pytest.mark.uses
-needs_backward = pytest.mark.requires(Capability.BACKWARD.value)
+needs_backward = pytest.mark.needs(Capability.STORES_GRADIENTS.value)
 # 001 In [14]'s mean, as the seed writes it and in the core vocabulary
 MEAN_FORMS = [pytest.param("mean", marks=uses("mean")), pytest.param("sum / n")]
 
@@ -63,7 +63,7 @@ def test_mean_of_3_squares_backward(B, device, form):
 
 @claim("backward.mean-of-3-squares")
 @inputs("random")
-@pytest.mark.optional('backward')
+@pytest.mark.optional('stores_gradients')
 def test_mean_of_3_squares_random(B, device, rng):
     """At random x of both signs and another shape: out = mean(3 (x + 2)^2), d out/dx = 6 (x + 2) / n."""
     x = B.tensor(rng.standard_normal((3, 5)) * 3, device=device, requires_grad=True)
@@ -71,7 +71,7 @@ def test_mean_of_3_squares_random(B, device, rng):
     out, (dx,) = B.vjp(lambda x: _mean_of_3_squares(B, x, "sum / n", 15), [x])
     assert_close(B, out, np.mean(3 * (x64 + 2) ** 2), what="mean(3 (x + 2)^2) at random x")
     assert_close(B, dx, 6 * (x64 + 2) / x64.size, what="d out / dx at random x")
-    if Capability.BACKWARD in B.capabilities:
+    if Capability.STORES_GRADIENTS in B.capabilities:
         B.backward(_mean_of_3_squares(B, x, "sum / n", 15))
         assert_close(B, B.grad(x), 6 * (x64 + 2) / x64.size, what="x.grad at random x")
 
@@ -132,17 +132,17 @@ def test_vjp_seed_vector_backward(B, device):
 
 @claim("backward.vjp-seed-vector")
 @inputs("random")
-@pytest.mark.optional('backward')
+@pytest.mark.optional('stores_gradients')
 def test_vjp_seed_vector_random(B, device, rng):
-    """A random seed of both signs on y = c x^2 + x (every element its own factor): v^T J, not
-    sum(J) or an ignored seed."""
+    """A random cotangent of both signs on y = c x^2 + x (every element its own factor): v^T J, not
+    sum(J) or an ignored cotangent."""
     x0, c0, v0 = rng.standard_normal(5) * 3, rng.standard_normal(5), rng.standard_normal(5)
     x, c, v = (B.tensor(t, device=device) for t in (x0, c0, v0))
     x64, c64, v64 = (B.to_numpy(t).astype(np.float64) for t in (x, c, v))
     out, (dx,) = B.vjp(lambda x: c * x * x + x, [x], v)
     assert_close(B, out, c64 * x64 ** 2 + x64, what="y = c x^2 + x")
     assert_close(B, dx, v64 * (2 * c64 * x64 + 1), what="v^T J of c x^2 + x")
-    if Capability.BACKWARD in B.capabilities:
+    if Capability.STORES_GRADIENTS in B.capabilities:
         xt = B.tensor(x0, device=device, requires_grad=True)
         B.backward(c * xt * xt + xt, v)
         assert_close(B, B.grad(xt), v64 * (2 * c64 * x64 + 1), what="x.grad after y.backward(v)")
@@ -151,7 +151,7 @@ def test_vjp_seed_vector_random(B, device, rng):
 @claim("backward.vjp-seed-vector")
 @inputs("random")
 @uses("matmul")
-@pytest.mark.optional('backward')
+@pytest.mark.optional('stores_gradients')
 def test_vjp_seed_vector_non_diagonal(B, device, rng):
     """A non-diagonal Jacobian (y = (A x)^2) and a random seed: v^T J, not J v or sum(J)."""
     a0, x0, v0 = rng.standard_normal((4, 3)), rng.standard_normal(3), rng.standard_normal(4)
@@ -160,7 +160,7 @@ def test_vjp_seed_vector_non_diagonal(B, device, rng):
     jac = 2 * (a64 @ x64)[:, None] * a64
     _, (dx,) = B.vjp(lambda x: B.matmul(a, x) ** 2, [x], v)
     assert_close(B, dx, v64 @ jac, what="v^T J of (A x)^2")
-    if Capability.BACKWARD in B.capabilities:
+    if Capability.STORES_GRADIENTS in B.capabilities:
         xt = B.tensor(x0, device=device, requires_grad=True)
         B.backward(B.matmul(a, xt) ** 2, v)
         assert_close(B, B.grad(xt), v64 @ jac, what="x.grad after y.backward(v) for y = (A x)^2")
@@ -230,8 +230,8 @@ def test_vjp_linear_in_seed(B, device, rng):
     def f(x):
         return x * x * x / (x * x + 1.0)
 
-    def vjp(seed):
-        return B.to_numpy(B.vjp(f, [x], B.tensor(seed, device=device))[1][0])
+    def vjp(cotangent):
+        return B.to_numpy(B.vjp(f, [x], B.tensor(cotangent, device=device))[1][0])
 
     assert_close(B, vjp(2 * u - 3 * v), 2 * vjp(u) - 3 * vjp(v), what="VJP(2u - 3v) vs 2 VJP(u) - 3 VJP(v)")
     x64 = B.to_numpy(x).astype(np.float64)
@@ -240,7 +240,7 @@ def test_vjp_linear_in_seed(B, device, rng):
 
 
 @claim("backward.only-leaves-get-grad")
-@uses("vjp(seed)")
+@uses("vjp(cotangent)")
 def test_only_leaves_get_grad(B, device):
     """001 In [32]-[34]: y.backward(v), then x.grad, y.grad (None) and v.grad (None)."""
     x = B.tensor(SEED_X, device=device, requires_grad=True)
@@ -289,14 +289,14 @@ def test_chain_rule_40_backward(B, device):
 
 @claim("backward.chain-rule-40")
 @inputs("random")
-@pytest.mark.optional('backward')
+@pytest.mark.optional('stores_gradients')
 def test_chain_rule_random(B, device, rng):
     w0 = rng.standard_normal(5) * 3
     w = B.tensor(w0, device=device, requires_grad=True)
     w64 = B.to_numpy(w).astype(np.float64)
     _, (dw,) = B.vjp(lambda w: B.sum(10 * w ** 2 + 25), [w])
     assert_close(B, dw, 20 * w64, what="dz/dw = 20 w at random w")
-    if Capability.BACKWARD in B.capabilities:
+    if Capability.STORES_GRADIENTS in B.capabilities:
         B.backward(B.sum(10 * w ** 2 + 25))
         assert_close(B, B.grad(w), 20 * w64, what="w.grad = 20 w at random w")
 
@@ -396,13 +396,13 @@ def test_cross_entropy(B, device, rng):
 
 @claim("backward.sum-is-zero-dim")
 @inputs("random")
-@pytest.mark.optional('backward')
+@pytest.mark.optional('stores_gradients')
 def test_sum_is_zero_dim(B, device, rng):
     y_pred = B.tensor(rng.standard_normal((64, 10)), device=device, requires_grad=True)
     y = B.tensor(rng.standard_normal((64, 10)), device=device)
     loss = B.sum((y_pred - y) ** 2)
     assert _shape(B, loss) == (), f"sum() must give a 0-dimensional tensor, got shape {_shape(B, loss)}"
-    if Capability.BACKWARD in B.capabilities:
+    if Capability.STORES_GRADIENTS in B.capabilities:
         B.backward(loss)  # no seed
         want = 2 * (B.to_numpy(y_pred).astype(np.float64) - B.to_numpy(y))
         assert_close(B, B.grad(y_pred), want, what="y_pred.grad after loss.backward() without a seed")
@@ -549,6 +549,6 @@ def test_lenet_loss_backward_conv_bias(B, device, rng):
     g = B.grad(conv1_bias)
     assert g is not None, "conv1.bias.grad must be populated after loss.backward()"
     assert np.all(B.to_numpy(g) != 0), f"conv1.bias.grad must be non-zero, got {B.to_numpy(g)}"
-    seed = 2 * (B.to_numpy(out).astype(np.float64) - target0) / target0.size  # d MSE / d out
-    _, expected = references.numpy_chain(B, _lenet_steps(net), B.to_numpy(x).astype(np.float64), seed)
+    cotangent = 2 * (B.to_numpy(out).astype(np.float64) - target0) / target0.size  # d MSE / d out
+    _, expected = references.numpy_chain(B, _lenet_steps(net), B.to_numpy(x).astype(np.float64), cotangent)
     _check_grads(B, _lenet_steps(net), B.named_parameters(net), expected, "LeNet loss.backward()")

@@ -68,7 +68,7 @@ def test_same_seed_same_training_core(B, device, rng):
 
 @claim("determinism.manual-seed-1-golden")
 @uses("matmul", "bce_with_logits")
-@pytest.mark.parametrize("passes", [1, pytest.param(2, marks=pytest.mark.requires("repeat_backward"))])
+@pytest.mark.parametrize("passes", [1, pytest.param(2, marks=pytest.mark.needs("repeat_backward"))])
 def test_manual_seed_1_golden(B, device, passes):
     """002 In [77]: manual_seed(1); w = randn(5, 3); b = randn(3); BCE-with-logits of ones(5) @ w + b
     against zeros(3). The draws are torch's CPU generator's (the claim is about it); the graph is

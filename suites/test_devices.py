@@ -46,7 +46,7 @@ def test_move_to_own_device_keeps_values(B, device, rng):
 
 
 @claim("devices.round-trip-keeps-values")
-@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.needs(Capability.MODULES.value)
 @pytest.mark.parametrize("kind", KINDS)
 def test_model_round_trip(B, device, rng, kind):
     """003: model.cuda(); predicted = model(inputs.cuda()).cpu().data.numpy()."""

@@ -143,7 +143,7 @@ def _batches(rng, case):
 
 @claim("dynamic.shapes-change-between-iterations")
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.optional('backward')
+@pytest.mark.optional('stores_gradients')
 def test_shapes_change_core(B, device, rng, case):
     """x of a new shape every iteration (a batch of n rows of 12) and a function of it in the core
     vocabulary, f(x) = sum((x^2 - x) c): each gradient, through vjp and through backward, is that
@@ -184,7 +184,7 @@ def test_shapes_change_functional(B, device, rng, case):
 
 
 @claim("dynamic.shapes-change-between-iterations")
-@pytest.mark.requires("modules")
+@pytest.mark.needs("modules")
 @pytest.mark.parametrize("case", CASES)
 @uses("linear", "linear_parameters", "relu_layer", "mse_loss")
 def test_shapes_change_module(B, device, rng, case):

@@ -62,7 +62,7 @@ def test_untracked_input_has_no_node_functional(B, device, rng):
 
 
 @claim("graph.untracked-input-has-no-node")
-@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.needs(Capability.MODULES.value)
 def test_untracked_input_has_no_node(B, device, rng):
     flatten, linear = B.flatten_layer(), B.linear(28 * 28, 8, device=device)
     x = B.tensor(rng.random((4, 1, 28, 28)), device=device, requires_grad=False)

@@ -145,7 +145,7 @@ def test_tensor_backprop_equals_numpy(B, device, rng, case):
 
 
 @claim("manual.tensor-backprop-equals-numpy")
-@pytest.mark.requires(Capability.IN_PLACE.value)
+@pytest.mark.needs(Capability.IN_PLACE.value)
 @pytest.mark.workload(WORKLOAD)
 @pytest.mark.parametrize("case", [pytest.param("seed", marks=pytest.mark.inputs("seed")),
                                   pytest.param("random", marks=pytest.mark.inputs("random"))])

@@ -8,7 +8,7 @@ The vector-Jacobian product with weights s is taken in the core vocabulary, as t
 sum(op(x) * s), so no test here needs a seed tensor for a non-scalar output. These claims are the
 prerequisites of the rest of the suite (claims.PREREQUISITES): a test elsewhere that merely uses
 one of these operations is blocked, not failed, where its claim here fails.
-models.SEED_OPERATIONS lists what is checked here; tests/test_seed_rules.py keeps the two in step."""
+models.SEED_COMPUTATIONS lists what is checked here; tests/test_seed_rules.py keeps the two in step."""
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ checks = pytest.mark.checks  # the operation a test checks, for the tests that u
 OPERATION = {"pow3": "** 3", "sum": "sum", "mean": "mean", "relu": "relu", "transpose": "transpose", "reshape": "reshape",
              "where": "where", "mse": "mse_loss", "mse-sum": "mse_loss", "cross_entropy": "cross_entropy",
              "bce_with_logits": "bce_with_logits"}
-DTYPES = [pytest.param("float32"), pytest.param("float64", marks=pytest.mark.requires(Capability.FLOAT64.value))]
+DTYPES = [pytest.param("float32"), pytest.param("float64", marks=pytest.mark.needs(Capability.FLOAT64.value))]
 CASES = [pytest.param("seed", marks=inputs("seed")), pytest.param("random", marks=inputs("random"))]
 
 
@@ -100,7 +100,7 @@ def test_convolve2d(B, device, rng, op, dtype, case):
 
 @claim("ops.conv2d-matches-numpy")
 @checks("conv2d", "conv2d_parameters")
-@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.needs(Capability.MODULES.value)
 @pytest.mark.parametrize("case", CASES)
 def test_conv2d_layer(B, device, rng, case):
     """The layer: its output from its own weights, the input's gradient, and its weight's and
@@ -237,7 +237,7 @@ def test_powers(B, device, rng, op, dtype, case):
     _elementwise(B, device, rng, op, dtype, case)
 
 
-BROADCAST = {  # a (m, n) op b (n,): value, and (da, db) for the output seed g
+BROADCAST = {  # a (m, n) op b (n,): value, and (da, db) for the output cotangent g
     "matrix + row": (lambda a, b: a + b, lambda a, b, g: (g, g.sum(axis=0))),
     "matrix - row": (lambda a, b: a - b, lambda a, b, g: (g, -g.sum(axis=0))),
     "matrix * row": (lambda a, b: a * b, lambda a, b, g: (g * b, (g * a).sum(axis=0))),
@@ -268,7 +268,7 @@ def test_relu(B, device, rng, op, dtype, case):
 
 @claim("ops.relu-matches-numpy")
 @checks("relu_layer")
-@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.needs(Capability.MODULES.value)
 @pytest.mark.parametrize("case", CASES)
 def test_relu_layer(B, device, rng, case):
     """nn.ReLU() (000 In [80], 004 § 5) as a layer: the same values and gradient as relu."""
@@ -310,7 +310,7 @@ FLATTENS = {"seed": (2, 28, 28), "random": (3, 2, 4, 5)}  # 000 In [80]: Flatten
 
 @claim("ops.reshape-matches-numpy")
 @checks("flatten_layer")
-@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.needs(Capability.MODULES.value)
 @pytest.mark.parametrize("case", CASES)
 def test_flatten_layer(B, device, rng, case):
     shape = FLATTENS[case]

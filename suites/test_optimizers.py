@@ -151,7 +151,7 @@ def test_sgd_update_rule(B, device):
 
 @claim("optim.sgd-update-rule")
 @pytest.mark.workload(10 * models.mynet_workload(16, hidden=64))
-@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.needs(Capability.MODULES.value)
 @uses("linear", "linear_parameters", "reshape", "relu_layer", "cross_entropy")
 def test_sgd_update_rule_seed_settings(B, device, rng):
     """000 In [83]: MyNet trained with CrossEntropyLoss and SGD(lr=0.1) on ten batches of 16 (its
@@ -272,7 +272,7 @@ def test_manual_update_equals_sgd_core(B, device, rng):
 
 
 @claim("optim.manual-update-equals-sgd")
-@pytest.mark.requires(Capability.IN_PLACE.value, Capability.NO_GRAD.value)
+@pytest.mark.needs(Capability.IN_PLACE.value, Capability.NO_GRAD.value)
 def test_manual_operator_update_equals_sgd(B, device, rng):
     """004 § 5 as written: with torch.no_grad(): for param in model.parameters(): param -=
     learning_rate * param.grad. The -= must change the module's own parameter: an engine whose -=

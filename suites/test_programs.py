@@ -32,7 +32,7 @@ from autograd_conformance.protocol import Capability
 claim = pytest.mark.claim
 generated = pytest.mark.programs  # draws from every operation the engine has (see the module docstring)
 random_inputs = pytest.mark.inputs("random")
-F64 = pytest.mark.requires(Capability.FLOAT64.value)
+F64 = pytest.mark.needs(Capability.FLOAT64.value)
 
 # The ops claims and the operation (programs' name) each is about, by the adapter operation the
 # prerequisite check knows it by (@pytest.mark.checks).
@@ -116,19 +116,19 @@ def test_gradients_of_generated_programs(B, device, dtype, data):
 @many
 @given(data=st.data())
 def test_vjp_seed_on_generated_outputs(B, device, data):
-    """vjp of a tensor output (a matrix, a transposed view, a reshaped one) with a seed s gives
+    """vjp of a tensor output (a matrix, a transposed view, a reshaped one) with a cotangent s gives
     s^T J for every tracked leaf: the gradient the engine gives sum(output * s), a function of one
-    number (so that what is compared is how the seed is taken, not the operations)."""
+    number (so that what is compared is how the cotangent is taken, not the operations)."""
     _fresh(B)
     program = _program(data, B, output="tensor", seeded=True)
     leaves = running.make_leaves(B, device, program)
     tracked = [leaves[leaf.name] for leaf in program.tracked]
-    seed = B.tensor(program.weights, device=device, dtype=program.dtype)
-    _, grads = B.vjp(running.loss_fn(B, program, leaves), tracked, seed)
-    _, want = B.vjp(running.loss_fn(B, program, leaves, seed), tracked)
+    cotangent = B.tensor(program.weights, device=device, dtype=program.dtype)
+    _, grads = B.vjp(running.loss_fn(B, program, leaves), tracked, cotangent)
+    _, want = B.vjp(running.loss_fn(B, program, leaves, cotangent), tracked)
     for leaf, got, expected in zip(program.tracked, grads, want):
         oracle.compare(B, program, got, oracle.held(B, expected),
-                         f"the gradient of {leaf.name}: vjp with the seed vs of sum(output * seed)")
+                         f"the gradient of {leaf.name}: vjp with the cotangent vs of sum(output * cotangent)")
 
 
 @generated
@@ -146,8 +146,8 @@ def test_vjp_linear_in_seed_on_generated_outputs(B, device, data, a, b):
     tracked = [leaves[leaf.name] for leaf in program.tracked]
     fn = running.loss_fn(B, program, leaves)
 
-    def vjp(seed):
-        return [oracle.held(B, g) for g in B.vjp(fn, tracked, B.tensor(seed, device=device, dtype=program.dtype))[1]]
+    def vjp(cotangent):
+        return [oracle.held(B, g) for g in B.vjp(fn, tracked, B.tensor(cotangent, device=device, dtype=program.dtype))[1]]
 
     combined = vjp(a * u + b * v)
     for leaf, got, gu, gv in zip(program.tracked, combined, vjp(u), vjp(v)):
@@ -366,7 +366,7 @@ def test_zero_grad_reaches_every_level_of_generated_trees(B, device, tree, seed)
 
 
 @claim("optim.sgd-update-rule")
-@pytest.mark.requires(Capability.MODULES.value)
+@pytest.mark.needs(Capability.MODULES.value)
 @random_inputs
 @many
 @given(tree=module_trees.trees(), seed=st.integers(0, 2 ** 32 - 1), lr=st.sampled_from([0.1, 0.5]))

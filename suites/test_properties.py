@@ -51,8 +51,8 @@ def test_vjp_linear(B, device, data, a, b):
     v = data.draw(hnp.arrays(np.float64, values.shape, elements=finite))
     x = B.tensor(values, device=device)
 
-    def vjp(seed):
-        return B.to_numpy(B.vjp(lambda x: x * x * x / (x * x + 1.0), [x], B.tensor(seed, device=device))[1][0])
+    def vjp(cotangent):
+        return B.to_numpy(B.vjp(lambda x: x * x * x / (x * x + 1.0), [x], B.tensor(cotangent, device=device))[1][0])
 
     assert_close(B, vjp(a * u + b * v), a * vjp(u) + b * vjp(v), what="VJP(a u + b v) vs a VJP(u) + b VJP(v)",
                  relative_to="max")

@@ -1,6 +1,6 @@
 """retain_graph and freed graphs: when a second backward errors, and when it may run.
 
-On an engine whose gradients are stored (Capability.BACKWARD) a backward is ``B.backward(out)``; on
+On an engine whose gradients are stored (Capability.STORES_GRADIENTS) a backward is ``B.backward(out)``; on
 one whose gradients a tape computes, it is a call of the pullback that ``B.record`` returns (a
 TensorFlow GradientTape: non-persistent by default, persistent with retain_graph=True). Each claim is
 checked on 002's BCE graph (``ones(5) @ w + b``: matmul and BCE declared) and on a graph in the core
@@ -37,7 +37,7 @@ def _bce_loss(B, device, graph="bce"):
 
 
 def _stores_grads(B) -> bool:
-    return Capability.BACKWARD in B.capabilities
+    return Capability.STORES_GRADIENTS in B.capabilities
 
 
 @claim("retain.second-backward-errors")

@@ -22,7 +22,7 @@ def pytest_collection_finish(session):
             "inputs": [m.args[0] for m in item.iter_markers("inputs")],
             "uses": [op for m in item.iter_markers("uses") for op in m.args],
             "programs": item.get_closest_marker("programs") is not None,
-            "requires": [c for m in item.iter_markers("requires") for c in m.args],
+            "needs": [c for m in item.iter_markers("needs") for c in m.args],
             "optional": [c for m in item.iter_markers("optional") for c in m.args],
             "fixtures": list(getattr(item, "fixturenames", ())),
             "hypothesis": bool(getattr(getattr(item, "obj", None), "is_hypothesis_test", False)),

@@ -48,7 +48,7 @@ def reference_run(tmp_path_factory) -> dict:
         if not result.exists():
             shared.mkdir(exist_ok=True)
             code, outcomes, output = run_suite(shared, "-p", "tests.method_use", "--backend",
-                                               "tests.method_use:Recording", "--method-use",
+                                               "tests.method_use:NotingCalls", "--method-use",
                                                str(shared / "used.json"), report_dir=shared / "reports")
             run = json.loads((shared / "reports" / "conformance.json").read_text())
             claims = {t["nodeid"]: c["id"] for c in run["claims"] for t in c["tests"]}

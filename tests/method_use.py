@@ -10,7 +10,7 @@ suite: the expected claims fail and nothing else does. A faulty backend that ove
 plain methods (``__init__``, which may patch a library for the whole process, a property such as
 ``capabilities``, a class attribute) changes what every test sees: it runs on the whole suite.
 
-Loaded into the reference run with ``-p tests.method_use --backend tests.method_use:Recording
+Loaded into the reference run with ``-p tests.method_use --backend tests.method_use:NotingCalls
 --method-use FILE``; it writes {nodeid: [method, ...]} to FILE.
 """
 
@@ -29,9 +29,9 @@ _called: set[str] = set()
 _used: dict[str, list[str]] = {}
 
 
-class Recording(TorchBackend):
-    """The reference adapter, noting every public method looked up on it, and "vjp(seed)" for a
-    vjp or backward given a seed tensor (claims.PREREQUISITES)."""
+class NotingCalls(TorchBackend):
+    """The reference adapter, noting every public method looked up on it, and "vjp(cotangent)" for a
+    vjp or backward given a cotangent tensor (claims.PREREQUISITES)."""
 
     def __getattribute__(self, name):
         value = object.__getattribute__(self, name)
@@ -47,15 +47,15 @@ class Recording(TorchBackend):
     def lt(self, a, b):
         return a < b
 
-    def vjp(self, fn, inputs, seed=None):
-        if seed is not None:
-            _called.add("vjp(seed)")
-        return super().vjp(fn, inputs, seed)
+    def vjp(self, fn, inputs, cotangent=None):
+        if cotangent is not None:
+            _called.add("vjp(cotangent)")
+        return super().vjp(fn, inputs, cotangent)
 
-    def backward(self, out, seed=None, retain_graph=False):
-        if seed is not None:
-            _called.add("vjp(seed)")
-        return super().backward(out, seed, retain_graph)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        if cotangent is not None:
+            _called.add("vjp(cotangent)")
+        return super().backward(out, cotangent, retain_graph)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

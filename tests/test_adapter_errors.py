@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograd_conformance.adapter import Adapter
+from autograd_conformance.contracts import ContractView
 from autograd_conformance.backends.torch_backend import TorchBackend
 from autograd_conformance.outcomes import ADAPTER_ERROR, FAIL, NA, PASS
 from autograd_conformance.protocol import AdapterError, Unsupported
@@ -50,7 +50,7 @@ class EngineRaisesTypeError(TorchBackend):
 
 
 def _make(cls):
-    return Adapter(cls())
+    return ContractView(cls())
 
 
 def test_each_contract_check_names_the_method():

@@ -104,7 +104,7 @@ def test_mygrad_no_grad_detach_data_in_place(mygrad_backend):
 # ------------------------------------------------------------------------------ JAX
 
 def test_jax_leaves_out_stateful_capabilities(jax_backend):
-    stateful = {C.BACKWARD, C.REQUIRES_GRAD, C.RETAIN_GRAPH, C.GRAPH_NODES, C.NO_GRAD, C.IN_PLACE,
+    stateful = {C.STORES_GRADIENTS, C.REQUIRES_GRAD, C.RETAIN_GRAPH, C.GRAPH_NODES, C.NO_GRAD, C.IN_PLACE,
                 C.MODULES, C.OPTIMIZERS}
     assert not stateful & jax_backend.capabilities
     assert jax_backend.capabilities == {C.DETACH, C.CUSTOM_FUNCTION}

@@ -205,19 +205,19 @@ def test_mlx_every_module_array_is_a_parameter(mlx_backend):
 # ------------------------------------------------------------------------------ the explicit path on the reference
 
 class ExplicitTorch(TorchBackend):
-    """The reference seen as an engine whose gradients are returned: no BACKWARD, so the suites take
+    """The reference seen as an engine whose gradients are returned: no STORES_GRADIENTS, so the suites take
     their explicit paths, each written with torch's own functions (autograd.grad; an optimizer
     stepped with the given gradients placed where torch's optimizers read them)."""
 
-    capabilities = frozenset(C) - {C.BACKWARD, C.OPTIMIZER_GRADIENTS}
+    capabilities = frozenset(C) - {C.STORES_GRADIENTS, C.OPTIMIZER_GRADIENTS}
 
     def record(self, fn, inputs, retain_graph=False):
         inputs = list(inputs)
         with torch.enable_grad():
             out = fn(*inputs)
 
-        def pullback(seed=None):
-            grads = torch.autograd.grad(out, inputs, seed, retain_graph=retain_graph, allow_unused=True)
+        def pullback(cotangent=None):
+            grads = torch.autograd.grad(out, inputs, cotangent, retain_graph=retain_graph, allow_unused=True)
             return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
 
         return out, pullback

@@ -87,8 +87,8 @@ def test_sigterm_writes_incomplete_reports(tmp_path, parallel):
     assert 0 < data["finished"] < data["collected"]
 
 
-def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
-    """os._exit inside a test ends a serial run at once; the record it leaves rebuilds the reports
+def test_serial_hard_crash_leaves_a_journal_to_rebuild_from(tmp_path):
+    """os._exit inside a test ends a serial run at once; the journal it leaves rebuilds the reports
     (python -m autograd_conformance.report rebuild), incomplete, with the running test a crash."""
     (tmp_path / "dies.py").write_text(
         "import os\nfrom autograd_conformance.backends.torch_backend import TorchBackend\n"
@@ -99,8 +99,8 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
     code, _, stderr = run_forked(["--backend", "dies:Dies", "-p", "no:cacheprovider", "-p", "no:randomly",
                                   "--report-dir", str(reports), "-q", "-k", "chain_rule or myrelu_equals"],
                                  ROOT, env, timeout=300)
-    assert code == 3 and (reports / "conformance.record.jsonl").exists()
-    assert "Reports rebuilt from the record" in stderr  # by the sentinel (test_containment.py)
+    assert code == 3 and (reports / "conformance.journal.jsonl").exists()
+    assert "Reports rebuilt from the journal" in stderr  # by the sentinel (test_containment.py)
     for name in ("conformance.json", "conformance.md", "conformance.html"):
         (reports / name).unlink()  # and once more by hand:
     rebuilt = subprocess.run([sys.executable, "-m", "autograd_conformance.report", "rebuild", str(reports)],
@@ -116,4 +116,4 @@ def test_serial_hard_crash_leaves_a_record_to_rebuild_from(tmp_path):
 def test_record_is_removed_after_a_normal_run(tmp_path):
     run_forked(["--backend", "torch", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
                 "--report-dir", str(tmp_path), "-k", "chain_rule"], timeout=300)
-    assert (tmp_path / "conformance.json").exists() and not (tmp_path / "conformance.record.jsonl").exists()
+    assert (tmp_path / "conformance.json").exists() and not (tmp_path / "conformance.journal.jsonl").exists()

@@ -181,11 +181,11 @@ def test_torch_adapter_overhead_within_5_percent():
     the process off a core is not the adapter's cost."""
     import torch
 
-    from autograd_conformance.adapter import Adapter
+    from autograd_conformance.contracts import ContractView
     from autograd_conformance.backends.torch_backend import TorchBackend
     from suites.benchmarks.test_two_layer_step import autograd_manual_update_step, direct_torch_step
 
-    B = Adapter(TorchBackend())
+    B = ContractView(TorchBackend())
     steps = {"adapter": autograd_manual_update_step(B, "cpu"), "direct": direct_torch_step(B, "cpu")}
     times: dict[str, list[float]] = {"adapter": [], "direct": []}
     threads = torch.get_num_threads()

@@ -30,7 +30,7 @@ def test_claim_is_well_formed(cid):
     assert all(isinstance(n, Capability) or isinstance(n, AnyOf) and all(isinstance(m, Capability) for m in n)
                for n in c.needs)
     if c.level == PYTORCH:
-        assert Capability.PYTORCH_API in c.required
+        assert Capability.PYTORCH_API in c.all_needs
 
 
 def test_every_seed_contributes_claims():

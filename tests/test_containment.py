@@ -94,13 +94,13 @@ def outcomes_by_test(doc: dict) -> dict[str, str]:
 @pytest.mark.parametrize("fault, outcome", [("segfault", "crash"), ("exit", "crash"),
                                             ("native_hang", "timeout")])
 def test_fault_in_serial_run_leaves_reports(tmp_path, fault, outcome):
-    """The process dies; the sentinel rebuilds the reports from the record, marked incomplete,
+    """The process dies; the sentinel rebuilds the reports from the journal, marked incomplete,
     naming the test that was running."""
     run, doc, _ = conformance_run(tmp_path, "-k", f"chain or {fault}")
     assert run.returncode != 0
     assert outcomes(doc) == {"backward.chain-rule-40": "pass", "custom.myrelu-equals-relu": outcome}
     assert doc["complete"] is False and f"test_fault[cpu-{fault}] was running" in doc["incomplete_reason"]
-    assert "Reports rebuilt from the record" in run.stderr
+    assert "Reports rebuilt from the journal" in run.stderr
     assert all((tmp_path / "reports" / f"conformance.{ext}").exists() for ext in ("md", "html"))
 
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autograd_conformance.programs import operations, oracle, strategy
-from autograd_conformance.adapter import Adapter
+from autograd_conformance.contracts import ContractView
 from autograd_conformance.backends.torch_backend import TorchBackend
 
 EVERY_OPERATION = frozenset(operations.OPS) | {"broadcast"}
@@ -43,7 +43,7 @@ def test_oracle_gradients_match_finite_differences(program):
 @given(program=strategy.programs(EVERY_OPERATION, dtype="float64"))
 def test_a_program_prints_as_the_code_it_runs(program):
     """exec of the printed program (B the reference adapter) gives the oracle's loss and gradients."""
-    scope = {"B": Adapter(TorchBackend()), "device": "cpu", "np": np}
+    scope = {"B": ContractView(TorchBackend()), "device": "cpu", "np": np}
     exec(program.code(), scope)
     out, _, grads = oracle.evaluate(program)
     want = float(np.sum(out * program.weights)) if program.weights is not None else float(out)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance import protocol, registry
-from autograd_conformance.adapter import _OPERATORS, _RETURNS_TENSOR, Adapter
+from autograd_conformance.contracts import _OPERATORS, _RETURNS_TENSOR, ContractView
 from autograd_conformance.backends.torch_backend import TorchBackend
 from autograd_conformance.protocol import (EVERY_BACKEND, METHODS, ONE_OF, OPERATIONS, PATHS, REQUIRED_ATTRIBUTES,
                                            Capability)
@@ -64,12 +64,12 @@ def test_every_capability_is_in_the_methods_table_or_needs_none():
 
 
 def test_b_defaults_only_optional_operations_and_keeps_their_signatures():
-    """B (adapter.py) gives defaults for some optional operations and checks the results of others:
+    """B (contracts.py) gives defaults for some optional operations and checks the results of others:
     each is a protocol method; where B wraps a method with a signature of its own, it is the
     protocol's."""
     assert set(_OPERATORS) | {"watch"} <= set(OPERATIONS)
     assert _RETURNS_TENSOR <= set(DEFINED)
-    B = Adapter(TorchBackend())
+    B = ContractView(TorchBackend())
     for name, function in DEFINED.items():
         wrapped = getattr(B, name, None)
         if wrapped is None:

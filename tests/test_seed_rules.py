@@ -2,7 +2,7 @@
 
 - every value claim the seeds show at their own numbers (claims.VALUE_CLAIMS) has tests at those
   numbers and tests on random inputs (drawn from the rng fixture or Hypothesis);
-- every operation the seeds' models use (models.SEED_OPERATIONS) is checked against numpy in
+- every operation the seeds' models use (models.SEED_COMPUTATIONS) is checked against numpy in
   float32 and float64, at the seeds' numbers and at random ones;
 - every claim about modules in general (claims.LAYER_CLAIMS) runs on each layer kind the seeds use
   (models.SEED_LAYER_KINDS);
@@ -62,11 +62,11 @@ def test_inputs_markers_are_known(items):
 def test_every_seed_operation_is_checked_against_numpy_in_both_precisions(items):
     seen = {(t["params"].get("op"), t["params"].get("dtype"), t["params"].get("case"))
             for t in items if (t["claim"] or "").startswith("ops.")}
-    missing = [(op, dtype, case) for op in models.SEED_OPERATIONS for dtype in ("float32", "float64")
+    missing = [(op, dtype, case) for op in models.SEED_COMPUTATIONS for dtype in ("float32", "float64")
                for case in ("seed", "random") if (op, dtype, case) not in seen]
     assert not missing, f"operations of the seeds' models not checked against numpy: {missing}"
-    unknown = {op for op, _, _ in seen} - set(models.SEED_OPERATIONS) - {None}
-    assert not unknown, f"ops tests name operations missing from models.SEED_OPERATIONS: {unknown}"
+    unknown = {op for op, _, _ in seen} - set(models.SEED_COMPUTATIONS) - {None}
+    assert not unknown, f"ops tests name operations missing from models.SEED_COMPUTATIONS: {unknown}"
 
 
 def test_layer_claims_run_on_every_seed_layer_kind(items):

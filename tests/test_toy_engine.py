@@ -133,7 +133,7 @@ HABITS_FAIL = {
     "accumulation.retain-twice-equals-double": "interior .grad is never reset",
     "accumulation.multi-task-losses-sum": "interior .grad is never reset",
     "backward.only-leaves-get-grad": "every node keeps a .grad",
-    "backward.non-scalar-needs-seed": "backward() on a vector output seeds it with ones",
+    "backward.non-scalar-needs-seed": "backward() on a vector output cotangents it with ones",
     "modules.parameter-registered": "a module registered under two names lists its parameters twice",
     "optim.sgd-update-rule": "... so SGD over that module steps them twice",
 }

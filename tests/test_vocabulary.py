@@ -1,7 +1,7 @@
 """Each conformance test depends only on what its claim observes (the verdicts-by-construction rule),
 checked on the recorded reference run, in which every adapter method each test called was noted
 (tests/method_use.py): a test calls the core vocabulary (protocol.CORE_METHODS), the methods of the
-capabilities its claim needs (its requires marker adds, its optional marker observes where declared)
+capabilities its claim needs (its needs marker adds, its optional marker observes where declared)
 and of their paths (protocol.METHODS,
 protocol.PATHS), the operations its claim is about (claims.Claim.about) and the prerequisites it
 declares (@pytest.mark.uses), each of which a claim of its own checks (claims.PREREQUISITES), and
@@ -13,8 +13,8 @@ from autograd_conformance.claims import CLAIMS, PREREQUISITE_ORDER, PREREQUISITE
 
 # Attributes a test may read on any backend: what the suite itself reads (capabilities, layout).
 INTROSPECTION = {"capabilities", "linear_layout", "default_float", "available_devices"}
-# vjp or backward with a seed tensor; the tensor operators beyond the core vocabulary (autograd_conformance.programs)
-PSEUDO_OPERATIONS = {"vjp(seed)", *operations.PSEUDO_OPERATIONS}
+# vjp or backward with a cotangent tensor; the tensor operators beyond the core vocabulary (autograd_conformance.programs)
+PSEUDO_OPERATIONS = {"vjp(cotangent)", *operations.PSEUDO_OPERATIONS}
 # A test over generated programs (@pytest.mark.programs) may call every operation they draw from.
 PROGRAM_OPERATIONS = {need for op in operations.OPS.values() for need in op.needs}
 
@@ -28,7 +28,7 @@ def _capabilities(needs) -> set[Capability]:
 
 def allowed(item: dict) -> set[str]:
     claim = CLAIMS[item["claim"]]
-    capabilities = _capabilities(claim.required) | _capabilities(item["requires"]) | _capabilities(item["optional"])
+    capabilities = _capabilities(claim.all_needs) | _capabilities(item["needs"]) | _capabilities(item["optional"])
     words = set(CORE_METHODS) | INTROSPECTION | set(claim.about) | set(item["uses"])
     if item["programs"]:
         words |= PROGRAM_OPERATIONS

@@ -13,7 +13,7 @@ output's ``.grad`` to ones and lets each node add into its parents' ``.grad``. I
 - **interior .grad is never reset**: every node keeps its ``.grad``, nothing is ever freed, and a
   second ``backward()`` through the same graph re-propagates the interior nodes' stale gradients:
   for ``sum(3 (x + 2)^2) / 4`` at ``x = ones(2, 2)`` two backward calls leave ``x.grad`` = 27, not 9;
-  and ``backward()`` on a vector output seeds it with ones rather than refusing;
+  and ``backward()`` on a vector output cotangents it with ones rather than refusing;
 - **its optimizer holds the gradients**: ``opt.backward(loss)`` adds the loss's gradients to the
   optimizer's own, ``opt.step()`` applies those (never a tensor's ``.grad``), ``opt.zero_grad()``
   clears them.
@@ -320,7 +320,7 @@ class ToyBackend:
 
     name = "toy"
     version = "0.2"
-    capabilities = frozenset({C.BACKWARD, C.REPEAT_BACKWARD, C.IN_PLACE, C.MODULES, C.OPTIMIZERS,
+    capabilities = frozenset({C.STORES_GRADIENTS, C.REPEAT_BACKWARD, C.IN_PLACE, C.MODULES, C.OPTIMIZERS,
                               C.OPTIMIZER_GRADIENTS, C.FLOAT64})
     default_float = "float32"
     linear_layout = "in_out"
@@ -344,10 +344,10 @@ class ToyBackend:
     def device_of(self, t):
         return "cpu"
 
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         fresh = [Tensor(np.array(x.data, copy=True)) for x in inputs]
         out = fn(*fresh)
-        out.backward(None if seed is None else _array(seed))
+        out.backward(None if cotangent is None else _array(cotangent))
         grads = tuple(Tensor(np.zeros_like(x.data) if x.grad is None else x.grad) for x in fresh)
         return Tensor(out.data), grads
 
@@ -365,8 +365,8 @@ class ToyBackend:
         return mse_loss(pred, target, reduction)
 
     # --- backward (the graph is never freed: retain_graph changes nothing)
-    def backward(self, out, seed=None, retain_graph=False):
-        out.backward(None if seed is None else _array(seed))
+    def backward(self, out, cotangent=None, retain_graph=False):
+        out.backward(None if cotangent is None else _array(cotangent))
 
     def grad(self, t):
         return t.grad

@@ -3,7 +3,7 @@
 How JAX's concepts map onto the protocol:
 
 - JAX has no tape and no per-array state: gradients are return values of ``jax.vjp``/``jax.grad``.
-  So the stateful capabilities are left out (BACKWARD, REQUIRES_GRAD, RETAIN_GRAPH, GRAPH_NODES,
+  So the stateful capabilities are left out (STORES_GRADIENTS, REQUIRES_GRAD, RETAIN_GRAPH, GRAPH_NODES,
   NO_GRAD: there is no recording to switch off), and so are IN_PLACE (arrays are immutable;
   ``x.at[i].set(v)`` returns a new array), MODULES and OPTIMIZERS (they live in Flax/Optax, not in
   JAX) and PYTORCH_API. Every claim about gradient *values* runs through ``vjp`` (``jax.vjp``).
@@ -153,9 +153,9 @@ class JaxBackend:
         return jnp.mean(jnp.logaddexp(0.0, z) - y * z)  # log(1 + e^z) - y z, the stable form
 
     # --- functional differentiation -------------------------------------------------------
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         out, pullback = jax.vjp(fn, *inputs)
-        return out, tuple(pullback(jnp.ones_like(out) if seed is None else seed))
+        return out, tuple(pullback(jnp.ones_like(out) if cotangent is None else cotangent))
 
     # --- detach ---------------------------------------------------------------------------
     def detach(self, t):

@@ -4,7 +4,7 @@ How MLX's concepts map onto the protocol
 ----------------------------------------
 - Gradients are return values of function transformations (``mx.vjp``, ``mx.value_and_grad``,
   ``mlx.nn.value_and_grad``); there is no tape, no recorded graph kept between calls and no
-  per-array state. So BACKWARD, REQUIRES_GRAD, SET_REQUIRES_GRAD, GRAPH_NODES, FREES_GRAPH,
+  per-array state. So STORES_GRADIENTS, REQUIRES_GRAD, SET_REQUIRES_GRAD, GRAPH_NODES, FREES_GRAPH,
   RETAIN_GRAPH, REPEAT_BACKWARD and NO_GRAD (nothing is recorded outside a transformation) are left
   out, and so is IN_PLACE (the suite's in-place updates are storage aliases, ``t.data``; MLX's
   optimizers and ``Module.update`` put new arrays in place of the old ones).
@@ -134,14 +134,14 @@ class MlxBackend:
         return nn.losses.binary_cross_entropy(z, y, with_logits=True, reduction="mean")
 
     # --- functional differentiation -------------------------------------------------------
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         inputs = list(inputs)
-        if seed is None:  # a scalar output: its value and gradient
+        if cotangent is None:  # a scalar output: its value and gradient
             out, grads = mx.value_and_grad(fn, argnums=list(range(len(inputs))))(*inputs)
             if len(inputs) == 1:
                 grads = (grads,)  # MLX gives one gradient, not a tuple of one, for one argnum
         else:
-            (out,), grads = mx.vjp(lambda *a: fn(*a), inputs, [seed])
+            (out,), grads = mx.vjp(lambda *a: fn(*a), inputs, [cotangent])
         return out, tuple(grads)
 
     def value_and_grad(self, m, loss_fn):

@@ -35,7 +35,7 @@ C = Capability
 class MygradBackend:
     name = "mygrad"
     version = mg.__version__
-    capabilities = frozenset({C.REQUIRES_GRAD, C.GRAPH_NODES, C.BACKWARD, C.FREES_GRAPH, C.NO_GRAD,
+    capabilities = frozenset({C.REQUIRES_GRAD, C.GRAPH_NODES, C.STORES_GRADIENTS, C.FREES_GRAPH, C.NO_GRAD,
                               C.DETACH, C.IN_PLACE, C.CUSTOM_FUNCTION, C.FLOAT64})
     # numpy's default float: mg.tensor(1.0).dtype is float64.
     default_float = "float64"
@@ -117,19 +117,19 @@ class MygradBackend:
         return mg.mean(mg.logaddexp(0.0, z) - y * z)
 
     # --- functional differentiation -------------------------------------------------------
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         leaves = [mg.tensor(self.to_numpy(x), constant=False) for x in inputs]  # copies: inputs untouched
         out = fn(*leaves)
-        out.backward(None if seed is None else self.to_numpy(seed))
+        out.backward(None if cotangent is None else self.to_numpy(cotangent))
         grads = tuple(mg.tensor(np.zeros_like(x.data) if x.grad is None else x.grad, constant=True)
                       for x in leaves)
         return out, grads
 
     # --- backward -------------------------------------------------------------------------
-    def backward(self, out, seed=None, retain_graph=False):
+    def backward(self, out, cotangent=None, retain_graph=False):
         if retain_graph:  # Tensor.backward(grad) always clears the graph after back-propagation
             raise Unsupported("backward(retain_graph=True)")
-        out.backward(None if seed is None else self.to_numpy(seed))
+        out.backward(None if cotangent is None else self.to_numpy(cotangent))
 
     def grad(self, t):
         return t.grad  # a numpy array, or None

@@ -166,7 +166,7 @@ class PaddleBackend:
         return t.to(self._place(device))
 
     # --- functional differentiation -------------------------------------------------------
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         leaves = []
         for x in inputs:
             leaf = x.detach()
@@ -174,19 +174,19 @@ class PaddleBackend:
             leaves.append(leaf)
         with paddle.set_grad_enabled(True):
             out = fn(*leaves)
-        grads = paddle.grad(out, leaves, grad_outputs=seed, allow_unused=True)
+        grads = paddle.grad(out, leaves, grad_outputs=cotangent, allow_unused=True)
         grads = tuple(paddle.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
         return out.detach(), grads
 
     # --- backward -------------------------------------------------------------------------
-    def backward(self, out, seed=None, retain_graph=False):
-        out.backward(seed, retain_graph=retain_graph)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        out.backward(cotangent, retain_graph=retain_graph)
 
     def record(self, fn, inputs, retain_graph=False):
         out = fn(*inputs)
 
-        def pullback(seed=None):
-            grads = paddle.grad(out, list(inputs), grad_outputs=seed, retain_graph=retain_graph,
+        def pullback(cotangent=None):
+            grads = paddle.grad(out, list(inputs), grad_outputs=cotangent, retain_graph=retain_graph,
                                 allow_unused=True)
             return tuple(paddle.zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
 

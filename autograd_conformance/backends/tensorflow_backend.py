@@ -3,7 +3,7 @@
 How TensorFlow's concepts map onto the protocol
 -----------------------------------------------
 - Gradients are *returned* by ``tf.GradientTape.gradient``, never stored on a tensor: there is no
-  ``.grad``, so BACKWARD (and with it every claim about a stored gradient: accumulation,
+  ``.grad``, so STORES_GRADIENTS (and with it every claim about a stored gradient: accumulation,
   zero_grad, ``.grad`` of leaves) is left out. Gradient values come from ``vjp`` (a tape around
   ``fn``), and a backward that a tape computes is ``record`` (see the protocol): a
   non-persistent tape answers one ``gradient()`` call and raises RuntimeError on the second
@@ -188,14 +188,14 @@ class TensorflowBackend:
             finally:
                 self._tapes.pop()
 
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         # copies, so that the same tensor passed twice is two inputs, and Variables are not touched
         leaves = [tf.identity(x) for x in inputs]
         with self._tape() as tape:
             for leaf in leaves:
                 tape.watch(leaf)
             out = fn(*leaves)
-        grads = tape.gradient(out, leaves, output_gradients=seed, unconnected_gradients=_ZERO)
+        grads = tape.gradient(out, leaves, output_gradients=cotangent, unconnected_gradients=_ZERO)
         return out, tuple(grads)
 
     def record(self, fn, inputs, retain_graph=False):
@@ -210,8 +210,8 @@ class TensorflowBackend:
             finally:
                 self._tapes.pop()
 
-        def pullback(seed=None):
-            return tuple(tape.gradient(out, inputs, output_gradients=seed, unconnected_gradients=_ZERO))
+        def pullback(cotangent=None):
+            return tuple(tape.gradient(out, inputs, output_gradients=cotangent, unconnected_gradients=_ZERO))
 
         return out, pullback
 

@@ -116,7 +116,7 @@ class TinygradBackend:
     name = "tinygrad"
     version = _version("tinygrad")
     capabilities = frozenset({
-        Capability.BACKWARD, Capability.REPEAT_BACKWARD, Capability.DETACH, Capability.IN_PLACE,
+        Capability.STORES_GRADIENTS, Capability.REPEAT_BACKWARD, Capability.DETACH, Capability.IN_PLACE,
         Capability.MODULES, Capability.OPTIMIZERS, Capability.CUSTOM_FUNCTION,
     })
     default_float = _NAMES[dtypes.default_float]  # tinygrad's DEFAULT_FLOAT, float32 unless set
@@ -236,19 +236,19 @@ class TinygradBackend:
         return z.binary_crossentropy_logits(y)
 
     # --- functional differentiation -------------------------------------------------------
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         # Realize the inputs first (values and gradient paths are unchanged), so that a loop of
         # w = w - lr * g does not make every vjp recompute the whole lazy history of w; then
         # clone them into distinct buffers: the same input twice is two leaves.
         Tensor.realize(*inputs)
         leaves = [x.clone().realize() for x in inputs]
         out = fn(*leaves)
-        grads = out.gradient(*leaves, gradient=seed)
+        grads = out.gradient(*leaves, gradient=cotangent)
         return out.detach(), tuple(grads)
 
     # --- backward -------------------------------------------------------------------------
-    def backward(self, out, seed=None, retain_graph=False):
-        out.backward(seed)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        out.backward(cotangent)
 
     def grad(self, t):
         return t.grad

@@ -113,23 +113,23 @@ class TorchBackend:
         t[mask] = value
 
     # --- functional differentiation -------------------------------------------------------
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         leaves = [x.detach().requires_grad_(True) for x in inputs]
         with torch.enable_grad():
             out = fn(*leaves)
-        grads = torch.autograd.grad(out, leaves, grad_outputs=seed, allow_unused=True)
+        grads = torch.autograd.grad(out, leaves, grad_outputs=cotangent, allow_unused=True)
         grads = tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
         return out.detach(), grads
 
     # --- backward -------------------------------------------------------------------------
-    def backward(self, out, seed=None, retain_graph=False):
-        out.backward(seed, retain_graph=retain_graph)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        out.backward(cotangent, retain_graph=retain_graph)
 
     def record(self, fn, inputs, retain_graph=False):
         out = fn(*inputs)
 
-        def pullback(seed=None):
-            grads = torch.autograd.grad(out, inputs, grad_outputs=seed, retain_graph=retain_graph,
+        def pullback(cotangent=None):
+            grads = torch.autograd.grad(out, inputs, grad_outputs=cotangent, retain_graph=retain_graph,
                                         allow_unused=True)
             return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
 

@@ -76,9 +76,9 @@ class Program:
         lines.append(f"    return {self.output}")
         if with_loss:
             if self.seeded:
-                lines.append(f"seed = B.tensor(np.array({_literal(self.weights)}), device=device, "
+                lines.append(f"cotangent = B.tensor(np.array({_literal(self.weights)}), device=device, "
                              f"dtype={self.dtype!r})")
-                lines.append(f"value, grads = B.vjp(fn, [{', '.join(names)}], seed)")
+                lines.append(f"value, grads = B.vjp(fn, [{', '.join(names)}], cotangent)")
                 return "\n".join(lines)
             if self.weights is None:
                 lines.append("loss = fn")

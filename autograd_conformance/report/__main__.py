@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograd_conformance.report import record
+from autograd_conformance.report import journal
 from autograd_conformance.report.document import FILES, merge
 from autograd_conformance.report.markdown import matrix_markdown, update_readme
 from autograd_conformance.report.write import MATRIX_FILES, rebuild, write_matrix
@@ -25,17 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("reports", nargs="+", type=Path, help="conformance.json files (or matrices)")
     m.add_argument("--out", type=Path, required=True, help="directory for conformance-matrix.*")
     m.add_argument("--readme", type=Path, help="README whose conformance-matrix block to replace")
-    r = sub.add_parser("rebuild", help="write the reports of a run that died from the record it left "
-                                       f"(DIR/{record.NAME})")
+    r = sub.add_parser("rebuild", help="write the reports of a run that died from the journal it left "
+                                       f"(DIR/{journal.NAME})")
     r.add_argument("dir", type=Path, help="the run's --report-dir")
     args = parser.parse_args(argv)
     if args.command == "rebuild":
         try:
             run, reason = rebuild(args.dir)
         except (OSError, ValueError) as exc:
-            print(f"rebuild: no record of a run to rebuild from in {args.dir}: {exc}", file=sys.stderr)
+            print(f"rebuild: no journal of a run to rebuild from in {args.dir}: {exc}", file=sys.stderr)
             return 2
-        print(f"rebuilt {', '.join(FILES)} in {args.dir} from {record.NAME}: {run['finished']} finished "
+        print(f"rebuilt {', '.join(FILES)} in {args.dir} from {journal.NAME}: {run['finished']} finished "
               f"test(s); {reason}")
         return 0
     try:

@@ -10,7 +10,7 @@ to ``--report-dir`` (default ``reports`` in the invocation directory):
 - ``conformance.md``: a Markdown summary for a pull-request comment or ``$GITHUB_STEP_SUMMARY``;
 - ``conformance.html``: one self-contained page, the claims x device matrix.
 
-Each finished test phase also goes to the run's record as it comes (record.py), and a sentinel
+Each finished test phase also goes to the run's journal as it comes (journal.py), and a sentinel
 process (sentinel.py) rebuilds the reports from it if the run's process dies outright.
 """
 
@@ -28,7 +28,7 @@ import pytest
 from autograd_conformance import containment, outcomes
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.outcomes import BAD, BLOCKED, NA, NONDET, NOT_RUN, OUTCOMES, PARTIAL, PASS, XPASS
-from autograd_conformance.report import record, sentinel
+from autograd_conformance.report import journal, sentinel
 from autograd_conformance.report.document import FILES, assemble, claim_results, execution_target, finished_tests
 from autograd_conformance.report.write import write_run
 
@@ -110,7 +110,7 @@ class ReportPlugin:
         self.phases: dict[str, dict[str, dict]] = {}  # nodeid -> when -> _phase()
         self.props: dict[str, dict] = {}  # nodeid -> user_properties (claim, device, backend)
         self.reruns: dict[str, str] = {}  # nodeid -> the command that reruns it
-        self.record = record.Record(self.dir)  # every finished phase, as it comes (record.py)
+        self.journal = journal.Journal(self.dir)  # every finished phase, as it comes (journal.py)
         self.problems: list[str] = []  # why the run is incomplete, besides a short count
         self.collect_errors = 0
         self.interrupted_workers: set[str] = set()
@@ -158,10 +158,10 @@ class ReportPlugin:
         props = self.props.get(report.nodeid, {})
         if report.nodeid not in self.reruns:
             self.reruns[report.nodeid] = self.rerun_command(self.config, report.nodeid, props.get("device"))
-        if self.enabled and "backend" in props:  # a conformance test: on record
+        if self.enabled and "backend" in props:  # a conformance test: into the journal
             if self.sentinel is None:  # from the first line on, someone rebuilds if we die
                 self.sentinel = sentinel.start(self.dir, containment.watchdog_file())
-            self.record.phase(report.nodeid, report.when, phase, props, self.reruns[report.nodeid], self.meta)
+            self.journal.phase(report.nodeid, report.when, phase, props, self.reruns[report.nodeid], self.meta)
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         if not self.interrupted_workers:  # else already said
@@ -182,7 +182,7 @@ class ReportPlugin:
         try:
             write_run(self.build(session, int(exitstatus)), self.dir)
             self.written = self.dir
-            self.record.remove()  # the reports hold all of it now
+            self.journal.remove()  # the reports hold all of it now
             sentinel.stop(self.sentinel)
         except Exception as exc:  # a broken report must not turn the run into an internal error
             self.error = f"could not write the conformance reports to {self.dir}: {exc!r}"
@@ -255,7 +255,7 @@ class ReportPlugin:
         return run
 
     def meta(self) -> dict:
-        """What a report says about the run besides its tests (also the record's first line)."""
+        """What a report says about the run besides its tests (also the journal's first line)."""
         config, backend = self.config, self.backend
         return {"backend": {"name": getattr(backend, "name", "?"),
                             "version": str(getattr(backend, "version", "?"))},

@@ -1,5 +1,5 @@
 """Writing the report files: a run's conformance.json/.md/.html, a merged matrix's
-conformance-matrix.json/.md/.html, and a run's reports rebuilt from the record a dead run left."""
+conformance-matrix.json/.md/.html, and a run's reports rebuilt from the journal a dead run left."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from autograd_conformance.outcomes import CRASH, TIMEOUT
-from autograd_conformance.report import record
+from autograd_conformance.report import journal
 from autograd_conformance.report.document import FILES, assemble, to_matrix
 from autograd_conformance.report.html_page import matrix_html
 from autograd_conformance.report.markdown import matrix_markdown, run_markdown
@@ -39,11 +39,11 @@ def _write(path: Path, text: str) -> None:
 
 
 def rebuild(directory: Path, watchdog_file: Path | None = None) -> tuple[dict, str]:
-    """Write the reports of a run that died from the record it left in directory; return (the
+    """Write the reports of a run that died from the journal it left in directory; return (the
     run report, why the run is incomplete). The test that was running is a crash, or a timeout
     when the watchdog's file (containment.py) says the watchdog ended the process during it.
-    Raises OSError or ValueError when there is no record to rebuild from."""
-    meta, phases, props, reruns, running = record.read(directory / record.NAME)
+    Raises OSError or ValueError when there is no journal to rebuild from."""
+    meta, phases, props, reruns, running = journal.read(directory / journal.NAME)
     stacks = _watchdog_stacks(watchdog_file, running)
     if running and stacks is not None:
         reason = (f"the run stopped while {running} was running: it ran past its timeout and the "

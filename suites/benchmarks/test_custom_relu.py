@@ -34,7 +34,7 @@ def test_relu_builtin(B, device, benchmark, shape):
     _measure(B, device, benchmark, B.relu, shape, f"relu_forward_backward.builtin[{shape}]")
 
 
-@pytest.mark.requires(Capability.CUSTOM_FUNCTION.value)
+@pytest.mark.needs(Capability.CUSTOM_FUNCTION.value)
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_relu_custom_function(B, device, benchmark, shape):
     _measure(B, device, benchmark, my_relu(B), shape, f"relu_forward_backward.custom[{shape}]",

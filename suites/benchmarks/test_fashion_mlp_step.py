@@ -12,8 +12,8 @@ from autograd_conformance.protocol import Capability
 ARCHS = {"784-512-10": ((784, 512, 10), 1e-1), "784-512-512-10": ((784, 512, 512, 10), 1e-4)}
 
 pytestmark = [pytest.mark.benchmark(group="fashion_mlp_step"),
-              pytest.mark.requires(Capability.MODULES.value, Capability.OPTIMIZERS.value,
-                                   Capability.BACKWARD.value)]
+              pytest.mark.needs(Capability.MODULES.value, Capability.OPTIMIZERS.value,
+                                   Capability.STORES_GRADIENTS.value)]
 
 
 @pytest.mark.parametrize("batch", [16, 64], ids=lambda b: f"b{b}")

@@ -30,7 +30,7 @@ def test_forward_tracked(B, device, benchmark):
     benchmark(lambda: B.to_numpy(forward()))
 
 
-@pytest.mark.requires(Capability.NO_GRAD.value)
+@pytest.mark.needs(Capability.NO_GRAD.value)
 def test_forward_no_grad(B, device, benchmark):
     inputs, forward = _net(B, device)
 

@@ -116,7 +116,7 @@ def direct_torch_step(B, device):
     return step
 
 
-@pytest.mark.requires(Capability.BACKWARD.value, Capability.IN_PLACE.value)
+@pytest.mark.needs(Capability.STORES_GRADIENTS.value, Capability.IN_PLACE.value)
 def test_autograd_manual_update(B, device, benchmark):
     """004 § 3: autograd computes the gradients, the update is written by hand, untracked."""
     describe(benchmark, B, device, "two_layer_step.autograd_manual_update", flops=FLOPS,
@@ -152,14 +152,14 @@ def _module_step(B, device, benchmark, make_optimizer, workload, comparison):
     _run(benchmark, step)
 
 
-@pytest.mark.requires(Capability.MODULES.value, Capability.OPTIMIZERS.value, Capability.BACKWARD.value)
+@pytest.mark.needs(Capability.MODULES.value, Capability.OPTIMIZERS.value, Capability.STORES_GRADIENTS.value)
 def test_sequential_sgd(B, device, benchmark):
     """004 §§ 5-7: nn.Sequential(Linear, ReLU, Linear), MSE (sum), SGD step."""
     _module_step(B, device, benchmark, lambda ps: B.sgd(ps, lr=LR_NN), "two_layer_step.sequential_sgd",
                  "nn.Sequential + SGD / manual update")
 
 
-@pytest.mark.requires(Capability.MODULES.value, Capability.OPTIMIZERS.value, Capability.BACKWARD.value)
+@pytest.mark.needs(Capability.MODULES.value, Capability.OPTIMIZERS.value, Capability.STORES_GRADIENTS.value)
 def test_sequential_adam(B, device, benchmark):
     """004 § 6: the same model with Adam (lr 1e-4)."""
     _module_step(B, device, benchmark, lambda ps: B.adam(ps, lr=LR_NN), "two_layer_step.sequential_adam",

@@ -28,10 +28,10 @@ def _leaves(out):
 class OverwritesGrad(TorchBackend):
     """backward overwrites .grad instead of accumulating into it."""
 
-    def backward(self, out, seed=None, retain_graph=False):
+    def backward(self, out, cotangent=None, retain_graph=False):
         for leaf in _leaves(out):
             leaf.grad = None
-        super().backward(out, seed, retain_graph)
+        super().backward(out, cotangent, retain_graph)
 
 
 class ZeroGradDoesNothing(TorchBackend):
@@ -79,18 +79,18 @@ class DataCopies(TorchBackend):
 class GraphNeverFreed(TorchBackend):
     """backward keeps every graph, so a second backward silently succeeds."""
 
-    def backward(self, out, seed=None, retain_graph=False):
-        super().backward(out, seed, retain_graph=True)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        super().backward(out, cotangent, retain_graph=True)
 
 
 class SeedIgnored(TorchBackend):
     """backward(v) and vjp(f, x, v) ignore the seed vector and use ones."""
 
-    def backward(self, out, seed=None, retain_graph=False):
-        super().backward(out, None if seed is None else torch.ones_like(seed), retain_graph)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        super().backward(out, None if cotangent is None else torch.ones_like(cotangent), retain_graph)
 
-    def vjp(self, fn, inputs, seed=None):
-        return super().vjp(fn, inputs, None if seed is None else torch.ones_like(seed))
+    def vjp(self, fn, inputs, cotangent=None):
+        return super().vjp(fn, inputs, None if cotangent is None else torch.ones_like(cotangent))
 
 
 class CustomBackwardIgnored(TorchBackend):
@@ -156,8 +156,8 @@ class VjpStaleGradients(TorchBackend):
     cache key leaves out the inputs' values would: a second call of the same function at new values
     returns the first call's gradients."""
 
-    def vjp(self, fn, inputs, seed=None):
-        out, grads = super().vjp(fn, inputs, seed)
+    def vjp(self, fn, inputs, cotangent=None):
+        out, grads = super().vjp(fn, inputs, cotangent)
         cache = self.__dict__.setdefault("_grads", {})
         test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]  # a cache per test: no
         key = (test, getattr(fn, "__code__", None), tuple(tuple(x.shape) for x in inputs))  # order matters

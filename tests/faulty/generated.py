@@ -157,33 +157,33 @@ class SeedLaidOverMemory(TorchBackend):
     elementwise operations make of it) in the order the output is stored, not by index."""
 
     @staticmethod
-    def _laid(out, seed):
-        if seed is None or out.is_contiguous():
-            return seed
-        return torch.as_strided(seed.contiguous(), out.shape, out.stride())
+    def _laid(out, cotangent):
+        if cotangent is None or out.is_contiguous():
+            return cotangent
+        return torch.as_strided(cotangent.contiguous(), out.shape, out.stride())
 
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         leaves = [x.detach().requires_grad_(True) for x in inputs]
         with torch.enable_grad():
             out = fn(*leaves)
-        grads = torch.autograd.grad(out, leaves, grad_outputs=self._laid(out, seed), allow_unused=True)
+        grads = torch.autograd.grad(out, leaves, grad_outputs=self._laid(out, cotangent), allow_unused=True)
         return out.detach(), tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
 
-    def backward(self, out, seed=None, retain_graph=False):
-        out.backward(self._laid(out, seed), retain_graph=retain_graph)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        out.backward(self._laid(out, cotangent), retain_graph=retain_graph)
 
 
 class SeedRoundedForViews(TorchBackend):
     """vjp rounds the seed of a non-contiguous output (a transposed view, and what elementwise
     operations make of it) to bfloat16."""
 
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         leaves = [x.detach().requires_grad_(True) for x in inputs]
         with torch.enable_grad():
             out = fn(*leaves)
-        if seed is not None and not out.is_contiguous():
-            seed = seed.to(torch.bfloat16).to(seed.dtype)
-        grads = torch.autograd.grad(out, leaves, grad_outputs=seed, allow_unused=True)
+        if cotangent is not None and not out.is_contiguous():
+            cotangent = cotangent.to(torch.bfloat16).to(cotangent.dtype)
+        grads = torch.autograd.grad(out, leaves, grad_outputs=cotangent, allow_unused=True)
         return out.detach(), tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograd_conformance.adapter import _weak_watch
+from autograd_conformance.contracts import _weak_watch
 from autograd_conformance.backends.torch_backend import TorchBackend
 from tests.faulty.generated import _ProcessMode
 

@@ -111,10 +111,10 @@ class BackwardStopsDeep(TorchBackend):
     """backward reaches only the leaves within 12 graph nodes of the output: deeper ones (the first
     layers of a deep net) keep the gradient they had, as an engine whose backward has a depth limit."""
 
-    def backward(self, out, seed=None, retain_graph=False):
+    def backward(self, out, cotangent=None, retain_graph=False):
         deep = [leaf for leaf, depth in _leaf_depths(out) if depth > 12]
         before = [None if leaf.grad is None else leaf.grad.clone() for leaf in deep]
-        super().backward(out, seed, retain_graph)
+        super().backward(out, cotangent, retain_graph)
         for leaf, grad in zip(deep, before):
             leaf.grad = grad
 
@@ -173,10 +173,10 @@ class JacobianFromSum(TorchBackend):
 class ImplicitOnesSeed(TorchBackend):
     """backward() without a seed on a vector output quietly uses a seed of ones (backward of the sum)."""
 
-    def backward(self, out, seed=None, retain_graph=False):
-        if seed is None and out.numel() > 1:
-            seed = torch.ones_like(out)
-        super().backward(out, seed, retain_graph)
+    def backward(self, out, cotangent=None, retain_graph=False):
+        if cotangent is None and out.numel() > 1:
+            cotangent = torch.ones_like(out)
+        super().backward(out, cotangent, retain_graph)
 
 
 class ZeroGradDefaultZeroes(TorchBackend):
@@ -268,14 +268,14 @@ class ShapeSpecialised(TorchBackend):
     retrace would, and refuses others: a Linear layer on its first batch size, a differentiated
     function (by its code) on the shapes of the tensors it captured the first time."""
 
-    def vjp(self, fn, inputs, seed=None):
+    def vjp(self, fn, inputs, cotangent=None):
         captured = tuple(tuple(c.cell_contents.shape) for c in (getattr(fn, "__closure__", None) or ())
                          if isinstance(getattr(c, "cell_contents", None), torch.Tensor))
         traced = self.__dict__.setdefault("_traced", {})  # set here, not in __init__: only methods
         first = traced.setdefault(getattr(fn, "__code__", None), captured)  # change (method_use.py)
         if captured != first:
             raise RuntimeError(f"traced with captured shapes {first}, called with {captured}")
-        return super().vjp(fn, inputs, seed)
+        return super().vjp(fn, inputs, cotangent)
 
     def linear(self, n_in, n_out, *, device, bias=True):
         layer = super().linear(n_in, n_out, device=device, bias=bias)

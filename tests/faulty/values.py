@@ -55,9 +55,9 @@ class LeakyRelu(TorchBackend):
 class OutputKeepsGrad(TorchBackend):
     """backward also stores a gradient on the output tensor itself."""
 
-    def backward(self, out, seed=None, retain_graph=False):
+    def backward(self, out, cotangent=None, retain_graph=False):
         out.retain_grad()
-        super().backward(out, seed, retain_graph)
+        super().backward(out, cotangent, retain_graph)
 
 
 class NodesWithoutInputs(TorchBackend):
@@ -105,8 +105,8 @@ class OnlyLeavesReportTracking(TorchBackend):
 class VjpSignFlipped(TorchBackend):
     """the functional vjp returns the negated gradients."""
 
-    def vjp(self, fn, inputs, seed=None):
-        out, grads = super().vjp(fn, inputs, seed)
+    def vjp(self, fn, inputs, cotangent=None):
+        out, grads = super().vjp(fn, inputs, cotangent)
         return out, tuple(-g for g in grads)
 
 

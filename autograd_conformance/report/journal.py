@@ -1,7 +1,7 @@
-"""The run's record: every finished test phase appended to ``<report-dir>/conformance.record.jsonl``
+"""The run's journal: every finished test phase appended to ``<report-dir>/conformance.journal.jsonl``
 as it comes, so that a run killed outright (a segfault or ``os._exit`` in an engine's C code,
 SIGKILL, the OOM killer) still leaves what it found. A run that ends normally writes its reports
-and removes the record; one that did not leaves it, and
+and removes the journal; one that did not leaves it, and
 
     python -m autograd_conformance.report rebuild DIR
 
@@ -19,10 +19,10 @@ import json
 import os
 from pathlib import Path
 
-NAME = "conformance.record.jsonl"
+NAME = "conformance.journal.jsonl"
 
 
-class Record:
+class Journal:
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / NAME
         self.fd: int | None = None
@@ -45,7 +45,7 @@ class Record:
 
 
 def read(path: Path) -> tuple[dict, dict, dict, dict, str | None]:
-    """(meta, phases, props, reruns, the test that was running when the record ends) of a record.
+    """(meta, phases, props, reruns, the test that was running when the journal ends) of a journal.
     A last line cut short by the process's death is ignored."""
     meta, phases, props, reruns = None, {}, {}, {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -60,7 +60,7 @@ def read(path: Path) -> tuple[dict, dict, dict, dict, str | None]:
         props[entry["nodeid"]] = entry["props"]
         reruns[entry["nodeid"]] = entry["rerun"]
     if meta is None:
-        raise ValueError(f"{path} is not a conformance record (no meta line)")
+        raise ValueError(f"{path} is not a conformance journal (no meta line)")
     running = next((nodeid for nodeid, by_when in reversed(phases.items())
                     if "teardown" not in by_when and "???" not in by_when), None)
     return meta, phases, props, reruns, running

@@ -56,7 +56,7 @@ def _data_shape(data):
     return None  # an engine tensor given as data: its adapter's business
 
 
-class Adapter:
+class ContractView:
     """A thin view of a backend adapter; everything not listed here is the adapter's own."""
 
     def __init__(self, backend) -> None:
@@ -142,15 +142,15 @@ class Adapter:
             def checked(*args, **kwargs):
                 return check(name, call(name, method, *args, **kwargs))
         elif name == "vjp":
-            def checked(fn, inputs, seed=None):
-                if seed is not None:
-                    note("vjp(seed)")
-                return self._check_vjp(call(name, method, fn, inputs, seed), inputs)
+            def checked(fn, inputs, cotangent=None):
+                if cotangent is not None:
+                    note("vjp(cotangent)")
+                return self._check_vjp(call(name, method, fn, inputs, cotangent), inputs)
         elif name == "backward":
-            def checked(out, seed=None, **kwargs):
-                if seed is not None:
-                    note("vjp(seed)")
-                return call(name, method, out, seed, **kwargs)
+            def checked(out, cotangent=None, **kwargs):
+                if cotangent is not None:
+                    note("vjp(cotangent)")
+                return call(name, method, out, cotangent, **kwargs)
         else:
             def checked(*args, **kwargs):
                 note(name)
@@ -224,7 +224,7 @@ class Adapter:
         return apply
 
     def __repr__(self) -> str:
-        return f"Adapter({self._backend!r})"
+        return f"ContractView({self._backend!r})"
 
 
 def _weak_watch(t):
@@ -263,13 +263,13 @@ def _raised_in(exc: BaseException, files: frozenset[str]) -> bool:
     return tb.tb_frame.f_code.co_filename in files
 
 
-SEED = 0  # every conformance test starts from this seed (the B and rng fixtures)
+RANDOM_SEED = 0  # every conformance test starts from this random seed (the B and rng fixtures)
 
 
-def seeded(backend) -> Adapter:
+def seeded(backend) -> ContractView:
     """The B a test gets: every random generator seeded (Python's, numpy's global one, the
     engine's), then the adapter seen through the protocol's contracts."""
-    random.seed(SEED)
-    np.random.seed(SEED)
-    backend.seed(SEED)
-    return Adapter(backend)
+    random.seed(RANDOM_SEED)
+    np.random.seed(RANDOM_SEED)
+    backend.seed(RANDOM_SEED)
+    return ContractView(backend)
