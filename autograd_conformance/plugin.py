@@ -7,7 +7,10 @@ It is not auto-loaded: installing the package changes no other pytest run in the
 loaded where a conformance run asks for it: by the checkout's root ``conftest.py``, by ``-p autograd_conformance.plugin``
 (``pytest -p autograd_conformance.plugin --pyargs autograd_conformance.suites --backend NAME``), or
 by the ``autograd-conformance`` command, which runs exactly that (``autograd_conformance.cli``).
-Its options are in options.py; it brings containment (timeouts, the watchdog), the garbage
+It builds the run (run.py: backend, devices, expectations, prerequisites) in pytest_configure, and
+every part reads it from there; rerun lines come from rerun.py, the terminal summary from the
+report's own per-claim results (report/collect.py). Its options are in options.py; it brings
+containment (timeouts, the watchdog), the garbage
 collector's policy (gc_policy.py), the report writer and the ``--benchmarks`` option with it
 (``pytest_plugins`` below).
 """
@@ -15,14 +18,13 @@ collector's policy (gc_policy.py), the report writer and the ``--benchmarks`` op
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autograd_conformance import expectations, options, outcomes
+from autograd_conformance import expectations, options, outcomes, rerun, run
 from autograd_conformance.contracts import RANDOM_SEED, seeded
 from autograd_conformance.claims import CLAIMS, UnknownClaim, known
 from autograd_conformance.options import pytest_addoption, pytest_load_initial_conftests  # noqa: F401 (hooks)
@@ -35,12 +37,6 @@ from autograd_conformance.registry import BackendError, load_backend
 pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.gc_policy",
                   "autograd_conformance.report.collect", "autograd_conformance.benchmarks.hooks"]
 
-backend_key = pytest.StashKey[object]()
-expectations_key = pytest.StashKey[list]()
-expectations_arg_key = pytest.StashKey[str | None]()  # what rerun lines pass to --expectations
-paths_key = pytest.StashKey[dict]()  # nodeid -> the test file's path, for rerun lines
-devices_key = pytest.StashKey[list]()
-prerequisites_key = pytest.StashKey[Prerequisites]()
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
@@ -78,21 +74,19 @@ def pytest_configure(config: pytest.Config) -> None:
         backend = load_backend(name)
     except BackendError as exc:
         raise pytest.UsageError(f"--backend {name}: {exc}") from None
-    config.stash[backend_key] = backend
-    config.stash[prerequisites_key] = Prerequisites(backend, needs_of)
-    config.stash[devices_key] = options.parse_devices(config.getoption("device"), backend)
-    path, config.stash[expectations_arg_key] = options.expectations_file(config)
+    this = run.Run(backend, options.parse_devices(config.getoption("device"), backend))
+    this.prerequisites = Prerequisites(backend, needs_of)
+    path, this.expectations_arg = options.expectations_file(config)
     try:
-        config.stash[expectations_key] = expectations.load(path) if path else []
+        this.expectations = expectations.load(path) if path else []
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
+    config.stash[run.KEY] = this
     options.terminate_as_interrupt(config)
-    from autograd_conformance.benchmarks.hooks import run_key
-    config.stash[run_key] = (backend, config.stash[devices_key])  # for the benchmarks' JSON
     if not hasattr(config, "workerinput") and not config.getoption("benchmarks", False):
         # the xdist controller writes the reports; a benchmark run checks no claim and writes none
         from autograd_conformance.report.collect import ReportPlugin
-        writer = ReportPlugin(config, backend, config.stash[devices_key], rerun_command)
+        writer = ReportPlugin(config)
         problem = writer.check_writable()
         if problem:
             raise pytest.UsageError(f"--report-dir {config.getoption('report_dir')}: {problem}. Give a "
@@ -102,7 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "device" in metafunc.fixturenames:
-        devices = metafunc.config.stash[devices_key]
+        devices = run.of(metafunc.config).devices
         metafunc.parametrize("device", devices, ids=devices, scope="function")
 
 
@@ -110,7 +104,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def B(request: pytest.FixtureRequest):
     """The backend under test, with every random generator seeded for this test, seen through the
     protocol's contracts (contracts.py)."""
-    return seeded(request.config.stash[backend_key])
+    return seeded(run.of(request.config).backend)
 
 
 @pytest.fixture
@@ -147,9 +141,10 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj):
 @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection: expectations see every collected test
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _apply_expectations(config, items)
-    config.stash[prerequisites_key].collected(items, claim_of)
-    config.stash[paths_key] = {item.nodeid: Path(item.path) for item in items}
-    backend = config.stash[backend_key]
+    this = run.of(config)
+    this.prerequisites.collected(items, claim_of)
+    this.paths = {item.nodeid: Path(item.path) for item in items}
+    backend = this.backend
     for item in items:
         cid = claim_of(item)
         if cid is None and "B" not in getattr(item, "fixturenames", ()):
@@ -165,7 +160,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests an expectation entry matches (the most specific entry wins) and record the
     entry's kind as the item property 'expectation' (junit XML and the reports read it)."""
-    entries = config.stash[expectations_key]
+    this = run.of(config)
+    entries = this.expectations
     if not entries:
         return
     names = set()  # (claim, name) for every name an entry's test may use
@@ -182,13 +178,13 @@ def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None
         item.user_properties.append(("expectation", entry.kind))
     if any("::" in arg for arg in config.args):
         return  # node ids select single tests: other tests of their files are not collected
-    devices = [*config.stash[backend_key].available_devices(), *config.stash[devices_key]]
+    devices = [*this.backend.available_devices(), *this.devices]
     collected_files = {expectations.item_key(i).split("::")[0] for i in items}
     stale = [e for e in entries if e.test and e.test.split("::")[0] in collected_files
              and not any((e.claim, n) in names for n in expectations.device_free_names(e.test, devices))]
     if stale:
         raise pytest.UsageError(
-            f"--expectations {config.stash[expectations_arg_key]}: entries that match no test: "
+            f"--expectations {this.expectations_arg}: entries that match no test: "
             + "; ".join(e.describe() for e in stale) + ". Fix the test name (a "
             "parametrized test is '<file>::<function>[<id>]', with pytest's id of the variant "
             "without the device part) or remove the entry.")
@@ -210,7 +206,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if cid is None and "B" not in item.fixturenames:
         return
     check_declarations(item)
-    backend = item.config.stash[backend_key]
+    backend = run.of(item.config).backend
     missing = lacking(needs_of(item), declared(backend))
     if missing:
         reason = f"backend lacks {', '.join(missing)}"
@@ -237,7 +233,7 @@ def pytest_runtest_call(item: pytest.Item):
         if not needed:
             raise
         params = item.callspec.params if hasattr(item, "callspec") else {}
-        checks = item.config.stash[prerequisites_key]
+        checks = run.of(item.config).prerequisites
         for operation, prerequisite in needed:
             why = checks.failing(prerequisite, operation, params.get("device"), params.get("dtype"))
             if why:
@@ -285,36 +281,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def explain(item: pytest.Item, cid: str | None) -> str:
     config = item.config
-    backend = config.stash[backend_key]
+    backend = run.of(config).backend
     device = item.callspec.params.get("device") if hasattr(item, "callspec") else None
     lines = []
     if cid in CLAIMS:
         c = CLAIMS[cid]
         lines += [f"claim {c.id} ({c.level}): {c.statement}", f"source: {'; '.join(c.source)}"]
     lines.append(f"backend: {backend.name} {backend.version}" + (f", device: {device}" if device else ""))
-    lines.append("rerun: " + rerun_command(config, item.nodeid, device))
+    lines.append("rerun: " + rerun.command(config, item.nodeid, device))
     return "\n".join(lines)
-
-
-def rerun_command(config: pytest.Config, nodeid: str, device: str | None, *more: str) -> str:
-    """A command that reruns the test nodeid (and the tests in more) as this run ran them, from
-    the directory the run started in: a test as a path from there in a checkout; from an installed
-    copy (the test file outside that directory, say in site-packages) by its absolute path, with
-    the plugin named."""
-    here = config.invocation_params.dir.resolve()
-    targets, outside = [], False
-    for test in (nodeid, *more):
-        file, sep, rest = test.partition("::")
-        path = config.stash.get(paths_key, {}).get(test, config.rootpath / file).resolve()
-        outside = outside or not path.is_relative_to(here)
-        targets.append((os.path.relpath(path, here) if path.is_relative_to(here) else str(path)) + sep + rest)
-    args = ["pytest", "-p", "autograd_conformance.plugin"] if outside else ["pytest"]
-    args += ["--backend", config.getoption("backend")]
-    if device:
-        args += ["--device", device]
-    if config.stash.get(expectations_arg_key, None):  # the file in use, or 'none' if turned off
-        args += ["--expectations", config.stash[expectations_arg_key]]
-    return " ".join(shlex.quote(a) for a in args + targets)
 
 
 def pytest_report_teststatus(report, config):

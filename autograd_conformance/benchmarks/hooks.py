@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from autograd_conformance import run
+
 BENCHMARKS_JSON = "benchmarks.json"
-run_key = pytest.StashKey[tuple]()  # (backend, devices) of the run, stashed by plugin.py
 
 
 # ------------------------------------------------------------------ the pytest plugin
@@ -90,10 +91,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
     """Add the backend, devices and thread count of the run to pytest-benchmark's JSON."""
-    run = config.stash.get(run_key, None)  # set by plugin.py: (backend, devices)
-    if run is None:
+    this = run.of(config)  # built by plugin.py
+    if this is None:
         return
-    backend, devices = run
+    backend, devices = this.backend, this.devices
     info = {"backend": backend.name, "backend_version": str(backend.version), "devices": list(devices),
             "suite_version": _suite_version(),
             "command": shlex.join(["pytest", *config.invocation_params.args])}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from autograd_conformance import containment, outcomes
+from autograd_conformance import containment, outcomes, rerun, run
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.outcomes import BAD, BLOCKED, NA, NONDET, NOT_RUN, OUTCOMES, PARTIAL, PASS, XPASS
 from autograd_conformance.report import journal, sentinel
@@ -102,9 +102,10 @@ class ReportPlugin:
 
     name = "autograd_conformance.report.writer"
 
-    def __init__(self, config: pytest.Config, backend, devices: list[str], rerun_command) -> None:
-        """backend, devices: what the run tests; rerun_command(config, nodeid, device) -> str."""
-        self.config, self.backend, self.devices, self.rerun_command = config, backend, devices, rerun_command
+    def __init__(self, config: pytest.Config) -> None:
+        """What the run tests (backend, devices) is the run's (run.of(config))."""
+        this = run.of(config)
+        self.config, self.backend, self.devices = config, this.backend, this.devices
         self.enabled = not config.getoption("no_report", False) and not config.option.collectonly
         self.dir = Path(config.invocation_params.dir, config.getoption("report_dir", "reports"))
         self.phases: dict[str, dict[str, dict]] = {}  # nodeid -> when -> _phase()
@@ -157,7 +158,7 @@ class ReportPlugin:
         phase = self.phases.setdefault(report.nodeid, {})[report.when] = _phase(report)
         props = self.props.get(report.nodeid, {})
         if report.nodeid not in self.reruns:
-            self.reruns[report.nodeid] = self.rerun_command(self.config, report.nodeid, props.get("device"))
+            self.reruns[report.nodeid] = rerun.command(self.config, report.nodeid, props.get("device"))
         if self.enabled and "backend" in props:  # a conformance test: into the journal
             if self.sentinel is None:  # from the first line on, someone rebuilds if we die
                 self.sentinel = sentinel.start(self.dir, containment.watchdog_file())
