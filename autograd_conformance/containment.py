@@ -185,3 +185,16 @@ def _spare_the_restart_cap(config: pytest.Config) -> None:
     cap = getattr(dsession, "_max_worker_restart", None)
     if isinstance(cap, int):
         dsession._max_worker_restart = cap + 1
+
+
+def terminate_as_interrupt(config: pytest.Config) -> None:
+    """SIGTERM (a CI job's cancel or time limit) ends the run as Ctrl-C does: pytest stops, and the
+    reports are written, marked incomplete. The previous handler comes back at unconfigure."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))

@@ -29,6 +29,7 @@ included (``test_mse_loss[cpu-mean]``), is accepted too and matches that device 
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -169,3 +170,24 @@ def device_free_names(test: str, devices=()) -> set[str]:
                 rest = parts[:i] + parts[i + 1:]
                 names.add(f"{base}[{'-'.join(rest)}]" if rest else base)
     return names
+
+
+def choose_file(config) -> tuple[str | None, str | None]:
+    """(file to load, value for --expectations in rerun lines): --expectations FILE, or else the
+    file a built-in backend ships; --expectations none turns that off."""
+    given = config.getoption("expectations")
+    name = config.getoption("backend")
+    shipped = None
+    from autograd_conformance.registry import BUILTIN
+    if name in BUILTIN:
+        from autograd_conformance import backends
+        candidate = Path(backends.__file__).with_name(f"{name}_expectations.toml")
+        shipped = candidate if candidate.is_file() else None
+    if given is not None and given.strip().lower() == "none":
+        return None, "none" if shipped else None
+    if given is not None:
+        return given, given
+    if shipped is None:
+        return None, None
+    here = config.invocation_params.dir
+    return str(shipped), os.path.relpath(shipped, here) if shipped.is_relative_to(here) else str(shipped)

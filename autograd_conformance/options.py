@@ -1,46 +1,30 @@
 """The conformance run's command line: its options, what each accepts (bad values are usage errors
-that say what to give instead, before anything runs), and the choices made from them before the
-engine is imported: threads, the Hypothesis profile, the expectation file, the devices.
-
-Registered with the conformance plugin (plugin.py's ``pytest_plugins``)."""
+that say what to give instead, before anything runs), rootdir chosen again once the options are
+known, and what is set from them before the engine is imported (threads) or read at configure
+(the devices). The report and benchmark options are declared where their concern lives
+(report/collect.py, benchmarks/hooks.py), as pytest plugins do; the Hypothesis profiles are
+profiles.py's, the expectation file's choice expectations.py's, SIGTERM containment.py's."""
 
 from __future__ import annotations
 
 import copy
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import settings
 
 from autograd_conformance import fashionmnist
 from autograd_conformance.registry import BUILTIN
 
 DEFAULT_TIMEOUT = 120.0  # seconds per test unless --timeout, PYTEST_TIMEOUT or ini timeout is given
 
-# Hypothesis profiles for the property suites; --hypothesis-profile=thorough selects the long one.
-# No examples database (nothing is written into the user's tree; a profile of their own with a
-# database, loaded with --hypothesis-profile, turns one on); a failure prints the
-# @reproduce_failure blob that draws it again, and under "thorough" the seed (--hypothesis-seed).
-_PROFILE = dict(deadline=None, database=None, print_blob=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
-# The default one shrinks a counterexample but skips Hypothesis's "explain" phase, which varies the
-# shrunk example's parts to comment which ones matter: on an engine that breaks a property that took
-# longer than the rest of its test.
-settings.register_profile("conformance", max_examples=12, derandomize=True,
-                          phases=[p for p in Phase if p is not Phase.explain], **_PROFILE)
-settings.register_profile("thorough", max_examples=300, **_PROFILE)
-settings.load_profile("conformance")  # not Hypothesis's own "ci": ours, by its own name
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("autograd-conformance", "autograd conformance suite")
     group.addoption(
         "--backend", default="torch", metavar="NAME",
-        help="autograd engine to test: a built-in name (torch, tinygrad, mygrad, paddle, jax), a "
+        help=f"autograd engine to test: a built-in name ({', '.join(BUILTIN)}), a "
              "name installed under the entry point group 'autograd_conformance.backends', or "
              "'package.module:attribute'. "
              "Default: torch.")
@@ -104,20 +88,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         ns.confcutdir = str(inipath.parent if inipath is not None else rootpath)
 
 
-
-def terminate_as_interrupt(config: pytest.Config) -> None:
-    """SIGTERM (a CI job's cancel or time limit) ends the run as Ctrl-C does: pytest stops, and the
-    reports are written, marked incomplete. The previous handler comes back at unconfigure."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
-
-
 def check_options(config: pytest.Config) -> None:
     """Bad option values are usage errors that say what to give instead, before anything runs."""
     profile = config.getoption("hypothesis_profile", None)
@@ -151,26 +121,6 @@ def limit_threads(config: pytest.Config) -> None:
         os.environ[variable] = str(threads)
     if "torch" in sys.modules:  # imported before us: the variables came too late for it
         sys.modules["torch"].set_num_threads(threads)
-
-
-def expectations_file(config: pytest.Config) -> tuple[str | None, str | None]:
-    """(file to load, value for --expectations in rerun lines): --expectations FILE, or else the
-    file a built-in backend ships; --expectations none turns that off."""
-    given = config.getoption("expectations")
-    name = config.getoption("backend")
-    shipped = None
-    if name in BUILTIN:
-        from autograd_conformance import backends
-        candidate = Path(backends.__file__).with_name(f"{name}_expectations.toml")
-        shipped = candidate if candidate.is_file() else None
-    if given is not None and given.strip().lower() == "none":
-        return None, "none" if shipped else None
-    if given is not None:
-        return given, given
-    if shipped is None:
-        return None, None
-    here = config.invocation_params.dir
-    return str(shipped), os.path.relpath(shipped, here) if shipped.is_relative_to(here) else str(shipped)
 
 
 def parse_devices(spec: str, backend) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograd_conformance import expectations, options, outcomes, rerun, run
+from autograd_conformance import containment, expectations, options, outcomes, rerun, run
 from autograd_conformance.contracts import RANDOM_SEED, seeded
 from autograd_conformance.claims import CLAIMS, UnknownClaim, known
 from autograd_conformance.options import pytest_addoption, pytest_load_initial_conftests  # noqa: F401 (hooks)
@@ -34,7 +34,7 @@ from autograd_conformance.prerequisites import Blocked, Prerequisites, check_dec
 from autograd_conformance.protocol import AdapterError, AnyOf, Capability, Unsupported, lacking
 from autograd_conformance.registry import BackendError, load_backend
 
-pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.gc_policy",
+pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.gc_policy", "autograd_conformance.profiles",
                   "autograd_conformance.report.collect", "autograd_conformance.benchmarks.hooks"]
 
 
@@ -76,13 +76,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--backend {name}: {exc}") from None
     this = run.Run(backend, options.parse_devices(config.getoption("device"), backend))
     this.prerequisites = Prerequisites(backend, needs_of)
-    path, this.expectations_arg = options.expectations_file(config)
+    path, this.expectations_arg = expectations.choose_file(config)
     try:
         this.expectations = expectations.load(path) if path else []
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
     config.stash[run.KEY] = this
-    options.terminate_as_interrupt(config)
+    containment.terminate_as_interrupt(config)
     if not hasattr(config, "workerinput") and not config.getoption("benchmarks", False):
         # the xdist controller writes the reports; a benchmark run checks no claim and writes none
         from autograd_conformance.report.collect import ReportPlugin

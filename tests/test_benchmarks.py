@@ -174,7 +174,9 @@ def test_torch_adapter_overhead_within_5_percent():
     takes a quarter more or less time as the neighbour is busy or idle (a core runs faster with its
     neighbour idle), and two benchmarks measured one after the other, even back to back, met
     different conditions often enough to miss by 25 %. The statistic is the ratio of the two
-    medians. torch runs single-threaded: a 2-thread matrix product on a busy
+    10th percentiles: a neighbour's work only ever adds time to a step, so the fast end of each
+    distribution is the step's own cost (the medians moved by 6 % with two busy neighbours, the
+    10th percentiles by under 2 %). torch runs single-threaded: a 2-thread matrix product on a busy
     2-core machine waits whole scheduler time slices for its descheduled second thread, which swamps
     a per-call cost of tens of microseconds; the adapter's cost per call does not depend on the
     thread count. Time is the process's CPU time (time.process_time): the time a busy machine keeps
@@ -199,9 +201,9 @@ def test_torch_adapter_overhead_within_5_percent():
                     times[name].append(time.process_time() - start)
     finally:
         torch.set_num_threads(threads)
-    adapter, direct = statistics.median(times["adapter"]), statistics.median(times["direct"])
+    adapter, direct = (statistics.quantiles(times[name], n=10)[0] for name in ("adapter", "direct"))
     ratio = adapter / direct
     assert abs(ratio - 1) <= OVERHEAD_LIMIT, (
         f"the torch adapter's training step takes {ratio:.3f}x the time of the same step written "
-        f"directly in torch ({adapter * 1e6:.0f} vs {direct * 1e6:.0f} µs, medians of {PAIRS} "
+        f"directly in torch ({adapter * 1e6:.0f} vs {direct * 1e6:.0f} µs, 10th percentiles of {PAIRS} "
         f"alternating steps; allowed 1 ± {OVERHEAD_LIMIT})")
