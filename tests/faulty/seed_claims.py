@@ -1,12 +1,11 @@
-"""Faulty backends for the claims checked in full against the seeds: each breaks one thing the
-seeds show or state that the suite used to check only in part (a graph never backpropagated, SGD
+"""Faulty backends for claims the seeds show or state in detail: a graph never backpropagated, SGD
 over several steps of the seeds' own training, linear regression's dynamics, the index of each
-parameter, the update as 004 writes it, no_grad across a model's layers), or one of the claims
-the seeds make that the suite did not have (the printed form, the window given as a pair, LeNet's
-28x28 input, autograd.grad freeing the graph, item(), objects saved for backward, hook order).
+parameter, the update as 004 writes it, no_grad across a model's layers, the printed form, the
+pooling window given as a pair, LeNet's 28x28 input, autograd.grad freeing the graph, item(),
+objects saved for backward, hook order. Each breaks one of them, as an engine could, in a way a
+check of the claim on part of what the seeds show would let through.
 
-CASES lists the claims each targets (tests/test_faulty_backends.py). The suite before these tests
-let each of them through on its claim."""
+CASES lists the claims each targets (tests/test_faulty_backends.py)."""
 
 import numpy as np
 import torch

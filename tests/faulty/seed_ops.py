@@ -1,4 +1,4 @@
-"""Faulty backends for the claims of issue 10: the seeds' operations against numpy, LeNet's
+"""Faulty backends for the seeds' operations against numpy, LeNet's
 gradients, devices, the default of zero_grad, in-place changes of tracked leaves, changing shapes.
 
 Each class is the reference adapter with one behaviour broken the way a buggy engine (or a port of
