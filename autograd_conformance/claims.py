@@ -394,6 +394,15 @@ CLAIMS: dict[str, Claim] = _index([
            "Inside no_grad, results of operations on tracked tensors are not tracked and have no "
            "graph node.", (f"{S001} In [32] (the second)", f"{S002} In [18]"), (NG, RG),
            why='the flag (and node, where the engine has them) of results made in no_grad'),
+    _claim("tracking.no-grad-ends-with-its-block",
+           "no_grad lasts as long as its block: after it, operations on tracked tensors are tracked "
+           "again, whether the block ended normally or by an exception.",
+           (f"{S001} In [31] (the second)", f"{S001} In [32] (the second)", f"{S001} In [36]"), (NG, RG),
+           why='the flag of a result made after a no_grad block that ended normally, and by an exception',
+           generalises="the seeds show tracking before and inside a no_grad block and a tracked x after "
+                       "it; that the block's end (an exception's included) turns tracking back on is "
+                       "no_grad being a context manager: "
+                       "https://pytorch.org/docs/stable/generated/torch.no_grad.html"),
     _claim("tracking.no-grad-same-values",
            "no_grad changes tracking, not values: predictions under no_grad equal tracked ones.",
            (f"{S003} § test mode", f"{S002} In [18]"), (NG,),

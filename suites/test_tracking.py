@@ -62,6 +62,26 @@ def test_no_grad_untracked(B, device, form):
     assert B.requires_grad(z_of()), "tracking resumes after the no_grad block"
 
 
+class _LeavesTheBlock(Exception):
+    pass
+
+
+@claim("tracking.no-grad-ends-with-its-block")
+@pytest.mark.parametrize("end", ["normally", "by an exception"])
+def test_no_grad_ends_with_its_block(B, device, rng, end):
+    """001 In [31]-[36] (the second In [31] and In [32]): x ** 2 tracked, untracked inside no_grad,
+    x still tracked after; here the result of an operation after the block, which ended `end`."""
+    x = B.tensor(rng.standard_normal(3), device=device, requires_grad=True)
+    try:
+        with B.no_grad():
+            x * x
+            if end == "by an exception":
+                raise _LeavesTheBlock
+    except _LeavesTheBlock:
+        pass
+    assert B.requires_grad(x * x), f"after a no_grad block that ended {end}, x * x must be tracked again"
+
+
 @claim("tracking.no-grad-same-values")
 @pytest.mark.parametrize("form", FORMS)
 def test_no_grad_same_values(B, device, form):

@@ -55,6 +55,23 @@ class NoGradStillTracks(TorchBackend):
         return contextlib.nullcontext()
 
 
+class NoGradNeverEnds(TorchBackend):
+    """no_grad() turns tracking off and leaves it off when its block ends (normally or by an
+    exception), until the next test seeds the engine."""
+
+    def no_grad(self):
+        @contextlib.contextmanager
+        def off():
+            torch.set_grad_enabled(False)
+            yield
+
+        return off()
+
+    def seed(self, n):
+        torch.set_grad_enabled(True)
+        super().seed(n)
+
+
 class DetachCopies(TorchBackend):
     """detach() returns an untracked copy that does not share storage."""
 
@@ -187,6 +204,7 @@ class SavesCopies(TorchBackend):
 
 
 CASES = [
+    (NoGradNeverEnds, {"tracking.no-grad-ends-with-its-block"}),
     (OverwritesGrad, {"accumulation.multi-task-losses-sum", "accumulation.no-zero-grad-accumulates",
         "accumulation.retain-twice-equals-double", "accumulation.second-backward-adds",
         "retain.retain-graph-allows-second", "retain.second-backward-errors",
