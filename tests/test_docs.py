@@ -29,6 +29,7 @@ def _example(name: str) -> str:
     raise AssertionError(f"{GUIDE.name} has no python block starting with '# {name}'")
 
 
+@pytest.mark.slow  # a conformance run of the example adapter
 @pytest.mark.timeout(600)
 def test_the_adapter_guides_example_runs(tmp_path):
     (tmp_path / "docs_example.py").write_text(_example("docs_example.py"), encoding="utf-8")

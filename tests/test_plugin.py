@@ -162,6 +162,7 @@ def test_declared_capability_broken_fails(suite):
     ])
 
 
+@pytest.mark.slow  # waits out a timeout in a run of its own
 def test_hanging_backend_times_out(suite):
     result = run(suite, "--backend", "fakebackends:Hangs", "--timeout", "2")
     assert result.ret == pytest.ExitCode.TESTS_FAILED

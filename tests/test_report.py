@@ -317,6 +317,7 @@ def test_merge(suite):
     assert (suite.path / "cli" / "conformance-matrix.html").stat().st_size > 1000
 
 
+@pytest.mark.slow  # starts Chromium
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="rendering the HTML report needs headless "
                     "Chromium at /usr/bin/chromium (Debian: apt-get install chromium)")
 def test_html_renders_in_chromium(suite, tmp_path):
