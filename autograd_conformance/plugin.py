@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograd_conformance import containment, expectations, options, outcomes, rerun, run
+from autograd_conformance import expectations, options, outcomes, rerun, run
 from autograd_conformance.contracts import RANDOM_SEED, seeded
 from autograd_conformance.claims import CLAIMS, UnknownClaim, known
 from autograd_conformance.options import pytest_addoption, pytest_load_initial_conftests  # noqa: F401 (hooks)
@@ -82,7 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
     config.stash[run.KEY] = this
-    containment.terminate_as_interrupt(config)
+    from autograd_conformance.containment import terminate_as_interrupt  # a plugin of pytest_plugins:
+    terminate_as_interrupt(config)  # imported by pytest first, so that its asserts are rewritten
     if not hasattr(config, "workerinput") and not config.getoption("benchmarks", False):
         # the xdist controller writes the reports; a benchmark run checks no claim and writes none
         from autograd_conformance.report.collect import ReportPlugin

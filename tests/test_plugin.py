@@ -286,3 +286,22 @@ def test_missing_operation_is_not_applicable_naming_it(suite):
                                  "*1 passed, 1 not applicable*"])
     junit = (suite.path / "junit.xml").read_text()
     assert 'name="not_applicable" value="backend lacks conv2d"' in junit
+
+
+@pytest.mark.slow  # a Python process of its own
+def test_a_run_in_a_fresh_process_warns_of_nothing():
+    """pytest rewrites the asserts of the plugin's modules only where it imports them first: a module
+    that plugin.py imported itself before pytest_plugins did warns (PytestAssertRewriteWarning) in
+    every run. The forked runs of the other tests preload the modules and silence that warning, so
+    this one starts the pytest command afresh (python -m pytest, with the checkout first on
+    sys.path, does not show it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    pytest_command = Path(sys.executable).with_name("pytest")  # as the README runs it: not python -m
+    done = subprocess.run([str(pytest_command), "suites/test_ops.py::test_item", "--backend", "torch",
+                           "--no-report", "-p", "no:cacheprovider", "-p", "no:randomly"],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "warnings summary" not in done.stdout, done.stdout[-3000:]
