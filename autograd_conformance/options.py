@@ -8,6 +8,7 @@ profiles.py's, the expectation file's choice expectations.py's, SIGTERM containm
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
 from pathlib import Path
@@ -95,7 +96,7 @@ def check_options(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--hypothesis-profile {profile}: no such Hypothesis profile. The suite's "
                                 f"profiles: conformance (the default), thorough; registered: {', '.join(sorted(settings._profiles))}")
     timeout = config.getoption("timeout", None)
-    if timeout is not None and float(timeout) < 0:
+    if timeout is not None and not (math.isfinite(float(timeout)) and float(timeout) >= 0):
         raise pytest.UsageError(f"--timeout {timeout}: give a number of seconds >= 0 (0 switches the "
                                 "per-test timeout off)")
     root = config.getoption("fashionmnist_root")
@@ -105,6 +106,21 @@ def check_options(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--fashionmnist-root {root}: {problem}. Point it at the directory that "
                                     "holds FashionMNIST/raw/ (train- and t10k- images and labels), or leave "
                                     "it out to use the suite's small dataset in the same format.")
+
+
+def ini_timeout(config: pytest.Config) -> float:
+    """The conformance_timeout ini setting in seconds (DEFAULT_TIMEOUT where it is not set)."""
+    value = config.getini("conformance_timeout")
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise pytest.UsageError(f"conformance_timeout = {value}: give a number of seconds >= 0 (0 switches "
+                                f"the per-test timeout off), or leave it out for {DEFAULT_TIMEOUT:g}")
+    return seconds
 
 
 def limit_threads(config: pytest.Config) -> None:

@@ -46,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "(containment.py): leave out -p no:timeout, or install pytest-timeout")
     if config.getvalue("timeout") is None and not os.environ.get("PYTEST_TIMEOUT") \
             and not config.getini("timeout"):
-        config.option.timeout = float(config.getini("conformance_timeout") or options.DEFAULT_TIMEOUT)
+        config.option.timeout = options.ini_timeout(config)
     config.addinivalue_line(
         "markers", "claim(id): the seed claim (autograd_conformance.claims) this test checks")
     config.addinivalue_line(

@@ -53,13 +53,21 @@ def load_backend(name: str):
     module_name, _, attribute = target.partition(":")
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as exc:  # an adapter (or its engine) that exits while imported
+        raise BackendError(
+            f"backend {name!r}: importing {module_name!r} called sys.exit({exc.code!r}). An adapter module "
+            "must import without exiting: move that code into a function, or fix the engine's install."
+        ) from None
     except Exception as exc:  # an adapter whose engine is missing or broken
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        raise BackendError(
-            f"backend {name!r} could not be imported from {module_name!r}: {detail}. "
-            "Install the engine (for the built-in adapters: pip install "
-            f"'autograd-conformance[{name}]') or fix the adapter's import."
-        ) from None
+        if name in BUILTIN:
+            fix = f"Install the engine: pip install 'autograd-conformance[{name}]'."
+        elif isinstance(exc, ModuleNotFoundError) and exc.name and module_name.startswith(exc.name):
+            fix = (f"Make {module_name!r} importable: install the package that holds it, or add the "
+                   "directory that holds it to PYTHONPATH (a rerun needs the same).")
+        else:
+            fix = "Install the engine the adapter imports, or fix the adapter's import."
+        raise BackendError(f"backend {name!r} could not be imported from {module_name!r}: {detail}. {fix}") from None
     try:
         obj = getattr(module, attribute)
     except AttributeError:

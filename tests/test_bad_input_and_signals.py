@@ -45,9 +45,16 @@ def run(pytester, *args):
     (["--fashionmnist-root", "truncated"], "--fashionmnist-root truncated: *train-images-idx3-ubyte is not a valid IDX file*"),
     (["--threads", "-2"], "--threads -2: give a number of threads >= 1, or 0*"),
     (["-p", "no:timeout"], "the conformance suite needs pytest-timeout*leave out -p no:timeout*"),
+    (["--timeout", "inf"], "--timeout inf: give a number of seconds >= 0"),
+    (["--timeout", "nan"], "--timeout nan: give a number of seconds >= 0"),
+    (["-o", "conformance_timeout=abc"], "conformance_timeout = abc: give a number of seconds >= 0*"),
+    (["--report-dir="], "--report-dir : the directory is empty*give a directory name*"),
+    (["--backend", "exiting:Adapter"], "*importing 'exiting' called sys.exit('no engine here')*"),
 ], ids=["hypothesis-profile", "timeout", "report-dir-file", "fashionmnist-empty", "fashionmnist-truncated",
-        "threads", "no-timeout-plugin"])
+        "threads", "no-timeout-plugin", "timeout-inf", "timeout-nan", "ini-timeout", "report-dir-empty",
+        "adapter-exits"])
 def test_bad_option_is_a_usage_error(suite, args, message):
+    (suite.path / "exiting.py").write_text("import sys\nsys.exit('no engine here')\n")
     (suite.path / "afile").write_text("not a directory")
     (suite.path / "empty").mkdir()
     raw = suite.path / "truncated" / "FashionMNIST" / "raw"
@@ -58,6 +65,16 @@ def test_bad_option_is_a_usage_error(suite, args, message):
     result = run(suite, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_report_dir_expands_the_home_directory(suite, monkeypatch):
+    """--report-dir=~/x (the shell leaves a ~ after = alone) is the x in the home directory, not a
+    directory named ~."""
+    monkeypatch.setenv("HOME", str(suite.path / "home"))
+    result = run(suite, "--report-dir=~/x")
+    assert result.ret == 0
+    assert (suite.path / "home" / "x" / "conformance.json").exists() and not (suite.path / "~").exists()
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output and "INTERNALERROR" not in output
 

@@ -89,8 +89,19 @@ def test_adapter_import_error_is_shown(suite):
     result = run(suite, "--backend", "brokenadapter:Backend")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*could not be imported from 'brokenadapter'*"
-                                 "ModuleNotFoundError: No module named 'enginethatisnotinstalled'*"])
+                                 "ModuleNotFoundError: No module named 'enginethatisnotinstalled'*"
+                                 "Install the engine the adapter imports*"])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_adapter_module_not_found_says_how_to_make_it_importable(suite):
+    """An import path whose module is not on sys.path (an adapter found only through PYTHONPATH)
+    gets that hint, not a pip extra named after the import path, which cannot exist."""
+    result = run(suite, "--backend", "adapters.mine:Backend")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*Make 'adapters.mine' importable: install the package that holds it, or add "
+                                 "the directory that holds it to PYTHONPATH*"])
+    assert "autograd-conformance[" not in result.stderr.str()
 
 
 def test_missing_attribute_in_import_path(suite):

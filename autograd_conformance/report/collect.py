@@ -107,7 +107,8 @@ class ReportPlugin:
         this = run.of(config)
         self.config, self.backend, self.devices = config, this.backend, this.devices
         self.enabled = not config.getoption("no_report", False) and not config.option.collectonly
-        self.dir = Path(config.invocation_params.dir, config.getoption("report_dir", "reports"))
+        self.given_dir = config.getoption("report_dir", "reports")
+        self.dir = Path(config.invocation_params.dir, os.path.expanduser(self.given_dir))
         self.phases: dict[str, dict[str, dict]] = {}  # nodeid -> when -> _phase()
         self.props: dict[str, dict] = {}  # nodeid -> user_properties (claim, device, backend)
         self.reruns: dict[str, str] = {}  # nodeid -> the command that reruns it
@@ -127,6 +128,9 @@ class ReportPlugin:
         directory); else why not. Creates nothing."""
         if not self.enabled:
             return None
+        if not self.given_dir.strip():
+            return ("the directory is empty (the reports would land in the invocation directory): give a "
+                    "directory name such as reports")
         existing = next(p for p in (self.dir, *self.dir.parents) if p.exists())
         if not existing.is_dir():
             return f"the reports cannot be written to {self.dir}: {existing} is not a directory"
