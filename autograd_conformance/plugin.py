@@ -38,7 +38,6 @@ pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.gc_p
                   "autograd_conformance.report.collect", "autograd_conformance.benchmarks.hooks"]
 
 
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("timeout"):
