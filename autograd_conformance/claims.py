@@ -1009,3 +1009,4 @@ DUPLICATE_CELLS = {S001: frozenset({31, 32})}
 for _cid in (*(c for v in PREREQUISITES.values() for c in ((v,) if isinstance(v, str) else v)),
              *PREREQUISITE_ORDER, *VALUE_CLAIMS, *LAYER_CLAIMS):
     known(_cid, "claims.py's tables")
+del _cid

@@ -23,7 +23,7 @@ from autograd_conformance.protocol import Capability
 claim = pytest.mark.claim
 inputs = pytest.mark.inputs
 uses = pytest.mark.uses
-needs_backward = pytest.mark.needs(Capability.STORES_GRADIENTS.value)
+needs_stored_gradients = pytest.mark.needs(Capability.STORES_GRADIENTS.value)
 # 001 In [14]'s mean, as the seed writes it and in the core vocabulary
 MEAN_FORMS = [pytest.param("mean", marks=uses("mean")), pytest.param("sum / n")]
 
@@ -53,7 +53,7 @@ def test_mean_of_3_squares_functional(B, device, form):
 
 @claim("backward.mean-of-3-squares")
 @inputs("seed")
-@needs_backward
+@needs_stored_gradients
 @pytest.mark.parametrize("form", MEAN_FORMS)
 def test_mean_of_3_squares_backward(B, device, form):
     x = B.tensor(np.ones((2, 2)), device=device, requires_grad=True)
@@ -123,7 +123,7 @@ def test_vjp_seed_vector_functional(B, device):
 
 @claim("backward.vjp-seed-vector")
 @inputs("seed")
-@needs_backward
+@needs_stored_gradients
 def test_vjp_seed_vector_backward(B, device):
     x = B.tensor(SEED_X, device=device, requires_grad=True)
     B.backward(_doubling(B, x), B.tensor(SEED_V, device=device))
@@ -278,7 +278,7 @@ def test_chain_rule_40(B, device):
 
 @claim("backward.chain-rule-40")
 @inputs("seed")
-@needs_backward
+@needs_stored_gradients
 def test_chain_rule_40_backward(B, device):
     """003 § AutoGrad as written: y = w ** 2; z = 10 * y + 25; z.backward(); w.grad."""
     w = B.tensor(2.0, device=device, requires_grad=True)
