@@ -1,8 +1,10 @@
 """Containment: a test that hangs, crashes or kills its process costs that test, never the run.
 
-- **Timeouts end the test, whatever wraps it.** For conformance tests this module keeps
-  pytest-timeout's per-test timeout (``--timeout``, the ``timeout`` marker or ini value; the suite's
-  default is 120 s) with its own timer: SIGALRM raises ``TestTimeout``, a BaseException, so neither
+- **Timeouts end the test, whatever wraps it.** Each conformance test has the suite's own timer
+  over its setup, call and teardown (``--conformance-timeout``, options.timeout; default 120 s; none
+  under ``--pdb``). The suite needs no timeout plugin, so installing it adds none to other
+  projects' runs; where pytest-timeout is installed anyway, it keeps timing the other tests and
+  leaves conformance tests to this timer. SIGALRM raises ``TestTimeout``, a BaseException, so neither
   an engine's ``except Exception`` nor Hypothesis (which replays a failing example, again and again)
   keeps it, and it is raised again every second until the test gives up. It is raised only
   while the test's own setup, call or teardown runs: between them pytest itself is at work (making
@@ -24,21 +26,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
+from autograd_conformance import run
 from autograd_conformance.outcomes import CRASH_PROPERTY, TIMEOUT_PROPERTY
 
 GRACE = 5.0  # seconds past the timeout before the watchdog ends the process
 REPEAT = 1.0  # seconds between further TestTimeout exceptions once the timeout has passed
-WATCHDOG_DIR = "AUTOGRAD_CONFORMANCE_WATCHDOG_DIR"  # environment: the directory of watchdog files
+SCRATCH = "AUTOGRAD_CONFORMANCE_SCRATCH"  # environment: the run's scratch directory (below)
+SCRATCH_PREFIX = "autograd-conformance-run-"  # + the run's pid, in tempfile.gettempdir()
+BENCHMARK_STORAGE_DEFAULT = "file://./.benchmarks"  # pytest-benchmark's --benchmark-storage default
 _file_key = pytest.StashKey[object]()
 _in_phase = False  # a test's setup, call or teardown is running: an exception there is its outcome
 
@@ -55,40 +62,107 @@ def _worker() -> str:
 
 def watchdog_file(worker: str | None = None) -> Path | None:
     """The file the watchdog of worker ("main" in a serial run) writes before it ends a process."""
-    directory = os.environ.get(WATCHDOG_DIR)
+    directory = os.environ.get(SCRATCH)
     return Path(directory, f"{worker or _worker()}.txt") if directory else None
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput"):
-        return  # an xdist worker uses its controller's directory (inherited with the environment)
-    # a run of its own (serial, or an xdist controller) has its own directory, even when it runs
-    # inside another conformance run that set the variable (the project's own tests do)
-    previous = os.environ.get(WATCHDOG_DIR)
-    directory = tempfile.mkdtemp(prefix="autograd-conformance-watchdog-")
-    os.environ[WATCHDOG_DIR] = directory
+def start(config: pytest.Config) -> None:
+    """Give the run its scratch directory: the watchdog files, and the working directory of the
+    engine's import and of every conformance test (``working_directory``), so that files an engine
+    writes where it runs (compile logs, caches) land there, not in the user's tree. It is removed
+    when the run ends; the directories of runs that were killed are removed by the next run.
+
+    An xdist worker uses its controller's (inherited with the environment); a run of its own has
+    its own, even inside another conformance run that set the variable (the project's tests do)."""
+    # imports that resolve against the working directory ('' and relative entries of sys.path, an
+    # adapter module beside the tests) resolve against the invocation directory, as before
+    sys.path[:] = [os.path.abspath(entry) if not os.path.isabs(entry) else entry for entry in sys.path]
+    if not hasattr(config, "workerinput"):
+        _make_scratch(config)
+    if not config.getoption("benchmarks", False) and config.pluginmanager.has_plugin("benchmark") \
+            and config.getoption("benchmark_storage", None) == BENCHMARK_STORAGE_DEFAULT:
+        # pytest-benchmark, where installed, makes its storage folder at configure, also in runs that
+        # benchmark nothing: a conformance run's goes to the scratch directory
+        config.option.benchmark_storage = f"file://{os.environ[SCRATCH]}/benchmarks"
+
+
+def _make_scratch(config: pytest.Config) -> None:
+    previous = os.environ.get(SCRATCH)
+    _remove_orphans()
+    directory = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+    Path(directory, "cwd").mkdir()
+    os.environ[SCRATCH] = directory
 
     def remove():
         if previous is None:
-            os.environ.pop(WATCHDOG_DIR, None)
+            os.environ.pop(SCRATCH, None)
         else:
-            os.environ[WATCHDOG_DIR] = previous
+            os.environ[SCRATCH] = previous
         shutil.rmtree(directory, ignore_errors=True)
 
     config.add_cleanup(remove)
 
 
+def _remove_orphans() -> None:
+    for directory in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        pid = directory.name[len(SCRATCH_PREFIX):].partition("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except OSError:
+            pass  # alive, under another user
+
+
+@contextlib.contextmanager
+def working_directory():
+    """Run the body in the run's scratch working directory (where there is one), then go back."""
+    directory = os.environ.get(SCRATCH)
+    if directory is None or not os.path.isdir(os.path.join(directory, "cwd")):
+        yield
+        return
+    back = os.getcwd()
+    os.chdir(os.path.join(directory, "cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(back)
+
+
+@pytest.fixture(autouse=True)
+def _engine_working_directory(request: pytest.FixtureRequest):
+    """A conformance test (one that uses the backend ``B``) runs in the scratch working directory."""
+    if "B" not in request.fixturenames:
+        yield
+        return
+    with working_directory():
+        yield
+
+
 def _is_conformance(item: pytest.Item) -> bool:
-    return any(name == "backend" for name, _ in item.user_properties)  # set by plugin.py
+    return any(name == "backend" for name, _ in getattr(item, "user_properties", ()))  # set by plugin.py
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool | None:
-    """Our timer and watchdog for conformance tests; other tests keep pytest-timeout's method."""
-    if not _is_conformance(item) or threading.current_thread() is not threading.main_thread() \
-            or not hasattr(signal, "SIGALRM"):
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """The timer and the watchdog of a conformance test, over its setup, call and teardown."""
+    cancel = _set_timer(item)
+    try:
+        return (yield)
+    finally:
+        if cancel is not None:
+            cancel()
+
+
+def _set_timer(item: pytest.Item):
+    """Arm the test's timer and watchdog; the function that disarms them, or None (no timeout)."""
+    this = run.of(item.config)
+    seconds = this.timeout if this is not None else 0.0
+    if not seconds or not _is_conformance(item) or item.config.getoption("usepdb", False) \
+            or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
         return None
-    seconds = float(settings.timeout)
 
     def expired(signum, frame):
         if _in_phase:  # else pytest is reporting: the timer repeats, and the watchdog stays
@@ -105,8 +179,18 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool | None:
             faulthandler.cancel_dump_traceback_later()
             watch.close()
 
-    item.cancel_timeout = cancel  # pytest-timeout's cancel hook calls it
-    return True
+    return cancel
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool | None:
+    """Where pytest-timeout is installed too, a conformance test has only the suite's timer."""
+    return True if _is_conformance(item) else None
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
+    return True if _is_conformance(item) else None
 
 
 def _phase():

@@ -19,7 +19,7 @@ from hypothesis import settings
 from autograd_conformance import fashionmnist
 from autograd_conformance.registry import BUILTIN
 
-DEFAULT_TIMEOUT = 120.0  # seconds per test unless --timeout, PYTEST_TIMEOUT or ini timeout is given
+DEFAULT_TIMEOUT = 120.0  # seconds per conformance test unless timeout() finds another value
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("autograd-conformance", "autograd conformance suite")
@@ -50,6 +50,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "where the environment sets it), because idle "
              "threads of a parallel engine spin and slow a run on a busy or small machine. "
              "Benchmark runs (--benchmarks) keep the engine's default unless this is given.")
+    group.addoption(
+        "--conformance-timeout", type=float, default=None, metavar="SECONDS",
+        help=f"end a conformance test that runs longer than this (its outcome is 'timeout'; 0: no "
+             f"timeout). Default: pytest-timeout's --timeout where that plugin is installed and given "
+             f"one, else the conformance_timeout ini value, else {DEFAULT_TIMEOUT:g}.")
     parser.addini("conformance_timeout", f"per-test timeout in seconds (default {DEFAULT_TIMEOUT:g})")
 
 
@@ -95,10 +100,7 @@ def check_options(config: pytest.Config) -> None:
     if profile is not None and profile not in settings._profiles:
         raise pytest.UsageError(f"--hypothesis-profile {profile}: no such Hypothesis profile. The suite's "
                                 f"profiles: conformance (the default), thorough; registered: {', '.join(sorted(settings._profiles))}")
-    timeout = config.getoption("timeout", None)
-    if timeout is not None and not (math.isfinite(float(timeout)) and float(timeout) >= 0):
-        raise pytest.UsageError(f"--timeout {timeout}: give a number of seconds >= 0 (0 switches the "
-                                "per-test timeout off)")
+    timeout(config)  # a bad value is a usage error before anything runs
     root = config.getoption("fashionmnist_root")
     if root is not None:
         problem = fashionmnist.check_root(Path(root).expanduser())
@@ -108,18 +110,33 @@ def check_options(config: pytest.Config) -> None:
                                     "it out to use the suite's small dataset in the same format.")
 
 
-def ini_timeout(config: pytest.Config) -> float:
-    """The conformance_timeout ini setting in seconds (DEFAULT_TIMEOUT where it is not set)."""
+def timeout(config: pytest.Config) -> float:
+    """Seconds a conformance test may run (0: no limit). The suite keeps its own timer
+    (containment.py), so that installing it adds no plugin to other projects' runs. In order:
+    --conformance-timeout; pytest-timeout's --timeout, where that plugin is loaded (an environment
+    may have it) and the command line gives one; the conformance_timeout ini value; 120 s."""
+    given = config.getoption("conformance_timeout", None)
+    if given is not None:
+        return _seconds(given, f"--conformance-timeout {given}")
+    if config.pluginmanager.has_plugin("timeout"):  # pytest-timeout's option, not a project's own
+        given = config.getoption("timeout", None)
+        if given is not None:
+            return _seconds(given, f"--timeout {given}")
     value = config.getini("conformance_timeout")
-    if not value:
-        return DEFAULT_TIMEOUT
+    if value:
+        return _seconds(value, f"conformance_timeout = {value}", ", or leave it out for "
+                        f"{DEFAULT_TIMEOUT:g}")
+    return DEFAULT_TIMEOUT
+
+
+def _seconds(value, where: str, alternative: str = "") -> float:
     try:
         seconds = float(value)
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds >= 0):
-        raise pytest.UsageError(f"conformance_timeout = {value}: give a number of seconds >= 0 (0 switches "
-                                f"the per-test timeout off), or leave it out for {DEFAULT_TIMEOUT:g}")
+        raise pytest.UsageError(f"{where}: give a number of seconds >= 0 (0 switches the per-test "
+                                f"timeout off){alternative}")
     return seconds
 
 

@@ -17,7 +17,6 @@ collector's policy (gc_policy.py), the report writer and the ``--benchmarks`` op
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -38,14 +37,8 @@ pytest_plugins = ["autograd_conformance.containment", "autograd_conformance.gc_p
                   "autograd_conformance.report.collect", "autograd_conformance.benchmarks.hooks"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("timeout"):
-        raise pytest.UsageError("the conformance suite needs pytest-timeout, which ends a test that hangs "
-                                "(containment.py): leave out -p no:timeout, or install pytest-timeout")
-    if config.getvalue("timeout") is None and not os.environ.get("PYTEST_TIMEOUT") \
-            and not config.getini("timeout"):
-        config.option.timeout = options.ini_timeout(config)
     config.addinivalue_line(
         "markers", "claim(id): the seed claim (autograd_conformance.claims) this test checks")
     config.addinivalue_line(
@@ -68,12 +61,15 @@ def pytest_configure(config: pytest.Config) -> None:
                    "blocked, not failed, where that claim fails")
     options.limit_threads(config)
     options.check_options(config)
+    from autograd_conformance import containment  # a plugin of pytest_plugins: imported by pytest
+    containment.start(config)  # first, so that its asserts are rewritten
     name = config.getoption("backend")
     try:
-        backend = load_backend(name)
+        with containment.working_directory():  # an engine may write files where it is imported
+            backend = load_backend(name)
     except BackendError as exc:
         raise pytest.UsageError(f"--backend {name}: {exc}") from None
-    this = run.Run(backend, options.parse_devices(config.getoption("device"), backend))
+    this = run.Run(backend, options.parse_devices(config.getoption("device"), backend), options.timeout(config))
     this.prerequisites = Prerequisites(backend, needs_of)
     path, this.expectations_arg = expectations.choose_file(config)
     try:
@@ -81,8 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except expectations.ExpectationsError as exc:
         raise pytest.UsageError(f"--expectations: {exc}") from None
     config.stash[run.KEY] = this
-    from autograd_conformance.containment import terminate_as_interrupt  # a plugin of pytest_plugins:
-    terminate_as_interrupt(config)  # imported by pytest first, so that its asserts are rewritten
+    containment.terminate_as_interrupt(config)
     if not hasattr(config, "workerinput") and not config.getoption("benchmarks", False):
         # the xdist controller writes the reports; a benchmark run checks no claim and writes none
         from autograd_conformance.report.collect import ReportPlugin

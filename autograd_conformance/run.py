@@ -16,6 +16,7 @@ import pytest
 class Run:
     backend: Any  # the adapter under test (registry.load_backend)
     devices: list[str]  # the devices each test runs on (--device)
+    timeout: float = 0.0  # seconds each test may run, 0 for no limit (options.timeout)
     expectations: list = field(default_factory=list)  # expectations.Expectation entries in use
     expectations_arg: str | None = None  # the file in use as rerun lines pass it, or "none"
     prerequisites: Any = None  # prerequisites.Prerequisites: each prerequisite's verdict per device

@@ -39,19 +39,19 @@ def run(pytester, *args):
 
 @pytest.mark.parametrize("args, message", [
     (["--hypothesis-profile", "nosuch"], "--hypothesis-profile nosuch: no such Hypothesis profile"),
-    (["--timeout", "-1"], "--timeout -1.0: give a number of seconds >= 0"),
+    (["--conformance-timeout", "-1"], "--conformance-timeout -1.0: give a number of seconds >= 0"),
     (["--report-dir", "afile"], "--report-dir afile: the reports cannot be written to"),
     (["--fashionmnist-root", "empty"], "--fashionmnist-root empty: *empty/FashionMNIST/raw is not a directory"),
     (["--fashionmnist-root", "truncated"], "--fashionmnist-root truncated: *train-images-idx3-ubyte is not a valid IDX file*"),
     (["--threads", "-2"], "--threads -2: give a number of threads >= 1, or 0*"),
-    (["-p", "no:timeout"], "the conformance suite needs pytest-timeout*leave out -p no:timeout*"),
-    (["--timeout", "inf"], "--timeout inf: give a number of seconds >= 0"),
-    (["--timeout", "nan"], "--timeout nan: give a number of seconds >= 0"),
+    (["--conformance-timeout", "inf"], "--conformance-timeout inf: give a number of seconds >= 0"),
+    (["--conformance-timeout", "nan"], "--conformance-timeout nan: give a number of seconds >= 0"),
+    (["--timeout", "inf"], "--timeout inf: give a number of seconds >= 0"),  # pytest-timeout's, installed here
     (["-o", "conformance_timeout=abc"], "conformance_timeout = abc: give a number of seconds >= 0*"),
     (["--report-dir="], "--report-dir : the directory is empty*give a directory name*"),
     (["--backend", "exiting:Adapter"], "*importing 'exiting' called sys.exit('no engine here')*"),
 ], ids=["hypothesis-profile", "timeout", "report-dir-file", "fashionmnist-empty", "fashionmnist-truncated",
-        "threads", "no-timeout-plugin", "timeout-inf", "timeout-nan", "ini-timeout", "report-dir-empty",
+        "threads", "timeout-inf", "timeout-nan", "pytest-timeout-inf", "ini-timeout", "report-dir-empty",
         "adapter-exits"])
 def test_bad_option_is_a_usage_error(suite, args, message):
     (suite.path / "exiting.py").write_text("import sys\nsys.exit('no engine here')\n")

@@ -75,7 +75,7 @@ def conformance_run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedPro
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
     started = time.monotonic()
     argv = ["-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "--backend", "faults:Faults", "--timeout", "2", "--report-dir", "reports", *args]
+            "--backend", "faults:Faults", "--conformance-timeout", "2", "--report-dir", "reports", *args]
     run = subprocess.CompletedProcess(argv, *run_forked(argv, tmp_path, env, timeout=240))
     wall = time.monotonic() - started
     report = tmp_path / "reports" / "conformance.json"
@@ -164,7 +164,7 @@ def test_a_timer_expiring_while_pytest_reports_waits_for_the_test(pytester):
             time.sleep(30)
     """)
     code, out, err = run_forked(["-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
-                                 "--timeout", "1", "--no-report"], pytester.path, timeout=120)
+                                 "--conformance-timeout", "1", "--no-report"], pytester.path, timeout=120)
     assert "INTERNALERROR" not in out + err, out + err
     assert code == pytest.ExitCode.TESTS_FAILED, out + err
     assert "TIMEOUT test_slow.py::test_hangs[cpu]" in out and "1 failed, 1 passed" in out, out

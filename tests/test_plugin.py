@@ -42,6 +42,16 @@ FAKE_BACKENDS = '''
         def vjp(self, fn, inputs, seed=None):
             time.sleep(60)
 
+    class Littering(TorchBackend):
+        """Writes into the working directory when imported and in each vjp, as some engines do."""
+        name = "littering"
+        def __init__(self):
+            os.makedirs("rank_0", exist_ok=True)
+            open("rank_0/import.log", "w").close()
+        def vjp(self, fn, inputs, cotangent=None):
+            open("compile.log", "a").close()
+            return super().vjp(fn, inputs, cotangent)
+
     class FakeCuda(TorchBackend):
         """Pretends to have a GPU: tensors for 'cuda' are made on the CPU."""
         name = "fake-cuda"
@@ -173,9 +183,27 @@ def test_declared_capability_broken_fails(suite):
     ])
 
 
+@pytest.mark.parametrize("parallel", [[], ["-n", "1"]], ids=["serial", "xdist"])
+def test_engine_files_land_outside_the_invocation_directory(suite, parallel):
+    """The engine's import and each conformance test run in the run's scratch directory: what an
+    engine writes where it runs leaves the user's tree (here, the invocation directory) alone."""
+    def listing():  # less what the harness makes: bytecode, the run's --basetemp
+        return sorted(p.name for p in suite.path.iterdir()
+                      if p.name != "__pycache__" and not p.name.startswith("runpytest-"))
+
+    before = listing()
+    result = run(suite, "--backend", "fakebackends:Littering", "--no-report", *parallel)
+    result.assert_outcomes(passed=2)
+    assert listing() == before
+
+
 @pytest.mark.slow  # waits out a timeout in a run of its own
-def test_hanging_backend_times_out(suite):
-    result = run(suite, "--backend", "fakebackends:Hangs", "--timeout", "2")
+@pytest.mark.parametrize("timeout", [["--conformance-timeout", "2", "-p", "no:timeout"], ["--timeout", "2"]],
+                         ids=["own-timer-without-pytest-timeout", "pytest-timeout-option"])
+def test_hanging_backend_times_out(suite, timeout):
+    """The suite's own timer ends a hanging test with no timeout plugin in the environment; where
+    pytest-timeout is installed, its --timeout sets the conformance timeout too."""
+    result = run(suite, "--backend", "fakebackends:Hangs", *timeout)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*TestTimeout: ran longer than its timeout of 2 s*", "*1 timeout*",
                                  "TIMEOUT test_sample.py::test_chain*", "*1 failed, 1 passed*"])

@@ -15,9 +15,12 @@ def test_hypothesis_defaults_untouched():
     assert settings.default.max_examples == 100
 
 
-def test_no_timeout_imposed(pytestconfig):
-    timeout = pytestconfig.getoption("timeout", None)
-    assert not timeout, f"a timeout was imposed on this project's tests: {timeout}"
+def test_own_timeout_option(pytestconfig):
+    assert pytestconfig.getoption("timeout") == "cli-timeout"
+
+
+def test_own_benchmark_fixture(benchmark):
+    assert benchmark == "this project's benchmark"
 
 
 @given(st.integers())
