@@ -19,16 +19,23 @@ as an expected failure, and one that passes fails the run as XPASS(strict), so t
 tightened. ``[[nondeterministic]]`` entries mark them ``xfail(strict=False)``: the test reports as
 *nondeterministic* whether it failed or passed this time, never as a pass and never as a failure.
 
-``test`` names ``<file name>::<function name>`` (every variant of the function) or one
+``test`` names ``<file name>::<function name>`` (every variant of the function; pytest's node id,
+``suites/test_backward.py::...``, is read without its folders) or one
 parametrized variant, ``<file name>::<function name>[<id>]``, where ``<id>`` is pytest's id of the
 variant *without the device part* (``test_mse_loss[mean]`` for pytest's ``test_mse_loss[cpu-mean]``
 and ``test_mse_loss[cuda-mean]``; the ``device`` key selects a device). pytest's full id, device
 included (``test_mse_loss[cpu-mean]``), is accepted too and matches that device only.
 *Not applicable* is never written here: it follows from the adapter's declared capabilities.
+
+An entry that can match no test is a usage error, never ignored: an unknown claim, file, test or
+device name, a repeated entry, an entry listed as both kinds (``load`` and the plugin's check
+after collection, ``unmatched``).
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import re
 import tomllib
@@ -89,15 +96,34 @@ def load(path: str | Path) -> list[Expectation]:
     if unknown_tables:
         raise ExpectationsError(f"{path}: unknown table(s) {sorted(unknown_tables)}; "
                                 f"only {allowed} entries are allowed")
-    result = []
+    result, places = [], []
     for table, kind in TABLES.items():
         entries = data.get(table, [])
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ExpectationsError(f"{path}: write each entry as a table [[{table}]] with keys "
                                     f"{sorted(KEYS)}, not [{table}] or {table} = ...")
         for n, entry in enumerate(entries, 1):
-            result.append(_entry(entry, kind, f"{path}: [[{table}]] entry {n}"))
+            where = f"{path}: [[{table}]] entry {n}"
+            result.append(_entry(entry, kind, where))
+            places.append(where)
+    _check_repeats(result, places)
     return result
+
+
+def _check_repeats(entries: list[Expectation], places: list[str]) -> None:
+    """Two entries for the same tests: a repeat of one kind, or one listed as both kinds."""
+    first: dict[tuple, int] = {}
+    for n, entry in enumerate(entries):
+        key = (entry.claim, entry.test, entry.device)
+        if key not in first:
+            first[key] = n
+            continue
+        earlier = entries[first[key]]
+        what = (f"repeats {places[first[key]]}" if earlier.kind == entry.kind else
+                f"lists the tests of {places[first[key]]} as {entry.kind} too: a test is either an "
+                f"expected failure (it fails every time) or nondeterministic (it fails sometimes)")
+        raise ExpectationsError(f"{places[n]} ({entry.claim}{f' [{entry.test}]' if entry.test else ''}"
+                                f"{f' on {entry.device}' if entry.device else ''}) {what}; keep one entry")
 
 
 def _entry(entry: dict, kind: str, where: str) -> Expectation:
@@ -110,6 +136,9 @@ def _entry(entry: dict, kind: str, where: str) -> Expectation:
     for key in ("test", "device", "link"):
         if key in entry and not isinstance(entry[key], str):
             raise ExpectationsError(f"{where}: '{key}' must be a string, not {entry[key]!r}")
+    if "test" in entry and "::" in entry["test"]:  # pytest's node id names the file with its folder
+        file, _, rest = entry["test"].partition("::")
+        entry = {**entry, "test": f"{Path(file).name}::{rest}"}
     if "test" in entry and not TEST_NAME.fullmatch(entry["test"]):
         raise ExpectationsError(f"{where}: test {entry['test']!r} must read '<file>::<function>' or "
                                 "'<file>::<function>[<id>]', e.g. 'test_backward.py::test_mse_loss[mean]'")
@@ -152,8 +181,9 @@ def item_keys(item) -> set[str]:
 
 
 # Device names of the engines' ids (cuda:1 included) that need not exist on this machine.
-DEVICE_LIKE = re.compile(r"(cpu|cuda|gpu|mps|xpu|hip|rocm|tpu|npu|metal|opencl|vulkan|webgpu|python)"
-                         r"(:\d+)?", re.IGNORECASE)
+DEVICES = r"(cpu|cuda|gpu|mps|xpu|hip|rocm|tpu|npu|metal|opencl|vulkan|webgpu|python)(:\d+)?"
+DEVICE_LIKE = re.compile(DEVICES, re.IGNORECASE)
+DEVICE_NAME = re.compile(DEVICES)  # an entry's device: as the engines spell them, or one listed here
 
 
 def device_free_names(test: str, devices=()) -> set[str]:
@@ -170,6 +200,41 @@ def device_free_names(test: str, devices=()) -> set[str]:
                 rest = parts[:i] + parts[i + 1:]
                 names.add(f"{base}[{'-'.join(rest)}]" if rest else base)
     return names
+
+
+def suite_files() -> set[str]:
+    """The names of the suite's test files (checkout or installed copy)."""
+    spec = importlib.util.find_spec("autograd_conformance.suites")
+    folders = spec.submodule_search_locations if spec is not None else []
+    return {p.name for folder in folders or [] for p in Path(folder).glob("test_*.py")}
+
+
+def unmatched(entries: list[Expectation], names: set[tuple[str, str]], collected_files: set[str],
+              devices: list[str], partial: bool) -> list[str]:
+    """What is wrong with each entry that can match no test of the run, as a sentence naming the
+    fix. names: (claim, name) for every name an entry's test may use (``item_keys``);
+    collected_files: the files this run collected; devices: the backend's and the run's devices;
+    partial: node ids selected single tests (other tests of their files were not collected)."""
+    problems = []
+    files = suite_files() | collected_files
+    for e in entries:
+        if e.device is not None and e.device not in devices and not DEVICE_NAME.fullmatch(e.device):
+            near = difflib.get_close_matches(e.device, devices, n=1)
+            problems.append(f"{e.describe()}: device {e.device!r} is no device name (this backend has "
+                            f"{', '.join(devices)}){f'; did you mean {near[0]!r}' if near else ''}")
+        if not e.test:
+            continue
+        file = e.test.split("::")[0]
+        if file not in files:
+            near = difflib.get_close_matches(file, sorted(files), n=1)
+            problems.append(f"{e.describe()}: the suite has no test file {file!r}"
+                            f"{f'; did you mean {near[0]!r}' if near else ''}")
+        elif file in collected_files and not partial and \
+                not any((e.claim, n) in names for n in device_free_names(e.test, devices)):
+            tests = sorted(n for c, n in names if c == e.claim and n.startswith(file + "::") and "[" not in n)
+            problems.append(f"{e.describe()}: no test of claim {e.claim} has this name"
+                            f"{f' (its tests in {file}: ' + ', '.join(tests) + ')' if tests else ''}")
+    return problems
 
 
 def choose_file(config) -> tuple[str | None, str | None]:

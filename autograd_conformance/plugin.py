@@ -171,18 +171,15 @@ def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None
         strict = entry.kind == expectations.EXPECTED_FAILURE
         item.add_marker(pytest.mark.xfail(reason=f"{entry.kind}: {entry.describe()}", strict=strict))
         item.user_properties.append(("expectation", entry.kind))
-    if any("::" in arg for arg in config.args):
-        return  # node ids select single tests: other tests of their files are not collected
+    partial = any("::" in arg for arg in config.args)  # node ids: other tests of their files not collected
     devices = [*this.backend.available_devices(), *this.devices]
     collected_files = {expectations.item_key(i).split("::")[0] for i in items}
-    stale = [e for e in entries if e.test and e.test.split("::")[0] in collected_files
-             and not any((e.claim, n) in names for n in expectations.device_free_names(e.test, devices))]
-    if stale:
+    problems = expectations.unmatched(entries, names, collected_files, devices, partial)
+    if problems:
         raise pytest.UsageError(
-            f"--expectations {this.expectations_arg}: entries that match no test: "
-            + "; ".join(e.describe() for e in stale) + ". Fix the test name (a "
-            "parametrized test is '<file>::<function>[<id>]', with pytest's id of the variant "
-            "without the device part) or remove the entry.")
+            f"--expectations {this.expectations_arg}: entries that match no test: " + "; ".join(problems)
+            + ". Fix the entry (a parametrized test is '<file>::<function>[<id>]', with pytest's id "
+            "of the variant without the device part) or remove it.")
 
 
 def needs_of(item: pytest.Item) -> list[Capability | AnyOf]:

@@ -193,8 +193,22 @@ def test_torch_has_no_shipped_file(suite):
      'test = "test_fake.py::test_param[cpu-c]"\n', "entries that match no test: backward.sum-is-zero-dim "
                                                      "[test_fake.py::test_param[cpu-c]]"),
     ("missing", "missing.toml does not exist"),
+    ('[[expected_failure]]\nclaim = "backward.chain-rule-40"\nreason = "x"\ntest = "test_fak.py::test_flaky_fails"\n',
+     "the suite has no test file 'test_fak.py'; did you mean 'test_fake.py'"),
+    ('[[expected_failure]]\nclaim = "backward.chain-rule-40"\nreason = "x"\ntest = "test_fake.py::test_flaky_fail"\n',
+     "no test of claim backward.chain-rule-40 has this name (its tests in test_fake.py: "
+     "test_fake.py::test_flaky_fails, test_fake.py::test_flaky_passes)"),
+    ('[[expected_failure]]\nclaim = "backward.chain-rule-40"\nreason = "x"\n'
+     '[[expected_failure]]\nclaim = "backward.chain-rule-40"\nreason = "y"\n',
+     "[[expected_failure]] entry 2 (backward.chain-rule-40) repeats "),
+    ('[[expected_failure]]\nclaim = "backward.chain-rule-40"\nreason = "x"\ntest = "test_fake.py::test_flaky_fails"\n'
+     '[[nondeterministic]]\nclaim = "backward.chain-rule-40"\nreason = "y"\ntest = "test_fake.py::test_flaky_fails"\n',
+     "lists the tests of "),
+    ('[[expected_failure]]\nclaim = "backward.chain-rule-40"\nreason = "x"\ndevice = "cpu0"\n',
+     "device 'cpu0' is no device name (this backend has cpu"),
 ], ids=["directory", "not-utf8", "test-not-string", "test-malformed", "unknown-table",
-        "single-table", "stale-variant", "stale-full-id", "missing"])
+        "single-table", "stale-variant", "stale-full-id", "missing", "misspelt-file", "misspelt-test",
+        "repeated", "both-kinds", "unknown-device"])
 def test_bad_expectations_are_usage_errors(suite, content, message):
     if content is None:
         path = suite.mkdir("a_directory")
@@ -211,6 +225,19 @@ def test_bad_expectations_are_usage_errors(suite, content, message):
     assert str(path) in result.stderr.str() and message in result.stderr.str()
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output and "INTERNALERROR" not in output
+
+
+def test_pytest_node_id_names_a_test(suite):
+    """An entry may name its test as pytest does, folder included (copied from a rerun line)."""
+    path = write(suite, """
+        [[expected_failure]]
+        claim = "backward.chain-rule-40"
+        test = "some/folder/test_fake.py::test_flaky_fails[cpu]"
+        reason = "fails here"
+    """)
+    run(suite, "--expectations", path).assert_outcomes(passed=2, failed=1, xfailed=1)
+    tests, _ = report_tests(suite)
+    assert tests["test_fake.py::test_flaky_fails[cpu]"]["outcome"] == "expected failure"
 
 
 def _collect(cwd: Path, *args: str) -> list[str]:
