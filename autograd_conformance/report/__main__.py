@@ -26,16 +26,21 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--out", type=Path, required=True, help="directory for conformance-matrix.*")
     m.add_argument("--readme", type=Path, help="README whose conformance-matrix block to replace")
     r = sub.add_parser("rebuild", help="write the reports of a run that died from the journal it left "
-                                       f"(DIR/{journal.NAME})")
-    r.add_argument("dir", type=Path, help="the run's --report-dir")
+                                       f"(DIR/{journal.PREFIX}<run id>{journal.SUFFIX})")
+    r.add_argument("dir", type=Path, help="the run's --report-dir, or the journal itself where "
+                                          "several runs died there")
     args = parser.parse_args(argv)
     if args.command == "rebuild":
+        if args.dir.is_dir() and not journal.find(args.dir) and (args.dir / FILES[0]).is_file():
+            print(f"rebuild: nothing to rebuild in {args.dir}: no run died there (its reports are "
+                  "written)")
+            return 0
         try:
-            run, reason = rebuild(args.dir)
+            run, reason, directory = rebuild(args.dir)
         except (OSError, ValueError) as exc:
-            print(f"rebuild: no journal of a run to rebuild from in {args.dir}: {exc}", file=sys.stderr)
+            print(f"rebuild: {exc}", file=sys.stderr)
             return 2
-        print(f"rebuilt {', '.join(FILES)} in {args.dir} from {journal.NAME}: {run['finished']} finished "
+        print(f"rebuilt {', '.join(FILES)} in {directory} from the journal: {run['finished']} finished "
               f"test(s); {reason}")
         return 0
     try:

@@ -112,7 +112,7 @@ class ReportPlugin:
         self.phases: dict[str, dict[str, dict]] = {}  # nodeid -> when -> _phase()
         self.props: dict[str, dict] = {}  # nodeid -> user_properties (claim, device, backend)
         self.reruns: dict[str, str] = {}  # nodeid -> the command that reruns it
-        self.journal = journal.Journal(self.dir)  # every finished phase, as it comes (journal.py)
+        self.journal = journal.Journal(self.dir, journal.new_run_id())  # this run's record (journal.py)
         self.problems: list[str] = []  # why the run is incomplete, besides a short count
         self.collect_errors = 0
         self.interrupted_workers: set[str] = set()
@@ -121,7 +121,8 @@ class ReportPlugin:
         self.collected = 0  # known here in a serial run; an xdist controller learns it at the end
         self.written: Path | None = None
         self.error: str | None = None
-        self.sentinel = None  # sentinel.py's process, from the first recorded phase on
+        self.sentinel = None  # sentinel.py's process, from the journal's first line on
+        self.incomplete: str | None = None  # why the run is incomplete, for the terminal summary
 
     def check_writable(self) -> str | None:
         """None if the reports can be written to self.dir (it is, or can be made, a writable
@@ -136,6 +137,10 @@ class ReportPlugin:
             return f"the reports cannot be written to {self.dir}: {existing} is not a directory"
         if not os.access(existing, os.W_OK | os.X_OK):
             return f"the reports cannot be written to {self.dir}: {existing} is not writable"
+        for name in (*FILES, *(f"{f}.tmp" for f in FILES), self.journal.path.name):
+            if (self.dir / name).exists() and not (self.dir / name).is_file():
+                return (f"the reports cannot be written to {self.dir}: {self.dir / name} is in the way "
+                        "(not a file)")
         return None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -143,6 +148,32 @@ class ReportPlugin:
         for item in session.items:
             if item.user_properties:
                 self.props[item.nodeid] = dict(item.user_properties)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
+        """xdist's controller collects nothing itself: each worker tells it what it collected."""
+        if len(ids) > self.collected:
+            self.collected = len(ids)
+            if self.journal.opened:
+                self.journal.collected(self.collected)
+
+    def pytest_runtest_logstart(self, nodeid: str, location) -> None:
+        """A conformance test starts: said in the journal, so that a death in its setup names it.
+        (Under xdist the controller knows which tests are conformance tests from their first phase
+        on: once the journal is open, every start goes in.)"""
+        if not self.enabled:
+            return
+        props = self.props.get(nodeid, {})
+        if "backend" in props and not self.journal.opened:
+            self._open_journal()
+        if self.journal.opened:
+            self.reruns.setdefault(nodeid, rerun.command(self.config, nodeid, props.get("device")))
+            self.journal.start(nodeid, props, self.reruns[nodeid])
+
+    def _open_journal(self) -> None:
+        self.journal.open(self.meta())
+        self.sentinel = sentinel.start(self.journal.path, containment.watchdog_file())  # someone
+        # rebuilds the reports if this process dies from here on
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
@@ -164,9 +195,9 @@ class ReportPlugin:
         if report.nodeid not in self.reruns:
             self.reruns[report.nodeid] = rerun.command(self.config, report.nodeid, props.get("device"))
         if self.enabled and "backend" in props:  # a conformance test: into the journal
-            if self.sentinel is None:  # from the first line on, someone rebuilds if we die
-                self.sentinel = sentinel.start(self.dir, containment.watchdog_file())
-            self.journal.phase(report.nodeid, report.when, phase, props, self.reruns[report.nodeid], self.meta)
+            if not self.journal.opened:
+                self._open_journal()
+            self.journal.phase(report.nodeid, report.when, phase, props, self.reruns[report.nodeid])
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         if not self.interrupted_workers:  # else already said
@@ -182,15 +213,22 @@ class ReportPlugin:
             self.worker_crashes.append(f"xdist worker {node.gateway.id} crashed ({error})")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.enabled or not self._is_conformance_run(session, exitstatus):
+        sentinel.stop(self.sentinel)  # this process lives to the end: nothing for it to rebuild
+        if not self._is_conformance_run(session, exitstatus):
+            return
+        report = self.build(session, int(exitstatus))
+        self.incomplete = report["incomplete_reason"]
+        if not self.enabled:
             return
         try:
-            write_run(self.build(session, int(exitstatus)), self.dir)
+            write_run(report, self.dir)
             self.written = self.dir
             self.journal.remove()  # the reports hold all of it now
-            sentinel.stop(self.sentinel)
         except Exception as exc:  # a broken report must not turn the run into an internal error
             self.error = f"could not write the conformance reports to {self.dir}: {exc!r}"
+            if self.journal.opened:
+                self.error += (f". The run's record is kept: python -m autograd_conformance.report rebuild "
+                               f"{self.journal.path} writes them once the directory takes them")
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -211,6 +249,9 @@ class ReportPlugin:
         if not results:
             return
         tr.section(f"conformance: backend {self.backend.name} {self.backend.version}")
+        if self.incomplete:
+            tr.write_line(f"INCOMPLETE RUN: {self.incomplete}; the counts below are of the tests that "
+                          "finished", red=True, bold=True)
         devices = list(dict.fromkeys(r["device"] for r in results))
         for device in devices:
             here = [r for r in results if r["device"] == device]
@@ -267,4 +308,5 @@ class ReportPlugin:
                 "devices": list(self.devices),
                 "target": execution_target(), "python": platform.python_version(),
                 "command": shlex.join(["pytest", *config.invocation_params.args]),
-                "started": self.started, "collected": self.collected}
+                "started": self.started, "collected": self.collected,
+                "xdist": config.pluginmanager.getplugin("dsession") is not None}

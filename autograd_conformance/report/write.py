@@ -38,28 +38,57 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)  # a second Ctrl-C never leaves half a file
 
 
-def rebuild(directory: Path, watchdog_file: Path | None = None) -> tuple[dict, str]:
-    """Write the reports of a run that died from the journal it left in directory; return (the
-    run report, why the run is incomplete). The test that was running is a crash, or a timeout
-    when the watchdog's file (containment.py) says the watchdog ended the process during it.
-    Raises OSError or ValueError when there is no journal to rebuild from."""
-    meta, phases, props, reruns, running = journal.read(directory / journal.NAME)
-    stacks = _watchdog_stacks(watchdog_file, running)
-    if running and stacks is not None:
-        reason = (f"the run stopped while {running} was running: it ran past its timeout and the "
-                  "watchdog ended the process (a hang in native code)")
+def journal_of(source: Path) -> Path:
+    """The journal to rebuild from: source itself, or the one journal in the directory source.
+    Raises ValueError when there is none, or several (runs that died in one report directory)."""
+    source = Path(source)
+    if source.is_file():
+        return source
+    if not source.is_dir():
+        raise ValueError(f"{source} is neither a report directory nor a journal")
+    found = journal.find(source)
+    if not found:
+        raise ValueError(f"{source} holds no journal of a run ({journal.PREFIX}*{journal.SUFFIX}): "
+                         "every run that used it ended and wrote its reports")
+    if len(found) > 1:
+        raise ValueError(f"{source} holds the journals of {len(found)} runs that died: name the one to "
+                         f"rebuild from ({', '.join(p.name for p in found)})")
+    return found[0]
+
+
+def rebuild(source: Path, watchdog_file: Path | None = None) -> tuple[dict, str, Path]:
+    """Write the reports of a run that died from the journal it left (source: the journal, or the
+    report directory that holds it) into the journal's directory; return (the run report, why the
+    run is incomplete, that directory). In a serial run the test that was running is a crash, or a
+    timeout when the watchdog's file (containment.py) says the watchdog ended the process during
+    it. Under xdist the tests ran in workers and the controller died: the tests that were running
+    are named, and left unfinished. Raises OSError or ValueError when there is no journal."""
+    path = journal_of(source)
+    record = journal.read(path)
+    phases, running = record.phases, record.running
+    where = ", ".join(f"{nodeid} (in its {phase})" for nodeid, phase in running.items())
+    if running and record.meta.get("xdist"):
+        reason = (f"the run's controller process died (SIGKILL, the OOM killer) while {len(running)} "
+                  f"test(s) were running in its workers: {where}")
     elif running:
-        reason = (f"the run stopped while {running} was running (its process died: a segfault, "
-                  "os._exit, SIGKILL or the OOM killer)")
-    else:
-        reason = "the run stopped before it wrote its reports (its process died between tests)"
-    if running:  # its own outcome, like a test whose xdist worker died
-        outcome = TIMEOUT if stacks is not None else CRASH
+        (nodeid, phase), = list(running.items())[-1:]
+        stacks = _watchdog_stacks(watchdog_file, nodeid)
+        if stacks is not None:
+            reason = (f"the run stopped while {nodeid} was running (in its {phase}): it ran past its "
+                      "timeout and the watchdog ended the process (a hang in native code)")
+        else:
+            reason = (f"the run stopped while {nodeid} was running (in its {phase}): its process died "
+                      "(a segfault, os._exit, SIGKILL or the OOM killer)")
+        # its own outcome, like a test whose xdist worker died
         message = reason + (f"\n{stacks}" if stacks else "")
-        phases[running]["???"] = {"outcome": outcome, "message": message, "summary": reason, "duration": 0.0}
-    run = assemble(meta, phases, props, reruns, [reason], None, meta.get("collected", 0))
-    write_run(run, directory)
-    return run, reason
+        phases.setdefault(nodeid, {})["???"] = {"outcome": TIMEOUT if stacks is not None else CRASH,
+                                                "message": message, "summary": reason, "duration": 0.0}
+    else:
+        reason = "the run stopped between tests, before it wrote its reports (its process died)"
+    run = assemble(record.meta, phases, record.props, record.reruns, [reason], None,
+                   record.meta.get("collected", 0))
+    write_run(run, path.parent)
+    return run, reason, path.parent
 
 
 def _watchdog_stacks(path: Path | None, running: str | None) -> str | None:
