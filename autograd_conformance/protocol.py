@@ -45,6 +45,8 @@ The contracts, in one place
   in scalar multiply-adds of one forward pass, the engine can run here; bigger tests end as
   *too large* rather than exhausting the machine.
 - **Tolerances** (optional): per dtype name; ``assertions.DEFAULT_TOLERANCES`` fills in the rest.
+- **Environment** (optional): the names of environment variables that change what the engine
+  does (``XLA_FLAGS``); rerun lines carry those the run had (rerun.py).
 - **Where gradients live.** A stateful engine stores them on tensors (STORES_GRADIENTS: ``backward`` then
   ``grad``). An engine whose optimizer holds them declares OPTIMIZER_GRADIENTS and implements
   ``optimizer_backward(opt, loss)`` (adds the loss's gradients to those the optimizer holds) and
@@ -244,7 +246,7 @@ class Core(Protocol):
     version: str  # the engine's version string
     capabilities: frozenset[Capability]
     default_float: str  # dtype name of the engine's default float ("float32", "float64")
-    # optional: tolerances: dict[str, Tolerance]; max_workload: int
+    # optional: tolerances: dict[str, Tolerance]; max_workload: int; environment: tuple[str, ...]
 
     def available_devices(self) -> list[str]:
         """Every device usable on this machine, e.g. ["cpu", "cuda", "cuda:1"]; "cpu"-like first."""

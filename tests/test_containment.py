@@ -117,7 +117,9 @@ def test_faults_under_xdist_cost_one_test_each(tmp_path):
     assert fault["outcome"] == "crash"  # the worst of its tests
     crashed = {t["nodeid"]: t for t in fault["tests"]}["test_sample.py::test_fault[cpu-exit]"]
     assert "crashed while running" in crashed["summary"]
-    assert crashed["rerun"] == "pytest --backend faults:Faults --device cpu 'test_sample.py::test_fault[cpu-exit]'"
+    assert crashed["rerun"].endswith(" pytest -p autograd_conformance.plugin --backend faults:Faults --device cpu "
+                                     "--no-report 'test_sample.py::test_fault[cpu-exit]'")
+    assert crashed["rerun"].startswith(f"PYTHONPATH={tmp_path}")  # where the adapter was found
     assert "cpu: 1 claims hold, 0 fail, 1 crash" in run.stdout, run.stdout[-3000:]
     for test, outcome in (("segfault", "CRASH"), ("exit", "CRASH"), ("native_hang", "TIMEOUT")):
         assert f"{outcome} test_sample.py::test_fault[cpu-{test}]" in run.stdout, run.stdout[-3000:]

@@ -163,7 +163,7 @@ def test_shipped_file_is_the_default_for_a_builtin_backend(pytester):
 
     result = run(pytester, "--backend", "mygrad", "--expectations", "none")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["rerun: pytest --backend mygrad --device cpu --expectations none *"])
+    result.stdout.fnmatch_lines(["rerun: pytest -p autograd_conformance.plugin --backend mygrad --device cpu --expectations none --no-report *"])
     tests, _ = report_tests(pytester)
     assert [t["outcome"] for t in tests.values()] == ["fail"]
 

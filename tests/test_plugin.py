@@ -178,7 +178,8 @@ def test_declared_capability_broken_fails(suite):
     result.stdout.fnmatch_lines([
         "*claim graph.leaf-has-no-node (semantics): A tensor created with requires_grad=True*",
         "*source: 001_b68a8d5263953d7e.txt In ?2?*",
-        "rerun: pytest --backend fakebackends:BrokenGraphNodes --device cpu 'test_sample.py::test_leaf?cpu?'",
+        "rerun: pytest -p autograd_conformance.plugin --backend fakebackends:BrokenGraphNodes --device cpu "
+        "--no-report 'test_sample.py::test_leaf?cpu?'",
         "*1 failed, 1 passed*",
     ])
 

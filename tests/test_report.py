@@ -166,8 +166,9 @@ def test_run_report_json(suite):
     assert failing["source"] == list(CLAIMS[failing["id"]].source)
     assert "deliberately broken: expected 3" in failing["summary"]
     assert "deliberately broken" in failing["message"]
-    assert failing["rerun"] == ("pytest --backend fakebackend:NoGraphBackend --device cpu "
-                                "'test_fake.py::test_fails[cpu]'")
+    # the adapter was found through pytester's PYTHONPATH: the line carries it
+    assert failing["rerun"] == (f"PYTHONPATH={suite.path} pytest -p autograd_conformance.plugin --backend "
+                                "fakebackend:NoGraphBackend --device cpu --no-report 'test_fake.py::test_fails[cpu]'")
     assert {t["nodeid"]: t["outcome"] for t in failing["tests"]} == {
         "test_fake.py::test_fails[cpu]": "fail", "test_fake.py::test_same_claim_passes[cpu]": "pass"}
     assert {k: v for k, v in failing["counts"].items() if v} == {"tests": 2, "ran": 2, "pass": 1, "fail": 1}
@@ -197,8 +198,8 @@ def test_run_report_markdown_and_html(suite):
     for cid in ("backward.sum-is-zero-dim", "graph.leaf-has-no-node", "backward.chain-rule-40"):
         assert cid not in failing_part
     assert "AssertionError: deliberately broken: expected 3" in failing_part
-    assert "Rerun: `pytest --backend fakebackend:NoGraphBackend --device cpu " \
-           "'test_fake.py::test_fails[cpu]'`" in failing_part
+    assert f"Rerun: `PYTHONPATH={suite.path} pytest -p autograd_conformance.plugin --backend " \
+           "fakebackend:NoGraphBackend --device cpu --no-report 'test_fake.py::test_fails[cpu]'`" in failing_part
 
     page = (out / "conformance.html").read_text(encoding="utf-8")
     assert "<script" not in page  # self-contained: nothing loaded from elsewhere (a URL in text is no load)
