@@ -93,6 +93,57 @@ def test_other_benchmarks_are_left_alone_and_xdist_is_refused(pytester):
     result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmarks", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--benchmarks cannot be combined with xdist*"])
+    result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmarks", "-p", "no:benchmark")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--benchmarks needs pytest-benchmark*"])
+    assert "pip install 'autograd-conformance[benchmarks]'" in result.stderr.str()
+
+
+# A Python whose environment has no pytest-benchmark, as far as pytest can tell: its distribution is
+# not listed (so its pytest11 entry point is not loaded) and its modules do not import.
+WITHOUT_PYTEST_BENCHMARK = """
+import importlib.metadata, sys
+listed = importlib.metadata.distributions
+def distributions(**kwargs):
+    return [d for d in listed(**kwargs)
+            if (d.metadata["Name"] or "").lower().replace("_", "-") != "pytest-benchmark"]
+importlib.metadata.distributions = distributions
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pytest_benchmark":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NotInstalled())
+import pytest
+code = pytest.main(sys.argv[1:])
+print("pytest_benchmark imported:", any(m.partition(".")[0] == "pytest_benchmark" for m in sys.modules))
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow  # two processes of their own (no forkserver: it has pytest-benchmark loaded)
+def test_without_pytest_benchmark(tmp_path):
+    """pytest-benchmark is an extra: a conformance run works without it, also one that names the
+    benchmark package (its modules import and are left out), and --benchmarks is a usage error that
+    names the extra to install."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST_", "PYTEST_ADDOPTS"))}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", WITHOUT_PYTEST_BENCHMARK, "-p", "no:cacheprovider",
+                               "-p", "no:randomly", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    conformance = run("suites/test_backward.py", "suites/benchmarks", "-k", "mean_of_3_squares",
+                      "--report-dir", str(tmp_path / "rep"))
+    out = conformance.stdout + conformance.stderr
+    assert conformance.returncode == 0, out[-3000:]
+    assert " passed" in out and "error" not in out.lower(), out[-3000:]
+    assert "pytest_benchmark imported: False" in out, out[-3000:]
+    assert (tmp_path / "rep" / "conformance.json").exists()
+    benchmarks = run("suites/benchmarks", "--benchmarks", "--report-dir", str(tmp_path / "rep"))
+    assert benchmarks.returncode == pytest.ExitCode.USAGE_ERROR, benchmarks.stdout + benchmarks.stderr
+    assert "--benchmarks needs pytest-benchmark" in benchmarks.stderr, benchmarks.stderr
+    assert "pip install 'autograd-conformance[benchmarks]'" in benchmarks.stderr, benchmarks.stderr
+    assert "pytest_benchmark imported: False" in benchmarks.stdout
 
 
 # ------------------------------------------------------------------ the report command

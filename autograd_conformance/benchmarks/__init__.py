@@ -8,6 +8,11 @@ optimizers, custom functions, ...) end as *not applicable*, as conformance tests
 
 Running them
 ------------
+pytest-benchmark is the ``benchmarks`` extra (``pip install 'autograd-conformance[benchmarks]'``),
+not a dependency: installed, it loads itself into every pytest run of the environment. Without it a
+conformance run is unchanged (the benchmark modules still import: ``hooks`` declares their marker)
+and ``--benchmarks`` is a usage error naming the extra.
+
 A conformance run never collects them (``pytest suites``). ``--benchmarks`` runs only them::
 
     pytest suites --benchmarks                                   # torch on the CPU

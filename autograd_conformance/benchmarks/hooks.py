@@ -55,13 +55,27 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
     return None
 
 
+INSTALL = "pip install 'autograd-conformance[benchmarks]'"
+
+
+def has_pytest_benchmark(config: pytest.Config) -> bool:
+    """pytest-benchmark is loaded in this run (installed, and not disabled with -p no:benchmark)."""
+    return any(map(config.pluginmanager.hasplugin, ("benchmark", "pytest_benchmark.plugin")))
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark and the report writer read their options
 def pytest_configure(config: pytest.Config) -> None:
+    if not has_pytest_benchmark(config):
+        # pytest-benchmark is an extra. Without it the benchmark modules still import (a run that
+        # names suites/benchmarks deselects them): their marker is declared here, not by it.
+        config.addinivalue_line("markers", "benchmark(**settings): pytest-benchmark's settings of a "
+                                           "benchmark (pytest-benchmark is not loaded in this run)")
     if not config.getoption("benchmarks", False):
         return
-    if not any(map(config.pluginmanager.hasplugin, ("benchmark", "pytest_benchmark.plugin"))):
-        raise pytest.UsageError("--benchmarks needs pytest-benchmark: pip install pytest-benchmark "
-                                "(and do not disable it with -p no:benchmark)")
+    if not has_pytest_benchmark(config):
+        raise pytest.UsageError(f"--benchmarks needs pytest-benchmark, which is not installed here or "
+                                f"was disabled (-p no:benchmark): {INSTALL} (or leave out "
+                                "-p no:benchmark)")
     if getattr(config.option, "numprocesses", None) or config.getoption("dist", "no") != "no":
         raise pytest.UsageError("--benchmarks cannot be combined with xdist (-n/--dist): parallel "
                                 "workers compete for the cores being measured. Drop -n.")
