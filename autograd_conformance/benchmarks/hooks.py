@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance import run
+from autograd_conformance.benchmarks import peak
 
 BENCHMARKS_JSON = "benchmarks.json"
 
@@ -104,10 +105,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
-    """Add the backend, devices and thread count of the run to pytest-benchmark's JSON."""
+    """Add the backend, devices, thread count and the measured peaks of the run to pytest-benchmark's
+    JSON, and to each benchmark with a FLOP count its GFLOP/s and fraction of the peak (peak.py)."""
     this = run.of(config)  # built by plugin.py
     if this is None:
         return
+    peaks = peak.annotate(output_json.get("benchmarks") or [])
     backend, devices = this.backend, this.devices
     info = {"backend": backend.name, "backend_version": str(backend.version), "devices": list(devices),
             "suite_version": _suite_version(),
@@ -118,6 +121,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     if hasattr(os, "getloadavg"):  # other work on the machine at the end of the run (1, 5, 15 min)
         info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     info["cpu_count"] = os.cpu_count()
+    info["peaks"] = peaks
     output_json["autograd_conformance"] = info
 
 
