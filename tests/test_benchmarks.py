@@ -76,7 +76,10 @@ def test_benchmarks_option_runs_them_and_writes_json(tmp_path):
     assert peaks["engine"]["workload"] == "matmul_peak[512]" and peaks["engine"]["dtype"] == "float32"
     assert info["matmul_peak[512]"]["flops"] == 2 * 512 ** 3 and info["matmul_peak[512]"]["peak"] == "engine"
     median = {b["extra_info"]["workload"]: b["stats"]["median"] for b in doc["benchmarks"]}
-    assert peaks["engine"]["gflops"] == pytest.approx(2 * 512 ** 3 / median["matmul_peak[512]"] / 1e9)
+    fastest = {b["extra_info"]["workload"]: b["stats"]["min"] for b in doc["benchmarks"]}
+    assert doc["benchmarks"][[b["extra_info"]["workload"] for b in doc["benchmarks"]].index(
+        "matmul_peak[512]")]["stats"]["rounds"] >= 10, "the peak is the fastest of at least 10 rounds"
+    assert peaks["engine"]["gflops"] == pytest.approx(2 * 512 ** 3 / fastest["matmul_peak[512]"] / 1e9)
     for workload, kind in (("two_layer_step.autograd_manual_update", "engine"),
                            ("two_layer_step.manual_numpy", "numpy")):
         rate = info[workload]["flops"] / median[workload] / 1e9
@@ -161,12 +164,12 @@ def test_without_pytest_benchmark(tmp_path):
 
 
 # ------------------------------------------------------------------ the report command
-def _bench(workload, backend, version, device, median, **extra):
+def _bench(workload, backend, version, device, median, fastest=None, **extra):
     return {"name": f"test_x[{device}]", "fullname": f"suites/benchmarks/test_x.py::test_x[{device}]",
             "group": "g", "params": {"device": device},
             "extra_info": {"workload": workload, "backend": backend, "backend_version": version,
                            "device": device, "dtype": "float32", **extra},
-            "stats": {"min": median * 0.9, "max": median * 2, "mean": median * 1.1,
+            "stats": {"min": fastest or median * 0.9, "max": median * 2, "mean": median * 1.1,
                       "stddev": median / 10, "median": median, "rounds": 50, "iterations": 1}}
 
 
@@ -226,17 +229,18 @@ def test_report_without_reference_and_bad_input(tmp_path):
 
 
 def test_report_fraction_of_peak(tmp_path):
-    """Each workload's GFLOP/s over the matrix-product peak of its own run, backend and device: the
-    engine's peak for the engine's work, numpy's for the work done in numpy; no peak, no fraction."""
+    """Each workload's GFLOP/s (from its median) over the matrix-product peak (from the product's
+    fastest round) of its own run, backend and device: the engine's peak for the engine's work,
+    numpy's for the work done in numpy; no peak, no fraction."""
     torch_run = _run_json("torch", "2.14.1", [
-        _bench("matmul_peak[512]", "torch", "2.14.1", "cpu", 2e-3, flops=200_000_000, peak="engine"),
-        _bench("matmul_peak.numpy[512]", "torch", "2.14.1", "cpu", 2.5e-3, flops=200_000_000, peak="numpy",
-               engine="numpy"),
+        _bench("matmul_peak[512]", "torch", "2.14.1", "cpu", 2.5e-3, 2e-3, flops=200_000_000, peak="engine"),
+        _bench("matmul_peak.numpy[512]", "torch", "2.14.1", "cpu", 3e-3, 2.5e-3, flops=200_000_000,
+               peak="numpy", engine="numpy"),
         _bench("step", "torch", "2.14.1", "cpu", 1e-4, flops=2_000_000),  # 20 GFLOP/s of 100
         _bench("step.numpy", "torch", "2.14.1", "cpu", 5e-5, flops=2_000_000, engine="numpy"),  # 40 of 80
         _bench("relu", "torch", "2.14.1", "cpu", 1e-5, flops=None)])
     mygrad_run = _run_json("mygrad", "2.5.0", [
-        _bench("matmul_peak[512]", "mygrad", "2.5.0", "cpu", 8e-3, flops=200_000_000, peak="engine"),
+        _bench("matmul_peak[512]", "mygrad", "2.5.0", "cpu", 1e-2, 8e-3, flops=200_000_000, peak="engine"),
         _bench("step", "mygrad", "2.5.0", "cpu", 2e-4, flops=2_000_000)])  # 10 GFLOP/s of 25
     no_peak_run = _run_json("paddle", "3.3.1", [_bench("step", "paddle", "3.3.1", "cpu", 4e-4, flops=2_000_000)])
     for name, doc in (("a", torch_run), ("b", mygrad_run), ("c", no_peak_run)):
@@ -250,7 +254,8 @@ def test_report_fraction_of_peak(tmp_path):
     assert ("| `step` | 2.00 | 100 µs · 1.00× · 20.0 GFLOP/s, 20% of peak | "
             "200 µs · 2.00× · 10.0 GFLOP/s, 40% of peak | 400 µs · 4.00× · 5.0 GFLOP/s |") in md, md
     assert "| `step.numpy` | 2.00 | 50 µs · 1.00× · 40.0 GFLOP/s, 50% of peak | · | · |" in md, md
-    assert "| `matmul_peak[512]` | 200.00 | 2 ms · 1.00× · 100.0 GFLOP/s (peak) | 8 ms · 4.00× · 25.0 GFLOP/s (peak) | · |" in md, md
+    assert ("| `matmul_peak[512]` | 200.00 | 2.5 ms · 1.00× · 100.0 GFLOP/s (peak) | "
+            "10 ms · 4.00× · 25.0 GFLOP/s (peak) | · |") in md, md
     assert "| `relu` | – | 10 µs · 1.00× | · | · |" in md, md
     assert "| torch 2.14.1 · cpu | float32 | 100.0 GFLOP/s | 80.0 GFLOP/s | 125% |" in md, md
     assert "| mygrad 2.5.0 · cpu | float32 | 25.0 GFLOP/s | · | · |" in md, md

@@ -9,6 +9,12 @@ the adapter in the workloads' dtype. Its ``extra_info`` says ``peak: "engine"``.
 the host is measured beside it (``peak: "numpy"``): the machine's BLAS, the reference for the
 workloads that run in numpy (``engine: "numpy"``) and for the engine's own product.
 
+A peak is the product's FLOPs over its *fastest* round, not its median: the most the product reached
+in the run. Other work on the machine only ever adds time to a round, so the fastest round is the
+product's own speed even where a burst of other work hit several of the peak's few rounds (on a
+shared 2-core machine a peak from the median came out below the workloads' rates, fractions of
+170 %); a workload's rate stays its median's, as the report's times are.
+
 A fraction is a ratio of two medians from one run, so the machine's speed and the load other work put
 on it at the time cancel out to first order: fractions from a busy 2-core CI machine and a quiet
 workstation are comparable where the times are not. It is not a hardware limit: a workload whose
@@ -39,12 +45,13 @@ def _key(extra_info: dict, kind: str) -> tuple:
 
 def annotate(benchmarks: list[dict]) -> list[dict]:
     """Give each benchmark of ONE run (pytest-benchmark's JSON ``benchmarks``) with a FLOP count its
-    ``gflops`` and ``fraction_of_peak`` in ``extra_info`` (None where the run measured no peak for
-    it), from the median times; return the run's peaks, one per backend · device and kind."""
+    ``gflops`` (from its median time; a peak's from its fastest round) and ``fraction_of_peak`` in
+    ``extra_info`` (None where the run measured no peak for it); return the run's peaks, one per
+    backend · device and kind."""
     peaks: dict[tuple, dict] = {}
     for bench in benchmarks:
         info, stats = bench.get("extra_info") or {}, bench.get("stats") or {}
-        rate = gflops(info.get("flops"), stats.get("median"))
+        rate = gflops(info.get("flops"), stats.get("min"))
         if info.get("peak") in (ENGINE, NUMPY) and rate is not None:
             key = _key(info, info["peak"])
             if key not in peaks or rate > peaks[key]["gflops"]:  # several sizes: the fastest
@@ -55,7 +62,7 @@ def annotate(benchmarks: list[dict]) -> list[dict]:
         info, stats = bench.get("extra_info"), bench.get("stats") or {}
         if info is None or not info.get("flops"):
             continue
-        rate = gflops(info["flops"], stats.get("median"))
+        rate = gflops(info["flops"], stats.get("min" if info.get("peak") else "median"))
         peak = peaks.get(_key(info, kind_of(info)))
         info["gflops"] = rate
         info["fraction_of_peak"] = rate / peak["gflops"] if rate is not None and peak else None

@@ -119,7 +119,8 @@ def fmt_fraction(fraction: float) -> str:
 
 
 def fmt_rate(record: dict) -> str | None:
-    """"12.3 GFLOP/s, 31% of peak"; "85.0 GFLOP/s (peak)" for a peak itself; None without FLOPs."""
+    """"12.3 GFLOP/s, 31% of peak"; "85.0 GFLOP/s (peak)" for a peak itself (its fastest round's
+    rate); None without FLOPs."""
     if record.get("gflops") is None:
         return None
     rate = f"{record['gflops']:.1f} GFLOP/s"
@@ -253,7 +254,8 @@ def _peak_section(records: list[dict], columns: list[tuple]) -> list[str]:
            "What a square matrix product alone reaches, measured in the same run as the workloads: "
            "through the adapter in the workloads' dtype (`matmul_peak[n]`, n = 512 on a host CPU, "
            "4096 on an accelerator), and numpy's product on the host (the machine's BLAS; the peak "
-           "of the workloads that run in numpy). A workload's `% of peak` is its GFLOP/s divided by "
+           "of the workloads that run in numpy); each the FLOPs over its fastest round (other work "
+           "only adds time). A workload's `% of peak` is its GFLOP/s (from its median) divided by "
            "the peak of its backend · device and run: the machine's speed and its load at the time "
            "cancel out, so fractions compare across machines and runs where times do not.", "",
            "| backend · device | dtype | matrix product through the adapter | numpy (host) | adapter / numpy |",
