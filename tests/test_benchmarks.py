@@ -269,6 +269,7 @@ def test_report_fraction_of_peak(tmp_path):
     assert "| `step` | 20% · 20.0 | 40% · 10.0 | 5.0 GFLOP/s |" in text, text
     assert text.index("`matmul_peak[512]`") < text.index("`step`"), "the peaks come first"
     assert "`relu`" not in text, "the README's table shows only workloads with a FLOP count"
+    assert "_3 run(s) of `pytest --benchmarks`, 2026-01-01, Test CPU." in text, "where the numbers come from"
 
 
 # ------------------------------------------------------------------ measurement honesty

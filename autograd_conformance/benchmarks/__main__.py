@@ -15,7 +15,7 @@ README_MARKERS = ("<!-- benchmarks:start -->", "<!-- benchmarks:end -->")
 def write_report(paths: list[Path], out: Path, readme: Path | None = None) -> list[Path]:
     records, runs, notes = load(paths)
     if readme is not None:
-        update_readme(readme, readme_table(records))
+        update_readme(readme, readme_table(records, runs))
     out.mkdir(parents=True, exist_ok=True)
     md, svg = out / REPORT_FILES[0], out / REPORT_FILES[1]
     md.write_text(markdown(records, runs, notes), encoding="utf-8")

@@ -268,14 +268,24 @@ def _peak_section(records: list[dict], columns: list[tuple]) -> list[str]:
     return out
 
 
-def readme_table(records: list[dict]) -> str:
-    """The short table README.md shows: per workload with a FLOP count, its GFLOP/s and fraction of
-    the peak on every backend · device; the peaks first."""
+def readme_table(records: list[dict], runs: list[dict]) -> str:
+    """The short table README.md shows: per workload with a FLOP count, its fraction of the peak and
+    GFLOP/s on every backend · device; the peaks first; a line on the runs it comes from."""
     data = ratios(records)
     workloads, columns, cells = data["workloads"], data["columns"], data["cells"]
     rows = sorted((w for w in workloads if any(cells.get((w, c), {}).get("gflops") for c in columns)),
                   key=lambda w: not any(cells.get((w, c), {}).get("peak") for c in columns))
-    out = ["| workload | " + " | ".join(_label(c) for c in columns) + " |",
+    dates = sorted({str(r["date"])[:10] for r in runs if r["date"]})
+    loads = [r["meta"]["load_average"][0] for r in runs if r["meta"].get("load_average")]
+    cpus = sorted({str(r["meta"]["cpu_count"]) for r in runs if r["meta"].get("cpu_count")})
+    machines = sorted({r["cpu"] or r["node"] for r in runs if r["cpu"] or r["node"]})
+    out = [f"_{len(runs)} run(s) of `pytest --benchmarks`"
+           + (f", {' to '.join(dates[::max(1, len(dates) - 1)])}" if dates else "")
+           + (f", {' / '.join(machines)}" if machines else "")
+           + (f" with {'/'.join(cpus)} CPUs" if cpus else "")
+           + (f", 1-minute load average {min(loads):g}-{max(loads):g} at their ends" if loads else "")
+           + ". Cells: fraction of the peak · GFLOP/s; the `matmul_peak` rows: the peak, GFLOP/s._", "",
+           "| workload | " + " | ".join(_label(c) for c in columns) + " |",
            "|---|" + "---:|" * len(columns)]
     for w in rows:
         row = []
