@@ -26,6 +26,7 @@ WORKLOADS = {
     *(f"fashion_mlp_step[{arch},b{b}]" for arch in ("784-512-10", "784-512-512-10") for b in (16, 64)),
     *(f"relu_forward_backward.{kind}[{shape}]" for kind in ("builtin", "custom")
       for shape in ("64x100", "1024x1024")),
+    "matmul_peak[512]", "matmul_peak.numpy[512]",
 }
 
 
@@ -69,6 +70,22 @@ def test_benchmarks_option_runs_them_and_writes_json(tmp_path):
     assert info["two_layer_step.autograd_manual_update"]["flops"] == mlp_step_flops(64, (1000, 100, 10))
     assert info["two_layer_forward.tracked"]["graph_saved_intermediate_bytes"] > 0
     assert info["two_layer_forward.no_grad"]["graph_saved_bytes"] == 0
+    # the peak: a 512 x 512 float32 product through the adapter, and numpy's beside it
+    peaks = {p["kind"]: p for p in doc["autograd_conformance"]["peaks"]}
+    assert set(peaks) == {"engine", "numpy"}, peaks
+    assert peaks["engine"]["workload"] == "matmul_peak[512]" and peaks["engine"]["dtype"] == "float32"
+    assert info["matmul_peak[512]"]["flops"] == 2 * 512 ** 3 and info["matmul_peak[512]"]["peak"] == "engine"
+    median = {b["extra_info"]["workload"]: b["stats"]["median"] for b in doc["benchmarks"]}
+    fastest = {b["extra_info"]["workload"]: b["stats"]["min"] for b in doc["benchmarks"]}
+    assert doc["benchmarks"][[b["extra_info"]["workload"] for b in doc["benchmarks"]].index(
+        "matmul_peak[512]")]["stats"]["rounds"] >= 10, "the peak is the fastest of at least 10 rounds"
+    assert peaks["engine"]["gflops"] == pytest.approx(2 * 512 ** 3 / fastest["matmul_peak[512]"] / 1e9)
+    for workload, kind in (("two_layer_step.autograd_manual_update", "engine"),
+                           ("two_layer_step.manual_numpy", "numpy")):
+        rate = info[workload]["flops"] / median[workload] / 1e9
+        assert info[workload]["gflops"] == pytest.approx(rate)
+        assert info[workload]["fraction_of_peak"] == pytest.approx(rate / peaks[kind]["gflops"]), workload
+    assert info["relu_forward_backward.builtin[64x100]"].get("fraction_of_peak") is None  # no FLOP count
     cases = list(ET.parse(junit).iter("testcase"))
     assert len(cases) == len(WORKLOADS), "only the benchmarks run"
     for case in cases:
@@ -93,15 +110,66 @@ def test_other_benchmarks_are_left_alone_and_xdist_is_refused(pytester):
     result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmarks", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--benchmarks cannot be combined with xdist*"])
+    result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider", "-p", "no:randomly", "--benchmarks", "-p", "no:benchmark")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--benchmarks needs pytest-benchmark*"])
+    assert "pip install 'autograd-conformance[benchmarks]'" in result.stderr.str()
+
+
+# A Python whose environment has no pytest-benchmark, as far as pytest can tell: its distribution is
+# not listed (so its pytest11 entry point is not loaded) and its modules do not import.
+WITHOUT_PYTEST_BENCHMARK = """
+import importlib.metadata, sys
+listed = importlib.metadata.distributions
+def distributions(**kwargs):
+    return [d for d in listed(**kwargs)
+            if (d.metadata["Name"] or "").lower().replace("_", "-") != "pytest-benchmark"]
+importlib.metadata.distributions = distributions
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pytest_benchmark":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NotInstalled())
+import pytest
+code = pytest.main(sys.argv[1:])
+print("pytest_benchmark imported:", any(m.partition(".")[0] == "pytest_benchmark" for m in sys.modules))
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow  # two processes of their own (no forkserver: it has pytest-benchmark loaded)
+def test_without_pytest_benchmark(tmp_path):
+    """pytest-benchmark is an extra: a conformance run works without it, also one that names the
+    benchmark package (its modules import and are left out), and --benchmarks is a usage error that
+    names the extra to install."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST_", "PYTEST_ADDOPTS"))}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", WITHOUT_PYTEST_BENCHMARK, "-p", "no:cacheprovider",
+                               "-p", "no:randomly", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    conformance = run("suites/test_backward.py", "suites/benchmarks", "-k", "mean_of_3_squares",
+                      "--report-dir", str(tmp_path / "rep"))
+    out = conformance.stdout + conformance.stderr
+    assert conformance.returncode == 0, out[-3000:]
+    assert " passed" in out and "error" not in out.lower(), out[-3000:]
+    assert "pytest_benchmark imported: False" in out, out[-3000:]
+    assert (tmp_path / "rep" / "conformance.json").exists()
+    benchmarks = run("suites/benchmarks", "--benchmarks", "--report-dir", str(tmp_path / "rep"))
+    assert benchmarks.returncode == pytest.ExitCode.USAGE_ERROR, benchmarks.stdout + benchmarks.stderr
+    assert "--benchmarks needs pytest-benchmark" in benchmarks.stderr, benchmarks.stderr
+    assert "pip install 'autograd-conformance[benchmarks]'" in benchmarks.stderr, benchmarks.stderr
+    assert "pytest_benchmark imported: False" in benchmarks.stdout
 
 
 # ------------------------------------------------------------------ the report command
-def _bench(workload, backend, version, device, median, **extra):
+def _bench(workload, backend, version, device, median, fastest=None, **extra):
     return {"name": f"test_x[{device}]", "fullname": f"suites/benchmarks/test_x.py::test_x[{device}]",
             "group": "g", "params": {"device": device},
             "extra_info": {"workload": workload, "backend": backend, "backend_version": version,
                            "device": device, "dtype": "float32", **extra},
-            "stats": {"min": median * 0.9, "max": median * 2, "mean": median * 1.1,
+            "stats": {"min": fastest or median * 0.9, "max": median * 2, "mean": median * 1.1,
                       "stddev": median / 10, "median": median, "rounds": 50, "iterations": 1}}
 
 
@@ -158,6 +226,50 @@ def test_report_without_reference_and_bad_input(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"schema_version": 1, "kind": "run"}))
     result = report_cli(str(tmp_path / "bad.json"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "not a pytest-benchmark JSON file" in result.stderr, result.stderr
+
+
+def test_report_fraction_of_peak(tmp_path):
+    """Each workload's GFLOP/s (from its median) over the matrix-product peak (from the product's
+    fastest round) of its own run, backend and device: the engine's peak for the engine's work,
+    numpy's for the work done in numpy; no peak, no fraction."""
+    torch_run = _run_json("torch", "2.14.1", [
+        _bench("matmul_peak[512]", "torch", "2.14.1", "cpu", 2.5e-3, 2e-3, flops=200_000_000, peak="engine"),
+        _bench("matmul_peak.numpy[512]", "torch", "2.14.1", "cpu", 3e-3, 2.5e-3, flops=200_000_000,
+               peak="numpy", engine="numpy"),
+        _bench("step", "torch", "2.14.1", "cpu", 1e-4, flops=2_000_000),  # 20 GFLOP/s of 100
+        _bench("step.numpy", "torch", "2.14.1", "cpu", 5e-5, flops=2_000_000, engine="numpy"),  # 40 of 80
+        _bench("relu", "torch", "2.14.1", "cpu", 1e-5, flops=None)])
+    mygrad_run = _run_json("mygrad", "2.5.0", [
+        _bench("matmul_peak[512]", "mygrad", "2.5.0", "cpu", 1e-2, 8e-3, flops=200_000_000, peak="engine"),
+        _bench("step", "mygrad", "2.5.0", "cpu", 2e-4, flops=2_000_000)])  # 10 GFLOP/s of 25
+    no_peak_run = _run_json("paddle", "3.3.1", [_bench("step", "paddle", "3.3.1", "cpu", 4e-4, flops=2_000_000)])
+    for name, doc in (("a", torch_run), ("b", mygrad_run), ("c", no_peak_run)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- benchmarks:start -->\nold\n<!-- benchmarks:end -->\n\nrest\n")
+    result = report_cli(*(str(tmp_path / f"{n}.json") for n in "abc"), "--out", str(tmp_path / "out"),
+                        "--readme", str(readme))
+    assert result.returncode == 0, result.stderr
+    md = (tmp_path / "out" / "benchmarks.md").read_text()
+    assert ("| `step` | 2.00 | 100 µs · 1.00× · 20.0 GFLOP/s, 20% of peak | "
+            "200 µs · 2.00× · 10.0 GFLOP/s, 40% of peak | 400 µs · 4.00× · 5.0 GFLOP/s |") in md, md
+    assert "| `step.numpy` | 2.00 | 50 µs · 1.00× · 40.0 GFLOP/s, 50% of peak | · | · |" in md, md
+    assert ("| `matmul_peak[512]` | 200.00 | 2.5 ms · 1.00× · 100.0 GFLOP/s (peak) | "
+            "10 ms · 4.00× · 25.0 GFLOP/s (peak) | · |") in md, md
+    assert "| `relu` | – | 10 µs · 1.00× | · | · |" in md, md
+    assert "| torch 2.14.1 · cpu | float32 | 100.0 GFLOP/s | 80.0 GFLOP/s | 125% |" in md, md
+    assert "| mygrad 2.5.0 · cpu | float32 | 25.0 GFLOP/s | · | · |" in md, md
+    assert "paddle 3.3.1 · cpu | float32" not in md, "a run without a peak has no row in the peak table"
+    svg = ET.parse(tmp_path / "out" / "benchmarks.svg").getroot()
+    titles = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")]
+    assert "step · mygrad 2.5.0 · cpu: 40%" in titles, titles
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- benchmarks:end -->\n\nrest\n"), text
+    assert "| `matmul_peak[512]` | 100.0 GFLOP/s | 25.0 GFLOP/s | · |" in text, text
+    assert "| `step` | 20% · 20.0 | 40% · 10.0 | 5.0 GFLOP/s |" in text, text
+    assert text.index("`matmul_peak[512]`") < text.index("`step`"), "the peaks come first"
+    assert "`relu`" not in text, "the README's table shows only workloads with a FLOP count"
+    assert "_3 run(s) of `pytest --benchmarks`, 2026-01-01, Test CPU." in text, "where the numbers come from"
 
 
 # ------------------------------------------------------------------ measurement honesty

@@ -8,6 +8,11 @@ optimizers, custom functions, ...) end as *not applicable*, as conformance tests
 
 Running them
 ------------
+pytest-benchmark is the ``benchmarks`` extra (``pip install 'autograd-conformance[benchmarks]'``),
+not a dependency: installed, it loads itself into every pytest run of the environment. Without it a
+conformance run is unchanged (the benchmark modules still import: ``hooks`` declares their marker)
+and ``--benchmarks`` is a usage error naming the extra.
+
 A conformance run never collects them (``pytest suites``). ``--benchmarks`` runs only them::
 
     pytest suites --benchmarks                                   # torch on the CPU
@@ -30,7 +35,10 @@ in ``extra_info``: ``workload`` (a stable id), ``backend``, ``backend_version``,
 forward-pass workloads, ``graph_saved_bytes`` (bytes of the distinct tensors the engine saves for
 backward, measured with ``torch.autograd.graph.saved_tensors_hooks``; null for engines other than
 torch) and ``graph_saved_intermediate_bytes`` (the same without the inputs and parameters, i.e. the
-memory that only the graph keeps alive).
+memory that only the graph keeps alive). ``matmul_peak`` measures the peak the workloads are
+compared with (``peak``: a matrix product alone, through the adapter and in numpy); at the end of
+the run each benchmark with a FLOP count gets ``gflops`` and ``fraction_of_peak``, and the run's
+information the ``peaks`` (``peak.annotate``).
 
 Report
 ------
@@ -39,10 +47,12 @@ Report
     python -m autograd_conformance.benchmarks report reports/benchmarks.json [more.json ...] --out reports/
 
 writes ``benchmarks.md`` (per workload: the median time on every backend and device, its ratio to
-torch on the CPU, and the achieved GFLOP/s where the FLOPs are known; the within-run comparisons such
+torch on the CPU, and the achieved GFLOP/s where the FLOPs are known with its fraction of the run's
+peak; the peaks; the within-run comparisons such
 as no_grad vs tracked forward and adapter vs direct torch; the graph memory; the runs' machines) and
-``benchmarks.svg`` (the same ratios as a chart, log scale). Give it the JSON files of several runs
-(backends, devices, machines) to compare them.
+``benchmarks.svg`` (the same ratios and the fractions as a chart, log scale). Give it the JSON files
+of several runs (backends, devices, machines) to compare them; ``--readme README.md`` also writes the
+short table of GFLOP/s and fractions between the README's ``<!-- benchmarks:start/end -->`` markers.
 
 Regression checking
 -------------------
@@ -62,6 +72,7 @@ runs of the same machine only (saved runs are kept per Python version and platfo
 ``pytest-benchmark --storage .benchmarks/torch compare`` shows all saved runs side by side.
 
 Modules: ``hooks`` (the pytest side: the option, collection, the JSON's run information),
-``workloads`` (what the benchmarks measure and record: FLOP counts, graph memory), ``report``
+``workloads`` (what the benchmarks measure and record: FLOP counts, graph memory), ``peak`` (the
+matrix-product peak and each workload's fraction of it), ``report``
 (the Markdown table from the JSON) and ``chart`` (the SVG), ``__main__`` (the command line).
 """

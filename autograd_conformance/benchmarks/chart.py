@@ -1,11 +1,12 @@
-"""The benchmark chart: every workload's time relative to the reference, as an SVG (log scale)."""
+"""The benchmark chart: every workload's time relative to the reference, the within-run comparisons
+and every workload's fraction of the matrix-product peak, as an SVG (log scale)."""
 
 from __future__ import annotations
 
 import html
 import math
 
-from autograd_conformance.benchmarks.report import _label, _ratio, _short, ratios
+from autograd_conformance.benchmarks.report import _label, _ratio, _short, fmt_fraction, ratios
 
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
@@ -13,19 +14,28 @@ PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#e
 
 def svg_chart(records: list[dict]) -> str:
     """A hand-written SVG: per workload one bar per backend · device, the ratio to the reference
-    on a log scale, drawn from 1× (left: faster, right: slower); then the within-run comparisons."""
+    on a log scale, drawn from 1× (left: faster, right: slower); then the within-run comparisons;
+    then each workload's fraction of its run's matrix-product peak, drawn from 100 %."""
     data = ratios(records)
     columns, workloads = data["columns"], data["workloads"]
     sections = []
     if data["reference"] is not None:
         sections.append((f"Median time relative to {_short(data['reference'])} (same workload)",
                          [(w, [(i, data["vs_reference"].get((w, c))) for i, c in enumerate(columns)
-                               if (w, c) in data["cells"]]) for w in workloads]))
+                               if (w, c) in data["cells"]]) for w in workloads], _ratio))
     if data["within"]:
         sections.append(("Within-run comparisons (workload / baseline, same backend · device)",
                          [(label, [(i, by_col.get(c)) for i, c in enumerate(columns) if c in by_col])
-                          for label, _, _, by_col in data["within"]]))
-    values = [v for _, rows in sections for _, bars in rows for _, v in bars if v]
+                          for label, _, _, by_col in data["within"]], _ratio))
+    fractions = [(w, [(i, data["cells"][w, c]["fraction_of_peak"]) for i, c in enumerate(columns)
+                      if data["cells"].get((w, c), {}).get("fraction_of_peak") is not None
+                      and not data["cells"][w, c]["peak"]])  # a peak is the 100 % line itself
+                 for w in workloads]
+    fractions = [(w, bars) for w, bars in fractions if bars]
+    if fractions:
+        sections.append(("Fraction of the matrix-product peak (same backend · device, same run)",
+                         fractions, fmt_fraction))
+    values = [v for _, rows, _ in sections for _, bars in rows for _, v in bars if v]
     lo, hi = min(values + [1.0]) / 1.3, max(values + [1.0]) * 1.3
     lo, hi = min(lo, 0.5), max(hi, 2.0)
     label_w, plot_w, bar_h, gap, pad = 330, 520, 12, 8, 20
@@ -45,7 +55,7 @@ def svg_chart(records: list[dict]) -> str:
               for i, c in enumerate(columns)]
     parts += legend
     y += 22 * ((len(columns) + 2) // 3) + 10
-    for title, rows in sections:
+    for title, rows, fmt in sections:
         y += 18
         parts.append(f"<text x='{pad}' y='{y}' class='h'>{html.escape(title)}</text>")
         y += 10
@@ -60,18 +70,19 @@ def svg_chart(records: list[dict]) -> str:
                     a, b = sorted((x(1.0), x(v)))
                     parts.append(f"<rect x='{a:.1f}' y='{y}' width='{max(b - a, 1.5):.1f}' "
                                  f"height='{bar_h}' fill='{color}'><title>{html.escape(label)} · "
-                                 f"{html.escape(_label(columns[i]))}: {_ratio(v)}</title></rect>")
+                                 f"{html.escape(_label(columns[i]))}: {fmt(v)}</title></rect>")
                     tx = x(v) + 4 if v >= 1 else x(v) - 4
                     anchor = "start" if v >= 1 else "end"
                     parts.append(f"<text x='{tx:.1f}' y='{y + bar_h - 2}' text-anchor='{anchor}' "
-                                 f"class='v'>{_ratio(v)}</text>")
+                                 f"class='v'>{fmt(v)}</text>")
                 y += bar_h + 2
             y += gap
         grid = []  # drawn first, under the bars
         for t in ticks:
             grid.append(f"<line x1='{x(t):.1f}' y1='{top - 4}' x2='{x(t):.1f}' y2='{y}' "
                         f"class='{'one' if t == 1 else 'grid'}'/>")
-            grid.append(f"<text x='{x(t):.1f}' y='{y + 12}' text-anchor='middle' class='v'>{t:g}×</text>")
+            grid.append(f"<text x='{x(t):.1f}' y='{y + 12}' text-anchor='middle' class='v'>"
+                        f"{fmt_fraction(t) if fmt is fmt_fraction else f'{t:g}×'}</text>")
         parts[bars_start:bars_start] = grid
         y += 24
     if not sections:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance import run
+from autograd_conformance.benchmarks import peak
 
 BENCHMARKS_JSON = "benchmarks.json"
 
@@ -55,13 +56,27 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
     return None
 
 
+INSTALL = "pip install 'autograd-conformance[benchmarks]'"
+
+
+def has_pytest_benchmark(config: pytest.Config) -> bool:
+    """pytest-benchmark is loaded in this run (installed, and not disabled with -p no:benchmark)."""
+    return any(map(config.pluginmanager.hasplugin, ("benchmark", "pytest_benchmark.plugin")))
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark and the report writer read their options
 def pytest_configure(config: pytest.Config) -> None:
+    if not has_pytest_benchmark(config):
+        # pytest-benchmark is an extra. Without it the benchmark modules still import (a run that
+        # names suites/benchmarks deselects them): their marker is declared here, not by it.
+        config.addinivalue_line("markers", "benchmark(**settings): pytest-benchmark's settings of a "
+                                           "benchmark (pytest-benchmark is not loaded in this run)")
     if not config.getoption("benchmarks", False):
         return
-    if not any(map(config.pluginmanager.hasplugin, ("benchmark", "pytest_benchmark.plugin"))):
-        raise pytest.UsageError("--benchmarks needs pytest-benchmark: pip install pytest-benchmark "
-                                "(and do not disable it with -p no:benchmark)")
+    if not has_pytest_benchmark(config):
+        raise pytest.UsageError(f"--benchmarks needs pytest-benchmark, which is not installed here or "
+                                f"was disabled (-p no:benchmark): {INSTALL} (or leave out "
+                                "-p no:benchmark)")
     if getattr(config.option, "numprocesses", None) or config.getoption("dist", "no") != "no":
         raise pytest.UsageError("--benchmarks cannot be combined with xdist (-n/--dist): parallel "
                                 "workers compete for the cores being measured. Drop -n.")
@@ -90,10 +105,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
-    """Add the backend, devices and thread count of the run to pytest-benchmark's JSON."""
+    """Add the backend, devices, thread count and the measured peaks of the run to pytest-benchmark's
+    JSON, and to each benchmark with a FLOP count its GFLOP/s and fraction of the peak (peak.py)."""
     this = run.of(config)  # built by plugin.py
     if this is None:
         return
+    peaks = peak.annotate(output_json.get("benchmarks") or [])
     backend, devices = this.backend, this.devices
     info = {"backend": backend.name, "backend_version": str(backend.version), "devices": list(devices),
             "suite_version": _suite_version(),
@@ -104,6 +121,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     if hasattr(os, "getloadavg"):  # other work on the machine at the end of the run (1, 5, 15 min)
         info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     info["cpu_count"] = os.cpu_count()
+    info["peaks"] = peaks
     output_json["autograd_conformance"] = info
 
 

@@ -1,11 +1,15 @@
 """The benchmark report: per workload, the median time on every backend and device, its ratio to
-the reference (torch on the CPU), GFLOP/s and graph memory, from pytest-benchmark JSON files;
-written as benchmarks.md beside the chart (chart.py) as benchmarks.svg."""
+the reference (torch on the CPU), GFLOP/s and its fraction of the run's matrix-product peak
+(peak.py), and graph memory, from pytest-benchmark JSON files; written as benchmarks.md beside the
+chart (chart.py) as benchmarks.svg. ``readme_table`` is the short table of GFLOP/s and fractions
+that README.md shows."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from autograd_conformance.benchmarks import peak
 
 REPORT_FILES = ("benchmarks.md", "benchmarks.svg")
 REFERENCE = ("torch", "cpu")  # backend, device every other column is compared with
@@ -19,8 +23,9 @@ def load(paths: list[Path]) -> tuple[list[dict], list[dict], list[str]]:
     """(records, runs, notes) from pytest-benchmark JSON files.
 
     A record is one benchmark of one run: workload, column (backend, version, device), median,
-    min, rounds, flops, comparison target and graph memory. Benchmarks without a ``workload`` in
-    their extra_info (not the suite's) are left out, with a note."""
+    min, rounds, flops, GFLOP/s and fraction of the run's peak (computed again here from the
+    medians: peak.annotate), comparison target and graph memory. Benchmarks without a ``workload``
+    in their extra_info (not the suite's) are left out, with a note."""
     records, runs, notes = [], [], []
     for path in paths:
         try:
@@ -32,6 +37,7 @@ def load(paths: list[Path]) -> tuple[list[dict], list[dict], list[str]]:
                               "write one with pytest --benchmarks or --benchmark-json")
         meta = doc.get("autograd_conformance") or {}
         machine = doc.get("machine_info") or {}
+        peak.annotate(doc["benchmarks"])  # each file is one run: its own peaks
         runs.append({"file": str(path), "date": doc.get("datetime"), "meta": meta,
                      "cpu": (machine.get("cpu") or {}).get("brand_raw"),
                      "python": machine.get("python_version"), "node": machine.get("node"),
@@ -49,7 +55,9 @@ def load(paths: list[Path]) -> tuple[list[dict], list[dict], list[str]]:
                            str(info.get("backend_version") or meta.get("backend_version") or "?"),
                            info.get("device") or "?"),
                 "median": stats["median"], "min": stats.get("min"), "rounds": stats.get("rounds"),
-                "flops": info.get("flops"), "compare_to": info.get("compare_to"),
+                "flops": info.get("flops"), "gflops": info.get("gflops"),
+                "fraction_of_peak": info.get("fraction_of_peak"), "peak": info.get("peak"),
+                "dtype": info.get("dtype"), "compare_to": info.get("compare_to"),
                 "comparison": info.get("comparison"),
                 "graph_memory": "graph_saved_bytes" in info,  # measured, or null: no hook
                 "graph_saved_bytes": info.get("graph_saved_bytes"),
@@ -105,10 +113,22 @@ def fmt_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
-def gflops(record: dict) -> float | None:
-    if not record.get("flops") or not record.get("median"):
+def fmt_fraction(fraction: float) -> str:
+    percent = 100 * fraction
+    return f"{percent:.2g}%" if percent < 10 else f"{percent:.0f}%"
+
+
+def fmt_rate(record: dict) -> str | None:
+    """"12.3 GFLOP/s, 31% of peak"; "85.0 GFLOP/s (peak)" for a peak itself (its fastest round's
+    rate); None without FLOPs."""
+    if record.get("gflops") is None:
         return None
-    return record["flops"] / record["median"] / 1e9
+    rate = f"{record['gflops']:.1f} GFLOP/s"
+    if record.get("peak"):
+        return f"{rate} (peak)" if record["peak"] == peak.ENGINE else f"{rate} (numpy peak)"
+    if record.get("fraction_of_peak") is None:
+        return rate
+    return f"{rate}, {fmt_fraction(record['fraction_of_peak'])} of peak"
 
 
 def ratios(records: list[dict]) -> dict:
@@ -146,8 +166,10 @@ def markdown(records: list[dict], runs: list[dict], notes: list[str]) -> str:
     ref_text = _short(ref) if ref else "torch · cpu (not in these files: no ratios)"
     out += [f"Median time of one call over pytest-benchmark's rounds on each backend · device; "
             f"`×` is the ratio to {ref_text} on the same workload (below 1: faster); GFLOP/s is "
-            "the workload's matrix-product FLOPs divided by the median time. Every call ends with "
-            "the result read back as numpy (lazy engines compute, devices synchronise).", ""]
+            "the workload's matrix-product FLOPs divided by the median time, and `% of peak` that "
+            "rate's fraction of a matrix product's alone (`matmul_peak`) on the same backend · device "
+            "in the same run (see Peak below). Every call ends with the result read back as numpy "
+            "(lazy engines compute, devices synchronise).", ""]
     out.append("| workload | MFLOP | " + " | ".join(_label(c) for c in columns) + " |")
     out.append("|---|---:|" + "---:|" * len(columns))
     for w in workloads:
@@ -162,11 +184,12 @@ def markdown(records: list[dict], runs: list[dict], notes: list[str]) -> str:
             ratio = data["vs_reference"].get((w, c))
             if ratio is not None:
                 parts.append(_ratio(ratio))
-            g = gflops(r)
-            if g is not None:
-                parts.append(f"{g:.1f} GFLOP/s")
+            rate = fmt_rate(r)
+            if rate is not None:
+                parts.append(rate)
             row.append(" · ".join(parts))
         out.append("| " + " | ".join(row) + " |")
+    out += _peak_section(records, columns)
     if data["within"]:
         out += ["", "## Within-run comparisons", "",
                 "Median of the workload divided by the median of its baseline, on the same backend "
@@ -211,3 +234,68 @@ def _ratio(v: float, digits: int = 2) -> str:
     if v >= 100:
         return f"{v:.0f}×"
     return f"{v:.{digits}f}×" if v >= 0.1 else f"{v:.{digits}g}×"
+
+
+def _peaks(records: list[dict]) -> dict:
+    """(column, kind) -> the peak record (several files with one column: the first, as the table)."""
+    found: dict[tuple, dict] = {}
+    for r in records:
+        if r["peak"] and r["gflops"] is not None:
+            found.setdefault((r["column"], r["peak"]), r)
+    return found
+
+
+def _peak_section(records: list[dict], columns: list[tuple]) -> list[str]:
+    peaks = _peaks(records)
+    columns = [c for c in columns if any((c, kind) in peaks for kind in (peak.ENGINE, peak.NUMPY))]
+    if not columns:
+        return ["", "No `matmul_peak` benchmark in these files: no fraction of peak."]
+    out = ["", "## Peak: the matrix product", "",
+           "What a square matrix product alone reaches, measured in the same run as the workloads: "
+           "through the adapter in the workloads' dtype (`matmul_peak[n]`, n = 512 on a host CPU, "
+           "4096 on an accelerator), and numpy's product on the host (the machine's BLAS; the peak "
+           "of the workloads that run in numpy); each the FLOPs over its fastest round (other work "
+           "only adds time). A workload's `% of peak` is its GFLOP/s (from its median) divided by "
+           "the peak of its backend · device and run: the machine's speed and its load at the time "
+           "cancel out, so fractions compare across machines and runs where times do not.", "",
+           "| backend · device | dtype | matrix product through the adapter | numpy (host) | adapter / numpy |",
+           "|---|---|---:|---:|---:|"]
+    for c in columns:
+        engine, numpy = peaks.get((c, peak.ENGINE)), peaks.get((c, peak.NUMPY))
+        rates = [f"{r['gflops']:.1f} GFLOP/s" if r else "·" for r in (engine, numpy)]
+        ratio = fmt_fraction(engine["gflops"] / numpy["gflops"]) if engine and numpy else "·"
+        out.append(f"| {_label(c)} | {(engine or numpy)['dtype'] or '?'} | {rates[0]} | {rates[1]} | {ratio} |")
+    return out
+
+
+def readme_table(records: list[dict], runs: list[dict]) -> str:
+    """The short table README.md shows: per workload with a FLOP count, its fraction of the peak and
+    GFLOP/s on every backend · device; the peaks first; a line on the runs it comes from."""
+    data = ratios(records)
+    workloads, columns, cells = data["workloads"], data["columns"], data["cells"]
+    rows = sorted((w for w in workloads if any(cells.get((w, c), {}).get("gflops") for c in columns)),
+                  key=lambda w: not any(cells.get((w, c), {}).get("peak") for c in columns))
+    dates = sorted({str(r["date"])[:10] for r in runs if r["date"]})
+    loads = [r["meta"]["load_average"][0] for r in runs if r["meta"].get("load_average")]
+    cpus = sorted({str(r["meta"]["cpu_count"]) for r in runs if r["meta"].get("cpu_count")})
+    machines = sorted({r["cpu"] or r["node"] for r in runs if r["cpu"] or r["node"]})
+    out = [f"_{len(runs)} run(s) of `pytest --benchmarks`"
+           + (f", {' to '.join(dates[::max(1, len(dates) - 1)])}" if dates else "")
+           + (f", {' / '.join(machines)}" if machines else "")
+           + (f" with {'/'.join(cpus)} CPUs" if cpus else "")
+           + (f", 1-minute load average {min(loads):g}-{max(loads):g} at their ends" if loads else "")
+           + ". Cells: fraction of the peak · GFLOP/s; the `matmul_peak` rows: the peak, GFLOP/s._", "",
+           "| workload | " + " | ".join(_label(c) for c in columns) + " |",
+           "|---|" + "---:|" * len(columns)]
+    for w in rows:
+        row = []
+        for c in columns:
+            r = cells.get((w, c))
+            if r is None or r["gflops"] is None:
+                row.append("·")
+            elif r["peak"] or r["fraction_of_peak"] is None:
+                row.append(f"{r['gflops']:.1f} GFLOP/s")
+            else:
+                row.append(f"{fmt_fraction(r['fraction_of_peak'])} · {r['gflops']:.1f}")
+        out.append(f"| `{w}` | " + " | ".join(row) + " |")
+    return "\n".join(out) + "\n"

@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                                           "several runs died there")
     args = parser.parse_args(argv)
     if args.command == "rebuild":
-        if args.dir.is_dir() and not journal.find(args.dir) and (args.dir / FILES[0]).is_file():
-            print(f"rebuild: nothing to rebuild in {args.dir}: no run died there (its reports are "
-                  "written)")
+        if args.dir.is_dir() and not journal.find(args.dir):
+            print(f"rebuild: nothing to rebuild in {args.dir}: no run died there")
             return 0
         try:
             run, reason, directory = rebuild(args.dir)
