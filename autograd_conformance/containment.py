@@ -69,7 +69,8 @@ def watchdog_file(worker: str | None = None) -> Path | None:
 def start(config: pytest.Config) -> None:
     """Give the run its scratch directory: the watchdog files, and the working directory of the
     engine's import and of every conformance test (``working_directory``), so that files an engine
-    writes where it runs (compile logs, caches) land there, not in the user's tree. It is removed
+    writes where it runs (compile logs, caches) land there, not in the user's tree; Hypothesis's
+    storage and pytest-benchmark's (in a run that benchmarks nothing) go there too. It is removed
     when the run ends; the directories of runs that were killed are removed by the next run.
 
     An xdist worker uses its controller's (inherited with the environment); a run of its own has
@@ -79,6 +80,10 @@ def start(config: pytest.Config) -> None:
     sys.path[:] = [os.path.abspath(entry) if not os.path.isabs(entry) else entry for entry in sys.path]
     if not hasattr(config, "workerinput"):
         _make_scratch(config)
+    # Hypothesis keeps a cache (and a profile's default examples database) under ./.hypothesis of
+    # the directory it was imported in; a conformance run's goes to the scratch directory
+    from hypothesis.configuration import set_hypothesis_home_dir
+    set_hypothesis_home_dir(os.path.join(os.environ[SCRATCH], "hypothesis"))
     if not config.getoption("benchmarks", False) and config.pluginmanager.has_plugin("benchmark") \
             and config.getoption("benchmark_storage", None) == BENCHMARK_STORAGE_DEFAULT:
         # pytest-benchmark, where installed, makes its storage folder at configure, also in runs that

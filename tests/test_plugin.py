@@ -192,9 +192,19 @@ def test_engine_files_land_outside_the_invocation_directory(suite, parallel):
         return sorted(p.name for p in suite.path.iterdir()
                       if p.name != "__pycache__" and not p.name.startswith("runpytest-"))
 
+    suite.makepyfile(test_property="""
+        import pytest
+        from hypothesis import given, strategies as st
+
+        @pytest.mark.claim("backward.chain-rule-40")
+        @given(st.integers(1, 5))
+        def test_constants_cached(B, device, n):  # Hypothesis caches the module's constants
+            assert n > 0
+    """)
+
     before = listing()
     result = run(suite, "--backend", "fakebackends:Littering", "--no-report", *parallel)
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     assert listing() == before
 
 
