@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance import run
-from autograd_conformance.outcomes import CRASH_PROPERTY, TIMEOUT_PROPERTY
+from autograd_conformance.outcomes import CRASH_PROPERTY, EXHAUSTED_PROPERTY, TIMEOUT_PROPERTY
 
 GRACE = 5.0  # seconds past the timeout before the watchdog ends the process
 REPEAT = 1.0  # seconds between further TestTimeout exceptions once the timeout has passed
@@ -236,14 +236,21 @@ def _arm_watchdog(nodeid: str, seconds: float):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A conformance test stopped at its timeout, or by running out of memory or stack
+    (MemoryError, RecursionError: the machine's limits, whether the engine or the test hit them),
+    has that outcome, not a failure of its claim."""
     timed_out = call.excinfo is not None and call.excinfo.errisinstance(TestTimeout)
     if timed_out:
         signal.setitimer(signal.ITIMER_REAL, 0)  # it gave up: no more TestTimeouts (the watchdog stays)
+    exhausted = call.excinfo is not None and call.excinfo.errisinstance((MemoryError, RecursionError)) \
+        and _is_conformance(item)
     report = yield
-    if timed_out:
-        reason = str(call.excinfo.value)
-        report.user_properties.append((TIMEOUT_PROPERTY, reason))
-        item.user_properties.append((TIMEOUT_PROPERTY, reason))  # junit writes the item's
+    if timed_out or exhausted:
+        name = TIMEOUT_PROPERTY if timed_out else EXHAUSTED_PROPERTY
+        reason = str(call.excinfo.value) if timed_out else \
+            f"{call.excinfo.typename}: {str(call.excinfo.value)[:200] or 'no message'}"
+        report.user_properties.append((name, reason))
+        item.user_properties.append((name, reason))  # junit writes the item's
     return report
 
 

@@ -9,6 +9,8 @@ Why a test did not run or did not finish travels as data, in the report's ``user
 - ``too_large``: the test's workload exceeds the backend's ``max_workload``;
 - ``timeout``: the test ran past its timeout (stopped by the timer, or its process killed by the
   watchdog, ``containment.py``);
+- ``out_of_resources``: the test ran out of memory or stack (MemoryError, RecursionError) in the
+  engine or the test: the machine's limit, not a verdict on the claim (containment.py);
 - ``crash``: the process running the test died (an xdist worker, or a serial run rebuilt from its
   record);
 - ``blocked``: the test failed, and a prerequisite it relies on (an operation it calls beyond its
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 PASS, FAIL, TIMEOUT, ERROR = "pass", "fail", "timeout", "error"
 CRASH = "crash"  # the process running the test died: not a verdict on the claim
+EXHAUSTED = "out of resources"  # MemoryError or RecursionError: not a verdict on the claim
 XFAIL, XPASS, SKIP = "expected failure", "unexpected pass", "skipped"
 NA = "not applicable"  # the backend lacks what the test observes or calls
 LARGE = "too large"  # the test's workload exceeds the backend's declared max_workload
@@ -34,22 +37,23 @@ ADAPTER_ERROR = "adapter error"  # the adapter broke its contract: not a verdict
 PARTIAL = "partly checked"  # a claim's outcome only: some tests passed, others did not run
 
 # Worst first: a claim's outcome on a device is the worst of its tests' (see claim_outcome).
-OUTCOMES = (FAIL, ADAPTER_ERROR, CRASH, TIMEOUT, ERROR, XPASS, XFAIL, NONDET, PARTIAL, BLOCKED, LARGE,
+OUTCOMES = (FAIL, ADAPTER_ERROR, CRASH, TIMEOUT, EXHAUSTED, ERROR, XPASS, XFAIL, NONDET, PARTIAL, BLOCKED, LARGE,
             PASS, SKIP, NA)
-BAD = (FAIL, ADAPTER_ERROR, CRASH, TIMEOUT, ERROR, XPASS)  # outcomes that make a run fail
+BAD = (FAIL, ADAPTER_ERROR, CRASH, TIMEOUT, EXHAUSTED, ERROR, XPASS)  # outcomes that make a run fail
 CHECKED = (PASS, FAIL, XFAIL, XPASS, NONDET)  # tests that reached a verdict on their claim
 NOT_RUN = (BLOCKED, LARGE, SKIP, NA)  # tests that did not check their claim
 RANK = {o: i for i, o in enumerate(OUTCOMES)}
-SYMBOL = {PASS: "✅", FAIL: "❌", ADAPTER_ERROR: "🔧", CRASH: "☠️", TIMEOUT: "⏱️", ERROR: "💥", XPASS: "❗",
+SYMBOL = {PASS: "✅", FAIL: "❌", ADAPTER_ERROR: "🔧", CRASH: "☠️", TIMEOUT: "⏱️", EXHAUSTED: "🪫", ERROR: "💥", XPASS: "❗",
           XFAIL: "🔸", NONDET: "🎲", PARTIAL: "🌗", BLOCKED: "⛓️", LARGE: "🐘", SKIP: "⏭️", NA: "➖"}
 LABEL = {PASS: "pass", FAIL: "FAIL", ADAPTER_ERROR: "adapter error", CRASH: "crash", TIMEOUT: "timeout",
-         ERROR: "error", XPASS: "xpass", XFAIL: "xfail", NONDET: "nondet", PARTIAL: "partly checked",
+         EXHAUSTED: "out of resources", ERROR: "error", XPASS: "xpass", XFAIL: "xfail", NONDET: "nondet", PARTIAL: "partly checked",
          BLOCKED: "blocked", LARGE: "too large", SKIP: "skip", NA: "n/a"}
 
 # user_properties names (see the module docstring)
 NA_PROPERTY, TOO_LARGE_PROPERTY = "not_applicable", "too_large"
 TIMEOUT_PROPERTY, CRASH_PROPERTY, EXPECTATION_PROPERTY = "timeout", "crash", "expectation"
 BLOCKED_PROPERTY, ADAPTER_ERROR_PROPERTY = "blocked", "adapter_error"
+EXHAUSTED_PROPERTY = "out_of_resources"
 
 
 def worst(outcomes) -> str:
@@ -85,6 +89,8 @@ def classify(report) -> str | None:
     props = properties(report)
     if report.failed and TIMEOUT_PROPERTY in props:
         return TIMEOUT
+    if report.failed and EXHAUSTED_PROPERTY in props:
+        return EXHAUSTED
     if report.failed and ADAPTER_ERROR_PROPERTY in props:
         return ADAPTER_ERROR
     if report.when not in ("setup", "call", "teardown"):

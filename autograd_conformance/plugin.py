@@ -291,6 +291,7 @@ def pytest_report_teststatus(report, config):
     if kind is not None:
         return kind[0], {NA: "n", BLOCKED: "b"}.get(kind[0], "L"), kind[0].upper()
     outcome = outcomes.classify(report) if report.failed else None
-    if outcome in (outcomes.TIMEOUT, outcomes.CRASH, outcomes.ADAPTER_ERROR):
-        return "failed", {outcomes.TIMEOUT: "T", outcomes.CRASH: "C"}.get(outcome, "A"), outcome.upper()
+    if outcome in (outcomes.TIMEOUT, outcomes.CRASH, outcomes.ADAPTER_ERROR, outcomes.EXHAUSTED):
+        letter = {outcomes.TIMEOUT: "T", outcomes.CRASH: "C", outcomes.EXHAUSTED: "R"}.get(outcome, "A")
+        return "failed", letter, outcome.upper()
     return None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance_run import run_forked
+from tests.conformance_run import run_forked, runpytest_forked
 
 pytestmark = pytest.mark.slow  # hangs, crashes and timeouts in runs of their own, some under xdist: not in the fast subset (-m "not slow")
 
@@ -170,3 +170,50 @@ def test_a_timer_expiring_while_pytest_reports_waits_for_the_test(pytester):
     assert "INTERNALERROR" not in out + err, out + err
     assert code == pytest.ExitCode.TESTS_FAILED, out + err
     assert "TIMEOUT test_slow.py::test_hangs[cpu]" in out and "1 failed, 1 passed" in out, out
+
+
+EXHAUSTING_BACKENDS = """
+from autograd_conformance.backends.torch_backend import TorchBackend
+
+class OutOfMemory(TorchBackend):
+    name = "out-of-memory"
+    def vjp(self, fn, inputs, cotangent=None):
+        raise MemoryError("cannot allocate the graph")
+
+class EndlessRecursion(TorchBackend):
+    name = "endless-recursion"
+    def vjp(self, fn, inputs, cotangent=None):
+        return self.vjp(fn, inputs, cotangent)
+"""
+
+
+@pytest.mark.parametrize("backend, error", [("OutOfMemory", "MemoryError: cannot allocate the graph"),
+                                            ("EndlessRecursion", "RecursionError: maximum recursion depth")],
+                         ids=["memory", "recursion"])
+def test_running_out_of_resources_is_its_own_outcome(pytester, backend, error):
+    """MemoryError and RecursionError are the machine's limits, not the claim failing: the test's
+    outcome is *out of resources* in the terminal, the reports and junit XML, and the run goes on."""
+    pytester.makepyfile(exhausting=EXHAUSTING_BACKENDS, test_exhaust="""
+        import numpy as np
+        import pytest
+
+        @pytest.mark.claim("backward.chain-rule-40")
+        def test_chain(B, device):
+            B.vjp(lambda w: 10 * w ** 2 + 25, [B.tensor(2.0, device=device)])
+
+        @pytest.mark.claim("graph.leaf-has-no-node")
+        def test_leaf(B, device):
+            assert B.grad_fn(B.tensor(np.ones(2), device=device, requires_grad=True)) is None
+    """)
+    result = runpytest_forked(pytester, "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider",
+                              "-p", "no:randomly", "-o", "pythonpath=.", "--backend", f"exhausting:{backend}",
+                              "--report-dir", "reports", "--junitxml", "junit.xml", "-rA")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"*{error}*", "OUT OF RESOURCES test_exhaust.py::test_chain*",
+                                 "*1 failed, 1 passed*"])
+    data = json.loads((pytester.path / "reports" / "conformance.json").read_text())
+    assert data["complete"] is True
+    assert {c["id"]: c["outcome"] for c in data["claims"]} == {
+        "backward.chain-rule-40": "out of resources", "graph.leaf-has-no-node": "pass"}
+    assert data["totals"]["tests"]["out of resources"] == 1 and data["totals"]["tests"]["fail"] == 0
+    assert 'name="out_of_resources"' in (pytester.path / "junit.xml").read_text()

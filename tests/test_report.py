@@ -154,6 +154,7 @@ def test_run_report_json(suite):
     assert data["complete"] is True and data["incomplete_reason"] is None
     assert data["collected"] == data["finished"] == 9
     assert data["totals"]["tests"] == {"pass": 3, "fail": 1, "adapter error": 0, "crash": 0, "timeout": 1,
+                                       "out of resources": 0,
                                        "error": 1, "unexpected pass": 1, "expected failure": 1,
                                        "nondeterministic": 0, "partly checked": 0, "blocked": 0,
                                        "too large": 0, "skipped": 0, "not applicable": 1}

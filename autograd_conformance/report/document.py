@@ -22,7 +22,7 @@ from pathlib import Path
 from autograd_conformance.claims import CLAIMS
 from autograd_conformance.outcomes import OUTCOMES, RANK, claim_counts, claim_outcome
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "report_schema.json"
 FILES = ("conformance.json", "conformance.md", "conformance.html")
 
