@@ -172,7 +172,7 @@ def _apply_expectations(config: pytest.Config, items: list[pytest.Item]) -> None
         item.add_marker(pytest.mark.xfail(reason=f"{entry.kind}: {entry.describe()}", strict=strict))
         item.user_properties.append(("expectation", entry.kind))
     partial = any("::" in arg for arg in config.args)  # node ids: other tests of their files not collected
-    devices = [*this.backend.available_devices(), *this.devices]
+    devices = list(dict.fromkeys([*this.backend.available_devices(), *this.devices]))
     collected_files = {expectations.item_key(i).split("::")[0] for i in items}
     problems = expectations.unmatched(entries, names, collected_files, devices, partial)
     if problems:
