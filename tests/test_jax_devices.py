@@ -117,6 +117,11 @@ def test_device_all_runs_every_test_on_both_host_devices(tmp_path):
         "the same verdicts on both host devices, but for the round trip"
     assert PASS in cpu.values(), "custom functions' claims hold on JAX"
 
+    reruns = {t["nodeid"]: t["rerun"] for c in run["claims"] for t in c["tests"]}
+    rerun = reruns["suites/test_devices.py::test_tensor_round_trip[cpu:1]"]
+    assert "XLA_FLAGS=" in rerun and FLAG in rerun and "--device cpu:1" in rerun, \
+        f"a test on cpu:1 reruns with the flag that gives JAX its second device: {rerun}"
+
     passed = {(c["id"], c["device"]) for c in run["claims"] if c["outcome"] == PASS}
     assert ("custom.backward-rule-is-used", "cpu") in passed and ("custom.backward-rule-is-used", "cpu:1") in passed
     matrix = merge([run])

@@ -39,7 +39,8 @@ _PLATFORM_NAMES = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "cuda", 
 class JaxBackend:
     name = "jax"
     version = jax.__version__
-    environment = ("XLA_FLAGS", "JAX_PLATFORMS", "JAX_ENABLE_X64")  # rerun lines carry them (rerun.py)
+    # rerun lines carry them (rerun.py); XLA_FLAGS or JAX_NUM_CPU_DEVICES give the host devices cpu:1, ...
+    environment = ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "JAX_PLATFORMS", "JAX_ENABLE_X64")
     # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES). XLA's CPU kernels sum in their own order
     # (and may fuse multiply-adds), so long float32 reductions agree with a float64 reference to
     # about 1e-5 relative, as torch's do.
