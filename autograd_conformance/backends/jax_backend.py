@@ -17,7 +17,12 @@ How JAX's concepts map onto the protocol:
   labels, fit in int32), but answers a float64 request with ``Unsupported`` naming the flag (the
   test is not applicable), rather than hand out float32 values as float64. With JAX_ENABLE_X64=1 in the environment (read
   by JAX at import) 64-bit types exist and ``default_float`` is float64, as it then is for JAX.
-- devices: ``jax.devices(platform)``; JAX's "gpu" platform is spelled "cuda" here as in torch.
+- devices: ``jax.devices(platform)``; JAX's "gpu" platform is spelled "cuda" here as in torch. A
+  platform's first device is named after it, the others with their index: ``cpu:1``, ... where
+  XLA_FLAGS=--xla_force_host_platform_device_count=N (read when JAX starts) splits the host into N
+  devices, a second device on a machine without a GPU (docs/engines.md). ``tensor`` and ``to_device``
+  place arrays with ``jax.device_put`` (committed to that device): JAX computes their results there,
+  and refuses to combine arrays placed on different devices, as torch does a cpu and a cuda tensor.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ _PLATFORM_NAMES = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "rocm": "cuda", 
 class JaxBackend:
     name = "jax"
     version = jax.__version__
-    environment = ("XLA_FLAGS", "JAX_PLATFORMS", "JAX_ENABLE_X64")  # rerun lines carry them (rerun.py)
+    # rerun lines carry them (rerun.py); XLA_FLAGS or JAX_NUM_CPU_DEVICES give the host devices cpu:1, ...
+    environment = ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "JAX_PLATFORMS", "JAX_ENABLE_X64")
     # Tolerances: the defaults (assertions.DEFAULT_TOLERANCES). XLA's CPU kernels sum in their own order
     # (and may fuse multiply-adds), so long float32 reductions agree with a float64 reference to
     # about 1e-5 relative, as torch's do.
