@@ -139,7 +139,12 @@ def run_tool(name, argv):
     return name, r.returncode, classify_tool(r.returncode, out), out.splitlines()[-1][:160] if out else ""
 
 
-rows = [run_case(*case) for case in CASES] + [run_tool(*tool) for tool in TOOLS]
-json.dump(rows, open(sys.argv[1], "w"), indent=1)
-for r in rows:
-    print(f"{r[2]:22} exit {r[1]:<3} {r[0]}  | {r[3]}")
+def main(out: str) -> None:
+    rows = [run_case(*case) for case in CASES] + [run_tool(*tool) for tool in TOOLS]
+    Path(out).write_text(json.dumps(rows, indent=1))
+    for name, code, verdict, message in rows:
+        print(f"{verdict:22} exit {code:<3} {name}  | {message}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
