@@ -1,5 +1,8 @@
 """The plugin's command line, fixtures and outcomes, driven through pytester in subprocesses."""
 
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -182,6 +185,26 @@ def test_declared_capability_broken_fails(suite):
         "--no-report 'test_sample.py::test_leaf?cpu?'",
         "*1 failed, 1 passed*",
     ])
+
+
+def test_scratch_of_a_killed_run_is_removed_by_the_next(suite, tmp_path):
+    """A run killed outright cannot remove its scratch directory; the next run removes those of
+    runs whose process is gone, and leaves a live run's."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = temp / f"autograd-conformance-run-{dead.pid}-abc"
+    alive = temp / f"autograd-conformance-run-{os.getpid()}-def"
+    for folder in (orphan, alive):
+        (folder / "cwd").mkdir(parents=True)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "autograd_conformance.plugin", "-p", "no:cacheprovider",
+                             "-p", "no:randomly", "--backend", "torch", "--no-report", "test_sample.py"],
+                            cwd=suite.path, env={**os.environ, "TMPDIR": str(temp)}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert not orphan.exists() and alive.exists()
+    assert sorted(p.name for p in temp.iterdir()) == [alive.name]  # the run's own is gone too
 
 
 @pytest.mark.parametrize("parallel", [[], ["-n", "1"]], ids=["serial", "xdist"])
