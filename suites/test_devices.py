@@ -37,8 +37,10 @@ def test_tensor_round_trip(B, device, rng):
 
 @claim("devices.round-trip-keeps-values")
 def test_move_to_own_device_keeps_values(B, device, rng):
-    """t.to(device) for a tensor already there: the same values, on the same device."""
+    """A tensor made on the device lives there; t.to(device) for it: the same values, on the same
+    device."""
     t = B.tensor(rng.standard_normal((4, 3)), device=device)
+    assert B.device_of(t) == device, f"a tensor made with device={device!r} must live there, got {B.device_of(t)}"
     held = B.to_numpy(t).copy()
     moved = B.to_device(t, device)
     assert B.device_of(moved) == device, f"t.to({device!r}) must stay on {device}, got {B.device_of(moved)}"
