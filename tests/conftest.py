@@ -20,21 +20,30 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: starts conformance runs or processes of its own; the fast subset, "
                                        "pytest tests -n 2 -m 'not slow', leaves it out")
+    config.addinivalue_line("markers", "side_effects: checks or rewrites tests/faulty/side_effects.json; runs "
+                                       "only with --faulty-snapshot (deselected without it)")
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """A test that needs the recorded reference run or the collected suite (each a conformance run
-    or collection of its own, made once per session) is slow too."""
+    or collection of its own, made once per session) is slow too. The side-effect tests run only
+    when --faulty-snapshot asks for them."""
     for item in items:
         if {"reference_run", "suite_items"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    if config.getoption("faulty_snapshot") is None:
+        deselected = [item for item in items if item.get_closest_marker("side_effects")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if not item.get_closest_marker("side_effects")]
 
 
 def pytest_addoption(parser):
     parser.addoption(
         "--faulty-snapshot", choices=("check", "update"), default=None,
-        help="run each faulty backend on every test it can change, not only its targets' tests, and "
-             "check (or update) what else it breaks against tests/faulty/side_effects.json")
+        help="run each faulty backend on the tests it can change outside its targets' claims and check "
+             "(or update) what else it breaks against tests/faulty/side_effects.json; "
+             "tests/test_generated_programs_catch.py runs every test the fault can change")
 
 
 @pytest.fixture(scope="session")

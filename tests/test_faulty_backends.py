@@ -8,10 +8,14 @@ backend breaks, by side effect (a tensor subclass changes node names; a wrong gr
 breaks every claim whose tests add tensors), is not written by hand: tests/faulty/side_effects.json
 records it, and ``--faulty-snapshot`` checks or rewrites that file:
 
-- by default each faulty backend runs on the tests of its targets only (seconds for all of them);
-- ``--faulty-snapshot=check`` (CI) runs each on every test it can change (tests/method_use.py: the
-  others run the reference's own code) and requires the other claims that fail to be exactly its
-  entry in side_effects.json;
+- by default each faulty backend runs on the tests of its targets' claims only (seconds for all of
+  them), and must break them;
+- ``--faulty-snapshot=check`` (CI) also runs each on the other fixed tests it can change
+  (tests/method_use.py: the others run the reference's own code) and requires the claims that fail
+  there to be exactly its entry in side_effects.json. The tests over generated inputs
+  (suites/test_programs.py, suites/test_properties.py) are left out of that run: a wrong
+  operation breaks most laws over programs that use it, a side effect the entry would only repeat,
+  and they were two fifths of the check's time; tests/test_generated_programs_catch.py runs them;
 - ``--faulty-snapshot=update`` runs the same and rewrites that entry from what failed: review the
   file's diff like any change. One command regenerates it: ``pytest tests/test_faulty_backends.py
   -n 2 --faulty-snapshot=update``.
@@ -25,7 +29,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from autograd_conformance.claims import CLAIMS, known
+from autograd_conformance.claims import CLAIMS, PREREQUISITES, known, prerequisite_claims
 from autograd_conformance.outcomes import PASS
 from tests import faulty, method_use
 from tests.conformance_run import failing_claims, run_suite
@@ -83,13 +87,33 @@ def _write_entry(backend: str, side_effects: set[str]) -> None:
         SNAPSHOT.write_text(json.dumps(dict(sorted(snapshot.items())), indent=1) + "\n", encoding="utf-8")
 
 
+GENERATED = ("suites/test_programs.py", "suites/test_properties.py")  # tests over Hypothesis's inputs
+PREREQUISITE_CLAIMS = {claim for operation in PREREQUISITES for claim in prerequisite_claims(operation)}
+
+
+def side_effect_tests(backend: str, targets: set[str], reference: dict) -> list[str]:
+    """The tests the faulty backend can change, where what else it breaks shows: not its targets',
+    nor the other tests over generated inputs (GENERATED), but every test of a prerequisite claim
+    among them, without which a test that fails only through a broken prerequisite could not be
+    found blocked (autograd_conformance.prerequisites)."""
+    changeable = changeable_tests(backend, set(), reference)
+    if changeable == ["suites"]:
+        changeable = list(reference["claims"])
+    claim_of = reference["claims"]
+
+    def wanted(test: str) -> bool:
+        if claim_of.get(test) in PREREQUISITE_CLAIMS:
+            return True
+        return claim_of.get(test) not in targets and not test.startswith(GENERATED)
+
+    return sorted({t for t in changeable if wanted(t)} | set(claim_tests(targets & PREREQUISITE_CLAIMS, reference)))
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(("backend", "targets"), CASES)
-def test_faulty_backend_breaks_its_targets(tmp_path, backend, targets, reference_run, request):
-    mode = request.config.getoption("faulty_snapshot")
+def test_faulty_backend_breaks_its_targets(tmp_path, backend, targets, reference_run):
     whole, partly = split(targets)
-    suites = changeable_tests(backend, whole | partly, reference_run) if mode else claim_tests(whole | partly, reference_run)
-    code, outcomes, output = run_suite(tmp_path, "--backend", backend, suites=suites)
+    code, outcomes, output = run_suite(tmp_path, "--backend", backend, suites=claim_tests(whole | partly, reference_run))
     assert outcomes, f"the suite produced no results on {backend}:\n{output[-3000:]}"
     assert code == 1, f"pytest must exit 1 when claims fail, got {code}"
     failed = failing_claims(outcomes)
@@ -98,16 +122,28 @@ def test_faulty_backend_breaks_its_targets(tmp_path, backend, targets, reference
     still_passing = {c: [t for t, o in outcomes[c].items() if o == PASS] for c in whole}
     still_passing = {c: t for c, t in still_passing.items() if t}
     assert not still_passing, f"{backend} breaks these claims whole, yet some of their tests pass: {still_passing}"
-    if mode == "update":
-        _write_entry(backend, failed - whole - partly)
-    elif mode == "check":
-        recorded = set(_read_snapshot().get(backend, []))
-        side_effects = failed - whole - partly
-        assert side_effects == recorded, (
-            f"{backend} breaks besides its targets {sorted(side_effects)}; {SNAPSHOT.name} records "
-            f"{sorted(recorded)}. If the change is meant, rerun with --faulty-snapshot=update and review "
-            "the file's diff; new: " + ", ".join(sorted(side_effects - recorded)) + "; gone: "
-            + ", ".join(sorted(recorded - side_effects)))
+
+
+@pytest.mark.side_effects
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("backend", "targets"), CASES)
+def test_faulty_backend_side_effects_are_its_snapshot(tmp_path, backend, targets, reference_run, request):
+    targets = set().union(*split(targets))
+    tests = side_effect_tests(backend, targets, reference_run)
+    side_effects = set()
+    if tests:
+        code, outcomes, output = run_suite(tmp_path, "--backend", backend, suites=tests)
+        assert outcomes and code in (0, 1), f"the suite ran no tests or broke (exit {code}) on {backend}:\n{output[-3000:]}"
+        side_effects = failing_claims(outcomes) - targets
+    if request.config.getoption("faulty_snapshot") == "update":
+        _write_entry(backend, side_effects)
+        return
+    recorded = set(_read_snapshot().get(backend, []))
+    assert side_effects == recorded, (
+        f"{backend} breaks besides its targets {sorted(side_effects)}; {SNAPSHOT.name} records "
+        f"{sorted(recorded)}. If the change is meant, rerun with --faulty-snapshot=update and review "
+        "the file's diff; new: " + ", ".join(sorted(side_effects - recorded)) + "; gone: "
+        + ", ".join(sorted(recorded - side_effects)))
 
 
 def test_every_claim_is_broken_whole_by_some_faulty_backends_targets():
