@@ -10,12 +10,13 @@ records it, and ``--faulty-snapshot`` checks or rewrites that file:
 
 - by default each faulty backend runs on the tests of its targets' claims only (seconds for all of
   them), and must break them;
-- ``--faulty-snapshot=check`` (CI) also runs each on the other fixed tests it can change
-  (tests/method_use.py: the others run the reference's own code) and requires the claims that fail
-  there to be exactly its entry in side_effects.json. The tests over generated inputs
-  (suites/test_programs.py, suites/test_properties.py) are left out of that run: a wrong
-  operation breaks most laws over programs that use it, a side effect the entry would only repeat,
-  and they were two fifths of the check's time; tests/test_generated_programs_catch.py runs them;
+- ``--faulty-snapshot=check`` (by hand before a push, docs/writing-a-claim.md) also runs each on
+  the other fixed tests it can change (tests/method_use.py: the others run the reference's own
+  code) and requires the claims that fail there to be exactly its entry in side_effects.json. The
+  tests over generated inputs (suites/test_programs.py, suites/test_properties.py) are left out of
+  that run, but for those of prerequisite claims: a wrong operation breaks most laws over programs
+  that use it, side effects the entry would only repeat, and they were two fifths of the check's
+  time;
 - ``--faulty-snapshot=update`` runs the same and rewrites that entry from what failed: review the
   file's diff like any change. One command regenerates it: ``pytest tests/test_faulty_backends.py
   -n 2 --faulty-snapshot=update``.
